@@ -1,0 +1,20 @@
+"""HyperLoRA engine: released checkpoints -> coefficients -> LoRA weights. Pure torch; never imports ComfyUI."""
+
+from .checkpoint import HyperLoRAConfig, ModuleSpec
+from .fusion import mix_coefficients, shift_coefficients, slider
+from .lora import LoraFactors, kohya_state_dict
+from .model import HyperLoRAModel, load_hyperlora
+from .naming import TRIGGER_WORDS, ldm_style_name, model_key
+
+__all__ = [
+    "HyperLoRAConfig", "HyperLoRAModel", "LoraFactors", "ModuleSpec", "TRIGGER_WORDS", "kohya_state_dict",
+    "ldm_style_name", "load_hyperlora", "mix_coefficients", "model_key", "prepare_id_face",
+    "shift_coefficients", "slider",
+]
+
+
+def prepare_id_face(image, landmarks, remove_background=True, grayscale=False):
+    """The square face crop fed to CLIP (spec section 7). Imported lazily: it needs PIL/numpy/cv2."""
+    from .face.preprocess import prepare_id_face as _prepare
+
+    return _prepare(image, landmarks, remove_background=remove_background, grayscale=grayscale)

@@ -1,0 +1,166 @@
+"""`HyperLoRAModel`: a loaded checkpoint that turns face features into LoRA weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .basis import BasisBank, combine_bank, load_bank, plan_bank
+from .checkpoint import HyperLoRAConfig, find_checkpoint_files, infer_config, read_module_specs
+from .lora import LoraFactors, kohya_state_dict
+from .naming import PROJECTIONS, kohya_module, model_key
+from .resampler import fuse_and_normalize, id_tokens, resampler_tokens
+from .safetensors_io import SafetensorsFile
+
+DTYPE_NAMES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32,
+               "float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+
+
+def parse_dtype(dtype) -> torch.dtype | None:
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype in DTYPE_NAMES:
+        return DTYPE_NAMES[dtype]
+    raise ValueError(f"Unknown dtype '{dtype}'. Use fp16, bf16 or fp32.")
+
+
+def load_hyperlora(path, device=None, dtype=None, *, heads: int = 12, dim_head: int = 64,
+                   pin_memory: bool = False) -> HyperLoRAModel:
+    """Load a HyperLoRA checkpoint folder (the released files, unchanged).
+
+    device: where the bases live and LoRAs are computed by default (default CPU).
+    dtype: storage dtype of the bases (default: as in the file). The small resampler runs
+    in fp32 on the CPU (CPU half matmul is slow) and in `dtype` on a GPU.
+    heads, dim_head: the attention split, which the shapes do not reveal (released: 12 x 64).
+    """
+    files = find_checkpoint_files(path)
+    specs = read_module_specs(files.modules_json)
+    config, st = infer_config(files, specs, heads, dim_head)
+    return HyperLoRAModel(files.folder, specs, config, st, torch.device(device or "cpu"), parse_dtype(dtype),
+                          pin_memory)
+
+
+class HyperLoRAModel:
+    """Resampler + ID projector + stacked LoRA bases of one checkpoint."""
+
+    def __init__(self, folder: Path, specs, config: HyperLoRAConfig, st: dict[str, SafetensorsFile],
+                 device: torch.device, dtype: torch.dtype | None, pin_memory: bool = False):
+        self.path = folder
+        self.specs = specs
+        self.module_names = [s.name for s in specs]
+        self.config = config
+        self.device = device
+        self._st = st
+        self._pin_memory = pin_memory and device.type == "cpu" and torch.cuda.is_available()
+        self.dtype = dtype or st["bases"].dtype(st["bases"].keys()[0])
+        small_dtype = torch.float32 if device.type == "cpu" else self.dtype
+        self._weights = {name: {k: v.to(device) for k, v in st[name].read_all(small_dtype).items()}
+                         for name in ("resampler", "id_projector", "base_resampler") if name in st}
+        self._banks = {"id": plan_bank("id", specs, config.num_basis, config.rank)}
+        if config.has_base:
+            self._banks["base"] = plan_bank("base", specs, config.num_basis, config.base_rank)
+        self._keys = [(model_key(s.name, p), kohya_module(s.name, p)) for s in specs for p in PROJECTIONS]
+        self.load_bases()
+
+    @property
+    def has_base(self) -> bool:
+        return self.config.has_base
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (f"HyperLoRAModel({self.path.name}: {c.num_modules} modules, K={c.num_basis}, rank={c.rank}, "
+                f"base={'rank ' + str(c.base_rank) if c.has_base else 'no'}, {self.dtype}, {self.device})")
+
+    # -- bases ---------------------------------------------------------------------------------
+    def load_bases(self) -> None:
+        """(Re)read the bases from disk into the stacked layout, if they were released."""
+        for bank in self._banks.values():
+            if not bank.loaded:
+                load_bank(bank, self._st["bases"], self.dtype, self._pin_memory)
+                if self.device.type != "cpu":
+                    for group in bank.groups:
+                        group.data = group.data.to(self.device)
+
+    def release(self) -> None:
+        """Free the bases (the big part); they are read again on the next LoRA."""
+        for bank in self._banks.values():
+            bank.release()
+
+    def basis_bytes(self) -> int:
+        return sum(bank.nbytes() for bank in self._banks.values())
+
+    # -- coefficients ------------------------------------------------------------------------
+    def _as_input(self, t, name: str, width: int, ndim: int) -> torch.Tensor:
+        t = torch.as_tensor(t)
+        if t.ndim != ndim or t.shape[-1] != width:
+            expected = "(B, 512)" if ndim == 2 else "(B, tokens, width)"
+            raise ValueError(f"{name} must have shape {expected} with last size {width}; got {tuple(t.shape)}. "
+                             "Pass the output of the face encoder for this checkpoint.")
+        if not torch.isfinite(t).all():
+            raise ValueError(f"{name} contains NaN or infinite values; encode the face again.")
+        small = self._weights["resampler"]["latents"]
+        return t.to(device=small.device, dtype=small.dtype)
+
+    def _fusion_weights(self, weights, batch: int):
+        if weights is None:
+            return None
+        weights = torch.as_tensor(weights, dtype=torch.float32).flatten()
+        if weights.numel() != batch or (weights < 0).any() or weights.sum() <= 0:
+            raise ValueError(f"Give one non-negative weight per reference image ({batch}), not all zero.")
+        return weights
+
+    @torch.inference_mode()
+    def predict_id_coefficients(self, arcface, clip_tokens, weights=None) -> torch.Tensor:
+        """alpha: (Q, K) L2-normalised tokens from B images of one person (fused by the mean)."""
+        c = self.config
+        arcface = self._as_input(arcface, "ArcFace embeddings", c.arcface_dim, 2)
+        x = id_tokens(self._weights["id_projector"], arcface)
+        y = None
+        if c.two_conditions:
+            y = self._as_input(clip_tokens, "CLIP tokens", c.clip_dim, 3)
+            if y.shape[0] != arcface.shape[0]:
+                raise ValueError(f"Got {arcface.shape[0]} ArcFace embeddings but {y.shape[0]} CLIP token sets; "
+                                 "they must come from the same images.")
+        tokens = resampler_tokens(self._weights["resampler"], c.heads, x, y)
+        return fuse_and_normalize(tokens.float(), self._fusion_weights(weights, x.shape[0])).cpu()
+
+    @torch.inference_mode()
+    def predict_base_coefficients(self, clip_tokens, weights=None) -> torch.Tensor:
+        """beta: (Q, K) tokens from CLIP tokens of the face-blurred images."""
+        if not self.has_base:
+            raise ValueError(f"The checkpoint {self.path} has no Base-LoRA (no base_resampler.safetensors). "
+                             "Set the Base strength to 0, or use a checkpoint that has one.")
+        w = self._weights["base_resampler"]
+        y = self._as_input(clip_tokens, "Base CLIP tokens", w["proj_in.weight"].shape[1], 3)
+        tokens = resampler_tokens(w, self.config.heads, y)
+        return fuse_and_normalize(tokens.float(), self._fusion_weights(weights, y.shape[0])).cpu()
+
+    # -- LoRA weights --------------------------------------------------------------------------
+    @torch.inference_mode()
+    def lora_factors(self, coefficients, kind: str = "id", compute_device=None) -> LoraFactors:
+        """Materialise the LoRA of one coefficient set: factors keyed by ComfyUI model key (float32)."""
+        if kind not in self._banks:
+            raise ValueError(f"Unknown LoRA kind '{kind}'" if kind not in ("id", "base") else
+                             f"The checkpoint {self.path} has no Base-LoRA.")
+        c = self.config
+        coefficients = torch.as_tensor(coefficients)
+        if tuple(coefficients.shape) != (c.num_queries, c.num_basis):
+            raise ValueError(f"Coefficients must have shape ({c.num_queries}, {c.num_basis}) for this checkpoint; "
+                             f"got {tuple(coefficients.shape)}. They were made with a different checkpoint.")
+        self.load_bases()
+        bank: BasisBank = self._banks[kind]
+        device = torch.device(compute_device) if compute_device is not None else self.device
+        matrices = combine_bank(bank, coefficients, device)
+        up, down, names = {}, {}, {}
+        for (i, proj), (u, d) in matrices.items():
+            key, name = self._keys[4 * i + PROJECTIONS.index(proj)]
+            up[key], down[key], names[key] = u, d, name
+        order = [k for k, _ in self._keys]
+        return LoraFactors({k: up[k] for k in order}, {k: down[k] for k in order}, bank.rank / 2,
+                           {k: names[k] for k in order})
+
+    def lora_state_dict(self, coefficients, kind: str = "id", style: str = "comfy",
+                        dtype: torch.dtype = torch.float16) -> dict[str, torch.Tensor]:
+        """The kohya LoRA of one coefficient set (names as in the JSON, or LDM-style with style='kohya')."""
+        return kohya_state_dict([(self.lora_factors(coefficients, kind), 1.0)], style, dtype)

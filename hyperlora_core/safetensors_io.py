@@ -1,0 +1,160 @@
+"""Read safetensors files straight into preallocated memory.
+
+We parse the (simple) safetensors header ourselves instead of memory-mapping
+the file: that lets us check a file for truncation before touching torch, read
+each tensor directly into its slot of a stacked tensor (no second full copy),
+and keep the resident memory near the size of what we keep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+
+import torch
+
+DTYPES = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+
+PICKLE_SUFFIXES = {".ckpt", ".bin", ".pt", ".pth", ".pkl", ".pickle"}
+REDOWNLOAD_HINT = "Delete it and download it again (an interrupted download is the usual cause)."
+
+
+def refuse_pickle(path: Path) -> None:
+    """Refuse pickle-based weights: unpickling can run arbitrary code."""
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise ValueError(
+            f"{path} is a pickle-based file ({path.suffix}). HyperLoRA for ComfyUI only loads "
+            ".safetensors files, because unpickling can run arbitrary code. "
+            "Download the .safetensors version of the weights instead."
+        )
+
+
+class SafetensorsFile:
+    """The header of one safetensors file, validated against the file size."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        refuse_pickle(self.path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"Missing file: {self.path}. Download it and put it in {self.path.parent}.")
+        self.size = self.path.stat().st_size
+        with open(self.path, "rb") as f:
+            prefix = f.read(8)
+            self._check_prefix(prefix)
+            (header_len,) = struct.unpack("<Q", prefix)
+            if header_len > self.size - 8 or header_len > 100_000_000:
+                raise ValueError(self._damaged(f"its header claims {header_len} bytes but the file has {self.size}"))
+            raw = f.read(header_len)
+        try:
+            header = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(self._damaged(f"its header is not valid JSON ({exc})")) from None
+        if not isinstance(header, dict):
+            raise ValueError(self._damaged("its header is not a JSON object"))
+        self.metadata = header.pop("__metadata__", None) or {}
+        self.data_start = 8 + header_len
+        self.entries = header
+        self._check_entries()
+
+    def _check_prefix(self, prefix: bytes) -> None:
+        if len(prefix) < 8:
+            raise ValueError(self._damaged(f"it is only {self.size} bytes long"))
+        if prefix.startswith(b"version "):
+            raise ValueError(
+                f"{self.path} is a Git LFS pointer (a small text file), not the weights. "
+                "Download the real file (for example with the 'Download' button on the model page)."
+            )
+        if prefix.startswith(b"PK\x03\x04") or prefix[:1] == b"\x80":
+            raise ValueError(
+                f"{self.path} is a pickle/zip archive with a .safetensors name. We only load real "
+                "safetensors files, because unpickling can run arbitrary code. Download the file again."
+            )
+
+    def _damaged(self, why: str) -> str:
+        return f"{self.path} is damaged or incomplete: {why}. {REDOWNLOAD_HINT}"
+
+    def _check_entries(self) -> None:
+        end_max = 0
+        for name, info in self.entries.items():
+            try:
+                dtype = DTYPES[info["dtype"]]
+                shape = [int(s) for s in info["shape"]]
+                begin, end = (int(o) for o in info["data_offsets"])
+            except (KeyError, TypeError, ValueError):
+                raise ValueError(self._damaged(f"tensor '{name}' has an unreadable header entry")) from None
+            numel = 1
+            for s in shape:
+                numel *= s
+            if end - begin != numel * dtype.itemsize or begin < 0:
+                raise ValueError(self._damaged(f"tensor '{name}' has inconsistent offsets"))
+            end_max = max(end_max, end)
+        if self.data_start + end_max != self.size:
+            raise ValueError(
+                self._damaged(f"it should be {self.data_start + end_max} bytes long but is {self.size} bytes")
+            )
+
+    def keys(self) -> list[str]:
+        return list(self.entries)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.entries
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return tuple(self.entries[key]["shape"])
+
+    def dtype(self, key: str) -> torch.dtype:
+        return DTYPES[self.entries[key]["dtype"]]
+
+    def nbytes(self, key: str) -> int:
+        begin, end = self.entries[key]["data_offsets"]
+        return end - begin
+
+    def read_into(self, key: str, out: torch.Tensor, f=None) -> None:
+        """Copy tensor `key` into `out` (contiguous, CPU, same shape), casting if the dtype differs."""
+        if tuple(out.shape) != self.shape(key):
+            raise ValueError(f"{self.path}: tensor '{key}' has shape {self.shape(key)}, expected {tuple(out.shape)}")
+        target = out if out.dtype == self.dtype(key) else torch.empty(out.shape, dtype=self.dtype(key))
+        begin = self.entries[key]["data_offsets"][0]
+        if f is None:
+            with open(self.path, "rb") as fh:
+                self._read_bytes(fh, begin, target)
+        else:
+            self._read_bytes(f, begin, target)
+        if target is not out:
+            out.copy_(target)
+
+    def _read_bytes(self, f, begin: int, target: torch.Tensor) -> None:
+        buffer = target.view(-1).view(torch.uint8).numpy() if target.numel() else None
+        if buffer is None:
+            return
+        f.seek(self.data_start + begin)
+        got = f.readinto(memoryview(buffer))
+        if got != buffer.nbytes:
+            raise ValueError(self._damaged("a tensor ends before its data does"))
+
+    def read(self, key: str, dtype: torch.dtype | None = None) -> torch.Tensor:
+        out = torch.empty(self.shape(key), dtype=dtype or self.dtype(key))
+        self.read_into(key, out)
+        return out
+
+    def read_all(self, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+        with open(self.path, "rb") as f:
+            result = {}
+            for key in self.entries:
+                out = torch.empty(self.shape(key), dtype=dtype or self.dtype(key))
+                self.read_into(key, out, f)
+                result[key] = out
+            return result
