@@ -53,9 +53,11 @@ class SafetensorsFile:
         self.size = self.path.stat().st_size
         with open(self.path, "rb") as f:
             prefix = f.read(8)
-            self._check_prefix(prefix)
+            if len(prefix) < 8:
+                raise ValueError(self._damaged(f"it is only {self.size} bytes long"))
             (header_len,) = struct.unpack("<Q", prefix)
             if header_len > self.size - 8 or header_len > 100_000_000:
+                self._not_safetensors(prefix)
                 raise ValueError(self._damaged(f"its header claims {header_len} bytes but the file has {self.size}"))
             raw = f.read(header_len)
         try:
@@ -69,9 +71,8 @@ class SafetensorsFile:
         self.entries = header
         self._check_entries()
 
-    def _check_prefix(self, prefix: bytes) -> None:
-        if len(prefix) < 8:
-            raise ValueError(self._damaged(f"it is only {self.size} bytes long"))
+    def _not_safetensors(self, prefix: bytes) -> None:
+        """Name the usual impostors when the header length makes no sense."""
         if prefix.startswith(b"version "):
             raise ValueError(
                 f"{self.path} is a Git LFS pointer (a small text file), not the weights. "
