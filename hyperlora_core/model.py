@@ -95,8 +95,11 @@ class HyperLoRAModel:
         t = torch.as_tensor(t)
         if t.ndim != ndim or t.shape[-1] != width:
             expected = "(B, 512)" if ndim == 2 else "(B, tokens, width)"
-            raise ValueError(f"{name} must have shape {expected} with last size {width}; got {tuple(t.shape)}. "
-                             "Pass the output of the face encoder for this checkpoint.")
+            hint = "Pass the output of the face encoder for this checkpoint."
+            if "CLIP" in name and t.ndim == 3:
+                hint = (f"The CLIP vision model gives width {t.shape[-1]}; HyperLoRA needs CLIP ViT-L/14 (width "
+                        f"{width}). Load the ViT-L/14 image encoder, not ViT-H/ViT-bigG (IP-Adapter's).")
+            raise ValueError(f"{name} must have shape {expected} with last size {width}; got {tuple(t.shape)}. {hint}")
         if not torch.isfinite(t).all():
             raise ValueError(f"{name} contains NaN or infinite values; encode the face again.")
         small = self._weights["resampler"]["latents"]

@@ -163,7 +163,7 @@ def test_unknown_dtype(ckpt):
 @pytest.mark.parametrize("arcface_shape, clip_shape, match", [
     ((3, 256), (3, 257, 24), r"ArcFace embeddings must have shape \(B, 512\)"),
     ((512,), (3, 257, 24), r"ArcFace embeddings must have shape"),
-    ((3, 512), (3, 257, 1024), r"CLIP tokens must have shape .* last size 24"),
+    ((3, 512), (3, 257, 1280), r"CLIP tokens must have shape .* last size 24.*needs CLIP ViT-L/14"),
     ((3, 512), (2, 257, 24), r"3 ArcFace embeddings but 2 CLIP token sets"),
 ])
 def test_conditioning_of_wrong_shape(tiny_checkpoint, arcface_shape, clip_shape, match):
