@@ -1,0 +1,94 @@
+"""The AntelopeV2 face analyzer: SCRFD detector, 2d106 landmarks and glintr100 ArcFace, nothing else.
+
+Each model is built with insightface.model_zoo.get_model (an API shared by insightface 0.7.3 and
+later) instead of FaceAnalysis, which would open all five files of the download.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .antelopev2 import DETECTOR, LANDMARKS, RECOGNITION, find_antelopev2
+from .providers import CPU, choose_providers
+
+logger = logging.getLogger(__name__)
+
+DET_THRESH = 0.5  # insightface's default detection threshold
+NMS_THRESH = 0.4  # insightface's default
+
+
+class FaceAnalyzer:
+    """Detection, 106 landmarks and ArcFace embeddings on BGR uint8 images (insightface's convention)."""
+
+    def __init__(self, folder: Path, detector, landmarker, recognizer, providers: list[str]):
+        self.folder = folder
+        self.detector = detector
+        self.landmarker = landmarker
+        self.recognizer = recognizer
+        self.providers = providers
+
+    def detect(self, bgr: np.ndarray, size: int) -> list:
+        """Faces (insightface Face objects with bbox, kps, det_score), highest score first."""
+        from insightface.app.common import Face
+
+        boxes, kps = self.detector.detect(bgr, input_size=(size, size))
+        faces = []
+        for i in range(boxes.shape[0]):
+            faces.append(Face(bbox=boxes[i, :4].astype(np.float64), det_score=float(boxes[i, 4]),
+                              kps=None if kps is None else kps[i].astype(np.float64)))
+        return faces
+
+    def landmarks(self, bgr: np.ndarray, face) -> np.ndarray:
+        """The 106 2-D landmarks (106, 2) of a detected face."""
+        return np.asarray(self.landmarker.get(bgr, face), dtype=np.float64)[:106, :2]
+
+    def embedding(self, bgr: np.ndarray, face) -> np.ndarray:
+        """The L2-normalised 512-d ArcFace embedding of a detected face (uses its 5 keypoints)."""
+        if face.kps is None:
+            raise RuntimeError(f"{self.folder / DETECTOR} returns no face keypoints; it is not the AntelopeV2 "
+                               f"detector. Download antelopev2 again.")
+        with warnings.catch_warnings():  # insightface's alignment uses an API newer scikit-image deprecates
+            warnings.filterwarnings("ignore", message=".*estimate.* is deprecated", category=FutureWarning)
+            feature = np.asarray(self.recognizer.get(bgr, face), dtype=np.float32).reshape(-1)
+        norm = float(np.linalg.norm(feature))
+        if not np.isfinite(norm) or norm == 0.0:
+            raise RuntimeError(f"The face recognition model {self.folder / RECOGNITION} returned an empty "
+                               f"embedding. Download antelopev2 again.")
+        return feature / norm
+
+
+def _load(path: Path, providers: list[str], expected: str):
+    from insightface.model_zoo import get_model
+
+    try:
+        model = get_model(str(path), providers=providers)
+    except Exception as exc:  # onnxruntime/protobuf raise many types for a damaged file
+        raise RuntimeError(f"Could not load {path} ({exc}). The file is probably damaged or incomplete: "
+                           f"download antelopev2 again.") from exc
+    if type(model).__name__ != expected:
+        raise RuntimeError(f"{path} is not the expected {expected} model (insightface sees "
+                           f"{type(model).__name__ if model is not None else 'an unknown model'}). Put the "
+                           f"original antelopev2 files there.")
+    return model
+
+
+def load_face_analyzer(model_dir, provider: str = "auto") -> FaceAnalyzer:
+    """Load the three AntelopeV2 models needed from `model_dir` (see find_antelopev2 for accepted layouts).
+
+    provider: "auto" (CUDA when ONNX Runtime offers it, else CPU), "cpu" or "cuda".
+    """
+    folder = find_antelopev2(model_dir)
+    providers = choose_providers(provider)
+    ctx_id = -1 if providers == [CPU] else 0
+    detector = _load(folder / DETECTOR, providers, "SCRFD")
+    landmarker = _load(folder / LANDMARKS, providers, "Landmark")
+    recognizer = _load(folder / RECOGNITION, providers, "ArcFaceONNX")
+    detector.prepare(ctx_id, det_thresh=DET_THRESH, nms_thresh=NMS_THRESH)
+    landmarker.prepare(ctx_id)
+    recognizer.prepare(ctx_id)
+    logger.info("Face analysis: AntelopeV2 from %s on %s", folder, providers[0])
+    return FaceAnalyzer(folder, detector, landmarker, recognizer, providers)

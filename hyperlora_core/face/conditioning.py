@@ -1,0 +1,93 @@
+"""From reference photos to the HyperLoRA conditions: ArcFace embeddings and CLIP tokens."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .clip import CLIPEncoder, clip_pixel_values
+from .detection import SELECT_MODES, DetectedFace, detect_faces, select_face
+from .identity import arcface_embedding
+from .preprocess import check_base_crop, prepare_base_image, prepare_id_face
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FaceConditioning:
+    """The conditions of the images that had a face (in input order), and what the model saw."""
+
+    arcface: torch.Tensor                    # (B, 512) float32, L2-normalised
+    clip_tokens: torch.Tensor                # (B, 257, E) float32, penultimate CLIP hidden states
+    base_clip_tokens: torch.Tensor | None    # (B, 257, E) for the Base-LoRA, or None
+    id_crops: list[Image.Image]              # the face crops given to CLIP
+    base_crops: list[Image.Image] | None     # the face-blurred images given to CLIP, or None
+    detections: list[DetectedFace]           # the chosen face of each kept image
+    kept: list[int]                          # input indices of the kept images
+    all_faces: list[list[DetectedFace]] | None = None  # every face of each kept image, left to right
+
+
+def _where(number: int, total: int) -> str:
+    return f"image {number} of {total}"
+
+
+def encode_faces(images: list[Image.Image], analyzer, encoder: CLIPEncoder, *, remove_background: bool = True,
+                 grayscale: bool = False, select: str = "largest", face_index: int = 0,
+                 skip_missing: bool = False, with_base: bool = False,
+                 base_crop=(1.0, 1.0, 1.0, 1.0),
+                 progress: Callable[[int, int], None] | None = None) -> FaceConditioning:
+    """Detect, select, crop (section 7) and encode the face of every image.
+
+    select: "largest" (default), "score" or "index" (face_index counted left to right from 0).
+    skip_missing: leave out images without a face instead of failing (at least one must remain).
+    with_base: also build the Base condition; base_crop = (left, right, top, bottom) factors or None.
+    progress(done, total) is called after each image.
+    """
+    if not images:
+        raise ValueError("No reference images were given.")
+    if select not in SELECT_MODES:
+        raise ValueError(f"Unknown face selection '{select}'. Use one of: {', '.join(SELECT_MODES)}.")
+    if with_base:
+        check_base_crop(base_crop)
+    total = len(images)
+    kept, chosen, all_faces, embeddings, id_crops, base_crops = [], [], [], [], [], []
+    for number, image in enumerate(images, start=1):
+        where = _where(number, total)
+        faces = detect_faces(analyzer, image)
+        if not faces:
+            if not skip_missing:
+                raise ValueError(
+                    f"No face found in {where}. Use a photo where the face is clearly visible, not tiny and "
+                    f"not turned away, or enable skip_missing to leave such images out.")
+            logger.warning("No face found in %s; skipped.", where)
+        else:
+            face = select_face(faces, select, face_index, where)
+            kept.append(number - 1)
+            chosen.append(face)
+            all_faces.append(faces)
+            id_crops.append(prepare_id_face(image, face.landmarks, remove_background, grayscale))
+            embeddings.append(arcface_embedding(analyzer, image, face, where))
+            if with_base:
+                base_crops.append(prepare_base_image(image, face.landmarks, base_crop))
+        if progress is not None:
+            progress(number, total)
+    if not kept:
+        raise ValueError(f"No face found in any of the {total} images. Use photos where the face is clearly "
+                         f"visible, not tiny and not turned away.")
+    clip_tokens = encoder.encode(clip_pixel_values(id_crops)).float().cpu()
+    base_tokens = encoder.encode(clip_pixel_values(base_crops)).float().cpu() if with_base else None
+    return FaceConditioning(
+        arcface=torch.from_numpy(np.stack(embeddings).astype(np.float32)),
+        clip_tokens=clip_tokens,
+        base_clip_tokens=base_tokens,
+        id_crops=id_crops,
+        base_crops=base_crops if with_base else None,
+        detections=chosen,
+        kept=kept,
+        all_faces=all_faces,
+    )

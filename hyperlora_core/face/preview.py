@@ -1,0 +1,55 @@
+"""Pictures of what the model sees: detected faces with their numbers, and the CLIP crops."""
+
+from __future__ import annotations
+
+from PIL import Image, ImageDraw, ImageFont
+
+from .detection import DetectedFace
+
+CHOSEN_COLOUR = (40, 220, 60)
+OTHER_COLOUR = (255, 200, 0)
+CANVAS = (127, 127, 127)
+
+
+def _font(size: int):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has only the small bitmap font
+        return ImageFont.load_default()
+
+
+def preview_detections(image: Image.Image, faces: list[DetectedFace], chosen: int) -> Image.Image:
+    """The image with every face's box and its left-to-right number (the chosen face in green),
+    so a user can see which face_index to pick."""
+    preview = image.convert("RGB")  # a copy
+    draw = ImageDraw.Draw(preview)
+    line = max(2, round(max(preview.size) / 300))
+    font = _font(max(14, round(max(preview.size) / 25)))
+    for face in faces:
+        colour = CHOSEN_COLOUR if face.index == chosen else OTHER_COLOUR
+        x1, y1, x2, y2 = (float(v) for v in face.bbox)
+        draw.rectangle((x1, y1, x2, y2), outline=colour, width=line)
+        for x, y in face.kps:
+            draw.ellipse((x - line, y - line, x + line, y + line), fill=colour)
+        label = str(face.index)
+        left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
+        pad = line
+        x = min(max(x1, 0.0), preview.width - (right - left) - 2 * pad)
+        y = max(y1 - (bottom - top) - 2 * pad, 0.0)
+        draw.rectangle((x, y, x + right - left + 2 * pad, y + bottom - top + 2 * pad), fill=colour)
+        draw.text((x + pad - left, y + pad - top), label, fill=(0, 0, 0), font=font)
+    return preview
+
+
+def preview_crops(images: list[Image.Image], size: int = 512) -> list[Image.Image]:
+    """The crops at one common size (fitted, aspect kept, on grey), so they form one image batch."""
+    previews = []
+    for image in images:
+        image = image.convert("RGB")
+        scale = size / max(image.size)
+        fitted = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                              Image.Resampling.BICUBIC)
+        canvas = Image.new("RGB", (size, size), CANVAS)
+        canvas.paste(fitted, ((size - fitted.width) // 2, (size - fitted.height) // 2))
+        previews.append(canvas)
+    return previews
