@@ -1,0 +1,227 @@
+"""`python -m hyperlora_core`: make an SDXL LoRA from face photos, or check the model files.
+
+For people who want the LoRA file without building a ComfyUI graph (or on a server): it runs
+the same engine and face pipeline as the nodes. MODELS is a ComfyUI-style models folder:
+hyper_lora/hyper_lora/<variant>, hyper_lora/clip_vit/clip_vit_large_14, insightface/models/antelopev2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from .naming import TRIGGER_WORDS
+
+DTYPES = ("fp16", "bf16", "fp32")
+EXPECTED_ERRORS = (ValueError, RuntimeError, OSError, ImportError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m hyperlora_core", description=(
+        "HyperLoRA without ComfyUI: make an SDXL LoRA from face photos, or check the model files."))
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    make = commands.add_parser("make-lora", help="turn face photos of one person into an SDXL LoRA file")
+    make.add_argument("--face", action="append", required=True, metavar="IMAGE",
+                      help="a photo of the person; repeat for several photos (they are averaged)")
+    make.add_argument("--models", required=True, metavar="DIR", help="ComfyUI models folder")
+    make.add_argument("--variant", help="checkpoint folder in MODELS/hyper_lora/hyper_lora "
+                                        "(default: the only one installed)")
+    make.add_argument("--clip", metavar="DIR",
+                      help="CLIP ViT-L/14 folder with config.json + model.safetensors "
+                           "(default: MODELS/hyper_lora/clip_vit/clip_vit_large_14)")
+    make.add_argument("--out", required=True, metavar="FILE", help="the LoRA to write (.safetensors)")
+    make.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    make.add_argument("--style", choices=("comfy", "kohya"), default="comfy",
+                      help="key names: comfy (the checkpoint's own, read by ComfyUI and most UIs) or kohya "
+                           "(LDM-style, for kohya sd-scripts, e.g. fine-tuning)")
+    make.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                      help="where the models run (default: cuda when available)")
+    make.add_argument("--strength", type=float, default=0.8,
+                      help="recommended LoRA strength written into the file's metadata (default 0.8)")
+    make.add_argument("--base-strength", type=float, default=0.0,
+                      help="bake the Base-LoRA in at this strength relative to the ID-LoRA "
+                           "(default 0: ID only)")
+    make.add_argument("--face-index", type=int, metavar="N",
+                      help="use face N (from the left, from 0) in every photo instead of the largest one")
+    make.add_argument("--skip-missing", action="store_true",
+                      help="leave out photos in which no face is found instead of stopping")
+    make.add_argument("--keep-background", action="store_true",
+                      help="do not grey out the background around the face (it was greyed in training)")
+    make.add_argument("--precision", choices=DTYPES, default="fp16",
+                      help="weights in the file (default fp16)")
+
+    check = commands.add_parser("check", help="list the model files, and where missing ones go")
+    check.add_argument("--models", required=True, metavar="DIR", help="ComfyUI models folder")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            return run_check(args)
+        path = make_lora(args)
+    except EXPECTED_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; nothing was written", file=sys.stderr)
+        return 130
+    print(path)
+    return 0
+
+
+def run_check(args) -> int:
+    from .setup_check import check_setup, render_text
+
+    report = check_setup(args.models)
+    if args.json:
+        import json
+
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(render_text(report))
+    return 0 if report.ok else 1
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def make_lora(args) -> Path:
+    """Run the whole pipeline and write the LoRA; returns its path. Errors say what to fix."""
+    import torch
+
+    from . import face, load_hyperlora
+    from .lora import kohya_state_dict
+
+    out = _output_path(args.out, args.force)
+    models = Path(args.models).expanduser()
+    variant = _variant_folder(models, args.variant)
+    device = _device(args.device)
+    images = [_read_image(path) for path in args.face]
+    with_base = args.base_strength != 0
+    if args.face_index is not None and args.face_index < 0:
+        raise ValueError("--face-index counts faces from the left starting at 0; it cannot be negative.")
+
+    progress(f"Loading HyperLoRA checkpoint {variant}")
+    model = load_hyperlora(variant, device=device)
+    if with_base and not model.has_base:
+        raise ValueError(f"The checkpoint {variant} has no Base-LoRA (no base_resampler.safetensors); "
+                         "leave --base-strength at 0.")
+    progress(f"Loading face analysis (antelopev2) from {models / 'insightface'}")
+    analyzer = face.load_face_analyzer(models / "insightface", provider=args.device)
+    clip_folder = Path(args.clip or models / "hyper_lora" / "clip_vit" / "clip_vit_large_14").expanduser()
+    progress(f"Loading CLIP image encoder from {clip_folder}")
+    encoder = face.TransformersCLIPEncoder.from_folder(clip_folder, device=device)
+    numbered = ", ".join(f"{number} = {path}" for number, path in enumerate(args.face, 1))
+    progress(f"Encoding {len(images)} photo(s): {numbered}")
+    conditioning = face.encode_faces(
+        images, analyzer, encoder, remove_background=not args.keep_background,
+        select="largest" if args.face_index is None else "index", face_index=args.face_index or 0,
+        skip_missing=args.skip_missing, with_base=with_base,
+        progress=lambda done, total: progress(f"  photo {done} of {total} done"))
+
+    progress("Predicting the LoRA weights")
+    alpha = model.predict_id_coefficients(conditioning.arcface, conditioning.clip_tokens)
+    weighted = [(model.lora_factors(alpha, "id"), 1.0)]
+    if with_base:
+        beta = model.predict_base_coefficients(conditioning.base_clip_tokens)
+        weighted.append((model.lora_factors(beta, "base"), args.base_strength))
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.precision]
+    tensors = {k: v.cpu() for k, v in kohya_state_dict(weighted, style=args.style, dtype=dtype).items()}
+
+    metadata = lora_metadata(variant.name, args.style, args.base_strength, args.strength)
+    progress(f"Writing {out}")
+    write_atomically(out, tensors, metadata)
+    progress(f"Done. Load it with a LoRA loader at about {args.strength:g} and start prompts with "
+             f"'{TRIGGER_WORDS}'.")
+    return out
+
+
+def lora_metadata(source: str, key_style: str, base_strength: float, recommended_strength: float) -> dict:
+    """Metadata other tools show: trigger words (kohya/modelspec keys too), source, strength."""
+    return {
+        "ss_network_module": "networks.lora",
+        "ss_base_model_version": "sdxl_base_v1-0",
+        "modelspec.architecture": "stable-diffusion-xl-v1-base/lora",
+        "modelspec.trigger_phrase": TRIGGER_WORDS,
+        "hyperlora.trigger_words": TRIGGER_WORDS,
+        "hyperlora.source_checkpoint": source,
+        "hyperlora.recommended_strength": f"{recommended_strength:g}",
+        "hyperlora.base_strength": f"{base_strength:g}",
+        "hyperlora.key_style": key_style,
+    }
+
+
+def write_atomically(path: Path, tensors: dict, metadata: dict) -> None:
+    """Write beside `path`, then rename: an interrupted run never leaves a half-written LoRA."""
+    from safetensors.torch import save_file
+
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        save_file(tensors, temporary, metadata=metadata)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def _output_path(out: str, force: bool) -> Path:
+    path = Path(out).expanduser()
+    if path.suffix != ".safetensors":
+        raise ValueError(f"--out {out}: the LoRA file name must end in .safetensors.")
+    if path.exists() and not force:
+        raise ValueError(f"{path} already exists. Choose another --out, or add --force to overwrite it.")
+    if not path.parent.is_dir():
+        raise ValueError(f"The folder {path.parent} does not exist; create it first.")
+    return path
+
+
+def _variant_folder(models: Path, variant: str | None) -> Path:
+    from .setup_check import HYPERLORA_SOURCE, KNOWN_VARIANTS
+
+    root = models / "hyper_lora" / "hyper_lora"
+    installed = sorted(p.name for p in root.iterdir() if (p / "hyper_lora_modules.json").is_file()) \
+        if root.is_dir() else []
+    if variant:
+        if (root / variant).is_dir():
+            return root / variant
+        raise ValueError(f"No HyperLoRA checkpoint '{variant}' in {root}. "
+                         f"Installed: {', '.join(installed) or 'none'}.")
+    if len(installed) == 1:
+        return root / installed[0]
+    if not installed:
+        raise ValueError(f"No HyperLoRA checkpoint in {root}. Download {KNOWN_VARIANTS[0]} (or "
+                         f"{KNOWN_VARIANTS[1]}) from {HYPERLORA_SOURCE} into that folder, or check --models "
+                         f"(run: python -m hyperlora_core check --models {models}).")
+    raise ValueError(f"Several checkpoints are installed ({', '.join(installed)}); "
+                     "choose one with --variant.")
+
+
+def _device(choice: str) -> str:
+    import torch
+
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for, but PyTorch sees no CUDA GPU. Use --device cpu.")
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return choice
+
+
+def _read_image(path: str):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(Path(path).expanduser()) as image:
+            return image.convert("RGB")
+    except FileNotFoundError:
+        raise ValueError(f"The photo {path} does not exist.") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"Could not read the photo {path} ({exc}). Use a JPEG, PNG or WebP image.") from None

@@ -1,0 +1,57 @@
+"""GET /hyperlora/setup: the setup report for the web extension, as JSON.
+
+A thin adapter: it only asks ComfyUI's folder_paths where models live (so
+extra_model_paths.yaml counts) and hands that to hyperlora_core.setup_check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+ROUTE = "/hyperlora/setup"
+
+# setup_check argument -> ComfyUI folder names searched for it (names other packs may register too)
+FOLDER_NAMES = {
+    "variant_dirs": ("hyper_lora",),
+    "clip_vit_dirs": ("hyper_lora_clip_vit",),
+    "insightface_dirs": ("insightface",),
+    "clip_vision_dirs": ("clip_vision",),
+}
+
+
+def setup_report(folder_paths) -> dict:
+    """The JSON report for the folders `folder_paths` (ComfyUI's module, or a stand-in) knows."""
+    from ..hyperlora_core.setup_check import check_setup
+
+    folders = {
+        argument: [path for name in names if name in folder_paths.folder_names_and_paths
+                   for path in folder_paths.get_folder_paths(name)]
+        for argument, names in FOLDER_NAMES.items()
+    }
+    return check_setup(folder_paths.models_dir, **folders).to_json()
+
+
+async def handle_setup(request):
+    """Build the report off the event loop: it touches the disk and reads safetensors headers."""
+    import folder_paths
+    from aiohttp import web
+
+    report = await asyncio.to_thread(setup_report, folder_paths)
+    return web.json_response(report)
+
+
+def register_routes() -> bool:
+    """Add the route to ComfyUI's server; called once from the pack's __init__.
+
+    Returns False when no ComfyUI server is running (tests, scripts importing the pack): there is
+    nothing to add a route to then.
+    """
+    try:
+        from server import PromptServer
+    except ImportError:
+        return False
+    instance = getattr(PromptServer, "instance", None)
+    if instance is None:
+        return False
+    instance.routes.get(ROUTE)(handle_setup)
+    return True
