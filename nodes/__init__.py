@@ -1,0 +1,31 @@
+"""The ComfyUI nodes of the pack: thin adapters over hyperlora_core (comfy is imported inside functions)."""
+
+from .apply import HyperLoRAApply, HyperLoRAApplyFace, HyperLoRAConceptSlider
+from .encode import HyperLoRAEncodeFace
+from .loaders import HyperLoRACheckpointLoader, HyperLoRACLIPVisionLoader, HyperLoRAFaceAnalyzerLoader
+from .mix import HyperLoRAMixIdentities
+from .predict import HyperLoRAPredictCoefficients
+from .prompt import HyperLoRATriggerWords
+from .save import HyperLoRAExportLoRA
+
+# Keys differ from the official ComfyUI-HyperLoRA pack's (HyperLoRALoader, HyperLoRASaveLoRA, ...),
+# so both packs can be installed side by side.
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "HyperLoRACheckpointLoader": "HyperLoRA Checkpoint Loader",
+    "HyperLoRAFaceAnalyzerLoader": "HyperLoRA Face Analyzer Loader",
+    "HyperLoRACLIPVisionLoader": "HyperLoRA CLIP Vision Loader",
+    "HyperLoRAEncodeFace": "HyperLoRA Encode Face",
+    "HyperLoRAPredictCoefficients": "HyperLoRA Predict Coefficients",
+    "HyperLoRAApply": "HyperLoRA Apply",
+    "HyperLoRAApplyFace": "HyperLoRA Apply Face (one node)",
+    "HyperLoRAConceptSlider": "HyperLoRA Concept Slider",
+    "HyperLoRAMixIdentities": "HyperLoRA Mix Identities",
+    "HyperLoRAExportLoRA": "HyperLoRA Export LoRA",
+    "HyperLoRATriggerWords": "HyperLoRA Trigger Words",
+}
+NODES = (
+    HyperLoRACheckpointLoader, HyperLoRAFaceAnalyzerLoader, HyperLoRACLIPVisionLoader, HyperLoRAEncodeFace,
+    HyperLoRAPredictCoefficients, HyperLoRAApply, HyperLoRAApplyFace, HyperLoRAConceptSlider,
+    HyperLoRAMixIdentities, HyperLoRAExportLoRA, HyperLoRATriggerWords,
+)
+NODE_CLASS_MAPPINGS = {node.__name__: node for node in NODES}

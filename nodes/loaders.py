@@ -1,0 +1,128 @@
+"""Loader nodes: the HyperLoRA checkpoint, the face analyzer, and the official CLIP ViT folder."""
+
+from __future__ import annotations
+
+import os
+import weakref
+from contextlib import contextmanager
+
+from .. import hyperlora_core as hl
+from ..hyperlora_core.checkpoint import BASES
+from . import folders
+from .memory import DEVICE_POLICIES, ManagedHyperLoRA, storage_device
+from .types import CATEGORY, FACE_ANALYZER, HYPERLORA
+
+DTYPES = ("auto", "fp16", "bf16", "fp32")
+PROVIDERS = ("auto", "cuda", "cpu")
+
+# (folder, dtype, policy, file date) -> loaded checkpoint, shared by every loader node while one holds it
+_loaded: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def load_checkpoint(path: str, dtype: str, policy: str) -> ManagedHyperLoRA:
+    bases = os.path.join(path, BASES)
+    key = (os.path.realpath(path), dtype, policy, os.path.getmtime(bases) if os.path.exists(bases) else None)
+    managed = _loaded.get(key)
+    if managed is None:
+        engine = hl.load_hyperlora(path, device=storage_device(policy), dtype=None if dtype == "auto" else dtype)
+        managed = ManagedHyperLoRA(engine, os.path.basename(os.path.normpath(path)), policy)
+        managed.register()
+        _loaded[key] = managed
+    return managed
+
+
+class HyperLoRACheckpointLoader:
+    DESCRIPTION = ("Loads a HyperLoRA checkpoint folder (models/hyper_lora/hyper_lora/<variant>). Every "
+                   "hyper-parameter is read from the files, so there is nothing to match by hand.")
+    CATEGORY = f"{CATEGORY}/loaders"
+    FUNCTION = "load"
+    RETURN_TYPES = (HYPERLORA,)
+    RETURN_NAMES = ("hyperlora",)
+    OUTPUT_TOOLTIPS = ("The loaded HyperLoRA: connect it to Predict Coefficients or Apply Face.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "checkpoint": (folders.list_checkpoints(), {
+                "tooltip": "A folder holding hyper_lora_modules.json and the .safetensors files, e.g. "
+                           "sdxl_hyper_id_lora_v1_fidelity (likeness) or sdxl_hyper_id_lora_v1_edit (editability)."}),
+            "dtype": (DTYPES, {"default": "auto", "tooltip": "Precision of the 3 GB of LoRA bases. auto keeps the "
+                               "file's own (fp16 for the release); fp32 doubles memory for no visible gain."}),
+            "device": (DEVICE_POLICIES, {"default": "auto", "tooltip": "auto: bases in RAM, LoRAs computed on "
+                                         "the GPU when it has room, else on the CPU. gpu: keep the bases on the "
+                                         "GPU (needs ~3 GB of VRAM beside SDXL). cpu: never use the GPU."}),
+        }}
+
+    def load(self, checkpoint, dtype, device):
+        path = folders.resolve_folder("hyper_lora", checkpoint, "HyperLoRA checkpoint")
+        return (load_checkpoint(path, dtype, device),)
+
+
+class HyperLoRAFaceAnalyzerLoader:
+    DESCRIPTION = ("Loads the insightface AntelopeV2 face models (detector, landmarks, ArcFace) from "
+                   "models/insightface/models/antelopev2, the folder other face packs use too.")
+    CATEGORY = f"{CATEGORY}/loaders"
+    FUNCTION = "load"
+    RETURN_TYPES = (FACE_ANALYZER,)
+    RETURN_NAMES = ("face_analyzer",)
+    OUTPUT_TOOLTIPS = ("Finds faces, their landmarks and their ArcFace identity: connect it to Encode Face.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "face_model": (folders.list_face_models(), {
+                "tooltip": "A folder with the AntelopeV2 ONNX files (scrfd_10g_bnkps, 2d106det, glintr100)."}),
+            "provider": (PROVIDERS, {"default": "auto", "tooltip": "Where face analysis runs. auto: the GPU when "
+                                     "onnxruntime-gpu can use it, else the CPU."}),
+        }}
+
+    def load(self, face_model, provider):
+        path = folders.resolve_folder("insightface", face_model, "face model folder")
+        with face_dependencies():
+            from ..hyperlora_core import face
+
+            return (face.load_face_analyzer(path, provider=provider),)
+
+
+class HyperLoRACLIPVisionLoader:
+    DESCRIPTION = ("Loads the CLIP ViT-L/14 image encoder from the official HyperLoRA folder "
+                   "(models/hyper_lora/clip_vit/<name>). A ViT-L/14 file in models/clip_vision loaded with the "
+                   "core Load CLIP Vision node works the same.")
+    CATEGORY = f"{CATEGORY}/loaders"
+    FUNCTION = "load"
+    RETURN_TYPES = ("CLIP_VISION",)
+    RETURN_NAMES = ("clip_vision",)
+    OUTPUT_TOOLTIPS = ("The CLIP image encoder: connect it to Encode Face.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "clip_model": (folders.list_clip_models(), {
+                "tooltip": "A transformers folder with config.json and model.safetensors "
+                           "(openai/clip-vit-large-patch14), e.g. clip_vit_large_14."}),
+        }}
+
+    def load(self, clip_model):
+        import comfy.clip_vision
+
+        folder = folders.resolve_folder("hyper_lora_clip_vit", clip_model, "CLIP ViT folder")
+        path = os.path.join(folder, folders.CLIP_WEIGHTS)
+        clip_vision = comfy.clip_vision.load(path)
+        if clip_vision is None:
+            raise ValueError(f"{path} is not a CLIP vision model ComfyUI recognises. Download "
+                             "openai/clip-vit-large-patch14 (config.json and model.safetensors) into that folder.")
+        return (clip_vision,)
+
+
+@contextmanager
+def face_dependencies():
+    """Turn a missing/broken insightface or onnxruntime into an error that says what to install.
+
+    The face pipeline imports them on first use, so a broken install fails only the node that needs it.
+    """
+    try:
+        yield
+    except ImportError as e:
+        raise RuntimeError(f"The face pipeline could not be imported ({e}). HyperLoRA's face nodes need "
+                           "insightface and onnxruntime (or onnxruntime-gpu): install them into ComfyUI's "
+                           "Python with pip, then restart ComfyUI.") from e

@@ -1,0 +1,65 @@
+"""Predict Coefficients: face features -> alpha (ID) and beta (Base) of one identity."""
+
+from __future__ import annotations
+
+from .types import CATEGORY, COEFFS, FACE, HYPERLORA, Coefficients
+
+
+def parse_image_weights(text: str, conditioning) -> list[float] | None:
+    """'1, 1, 0.5' -> one weight per kept photo (weights are given per input photo, in batch order)."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        weights = [float(part) for part in text.replace(";", ",").split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"image_weights must be numbers separated by commas, e.g. '1, 1, 0.5'; got '{text}'.")
+    last = max(conditioning.kept)
+    if len(weights) <= last:
+        raise ValueError(f"image_weights gives {len(weights)} weights but the batch has at least {last + 1} photos; "
+                         "give one weight per photo, in batch order.")
+    return [weights[i] for i in conditioning.kept]
+
+
+def check_clip_width(hyperlora, conditioning) -> None:
+    needed = hyperlora.config.clip_dim or hyperlora.config.embed_dim
+    got = conditioning.clip_tokens.shape[-1]
+    if hyperlora.config.two_conditions and got != needed:
+        raise ValueError(f"The CLIP vision model gives {got}-wide features but this HyperLoRA checkpoint needs "
+                         f"{needed} (CLIP ViT-L/14). Load clip_vit_large_14 (or another ViT-L/14), not a ViT-H or "
+                         "ViT-G IP-Adapter encoder, and encode the face again.")
+
+
+def predict(hyperlora, conditioning, image_weights: str = "", label: str = "identity") -> Coefficients:
+    check_clip_width(hyperlora, conditioning)
+    weights = parse_image_weights(image_weights, conditioning)
+    engine = hyperlora.engine
+    alpha = engine.predict_id_coefficients(conditioning.arcface, conditioning.clip_tokens, weights)
+    beta = None
+    if engine.has_base and conditioning.base_clip_tokens is not None:
+        beta = engine.predict_base_coefficients(conditioning.base_clip_tokens, weights)
+    return Coefficients(hyperlora, alpha, beta, label)
+
+
+class HyperLoRAPredictCoefficients:
+    DESCRIPTION = ("Turns the face features into HyperLoRA coefficients: alpha for the ID-LoRA and, when the "
+                   "checkpoint has a Base-LoRA and the face was encoded with the base condition, beta. Several "
+                   "photos are fused into one identity.")
+    CATEGORY = f"{CATEGORY}"
+    FUNCTION = "predict"
+    RETURN_TYPES = (COEFFS,)
+    RETURN_NAMES = ("coefficients",)
+    OUTPUT_TOOLTIPS = (("The identity as coefficients: connect to Apply, Export LoRA, Mix Identities or "
+                       "Concept Slider."),)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "hyperlora": (HYPERLORA, {"tooltip": "From HyperLoRA Checkpoint Loader."}),
+            "face": (FACE, {"tooltip": "From HyperLoRA Encode Face."}),
+            "image_weights": ("STRING", {"default": "", "tooltip": "Optional: how much each photo counts, one "
+                                         "number per photo in batch order, e.g. '1, 1, 0.5'. Empty: all equal."}),
+        }}
+
+    def predict(self, hyperlora, face, image_weights):
+        return (predict(hyperlora, face, image_weights),)

@@ -1,0 +1,39 @@
+"""The custom socket types that flow between HyperLoRA nodes, and what they carry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+HYPERLORA = "HYPERLORA"  # memory.ManagedHyperLoRA: a loaded checkpoint
+FACE_ANALYZER = "HYPERLORA_FACE_ANALYZER"  # the insightface AntelopeV2 analyzer
+FACE = "HYPERLORA_FACE"  # face.FaceConditioning: ArcFace + CLIP features of reference images
+COEFFS = "HYPERLORA_COEFFS"  # Coefficients below
+
+CATEGORY = "HyperLoRA"
+
+
+@dataclass(eq=False)
+class Coefficients:
+    """alpha (ID) and beta (Base, optional) of one identity, tied to the checkpoint that made them.
+
+    The LoRA factors are computed once per coefficient set and kept here, so changing only a
+    strength downstream does not recompute them (ComfyUI keeps this object while its inputs hold).
+    """
+
+    hyperlora: object  # memory.ManagedHyperLoRA
+    alpha: torch.Tensor  # (Q, K)
+    beta: torch.Tensor | None  # (Q, K) or None without a Base-LoRA condition
+    label: str = "identity"
+    _factors: dict = field(default_factory=dict, repr=False)
+
+    def factors(self, kind: str = "id"):
+        """hyperlora_core LoraFactors of the ID ("id") or Base ("base") LoRA, computed on first use."""
+        if kind not in self._factors:
+            coefficients = self.alpha if kind == "id" else self.beta
+            if coefficients is None:
+                raise ValueError("These coefficients have no Base-LoRA part: the checkpoint has no Base-LoRA or "
+                                 "the face was encoded without the base condition. Set the Base strength to 0.")
+            self._factors[kind] = self.hyperlora.factors(coefficients, kind)
+        return self._factors[kind]

@@ -1,0 +1,285 @@
+"""A small, documented stand-in for the few ComfyUI APIs the nodes call, for tests without ComfyUI.
+
+Each piece mirrors the real v0.3.64 behaviour the nodes rely on, and records what it was given:
+
+* `folder_paths`: models_dir, folder_names_and_paths, add_model_folder_path (append unless present;
+  a new name starts with an empty extension set), get_folder_paths, get_filename_list (recursive,
+  filtered by extension, empty set = every file), get_output_directory, get_temp_directory.
+* `comfy.model_patcher.ModelPatcher`: clone() copies the patch lists; add_patches(patches, strength)
+  records (strength, adapter) per key that exists in the model's state dict and returns those keys;
+  model_state_dict(); add_callback / detach() with CallbacksMP.ON_DETACH.
+* `comfy.weight_adapter.LoRAAdapter(loaded_keys, weights)`: keeps `weights`; `delta()` computes
+  strength-free alpha / rank * up @ down as ComfyUI's calculate_weight does.
+* `comfy.model_management`: CPU only; load_models_gpu records loaded patchers (loaded_models lists
+  them), unload_all_models
+  detaches them (as ComfyUI's free_memory does), get_free_memory returns `free_memory`.
+* `comfy.utils.ProgressBar`: records every update_absolute(value, total).
+* `comfy.clip_vision.load(path)`: a transformers CLIPVisionModel from the file's folder behind
+  ComfyUI's ClipVisionModel interface (model(pixel_values, intermediate_output=-2) -> (last,
+  penultimate, pooled, None), patcher, load_device).
+
+`install(monkeypatch, root)` puts the modules into sys.modules for one test; `load_pack()` imports the
+pack the way ComfyUI does (package from its __init__.py under a module name of our choosing).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+import types
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+import torch
+
+PACK_ROOT = Path(__file__).resolve().parents[1]
+PACK_MODULE = "comfyui_hyperlora_under_test"  # not "hyperlora_pack": tests/test_setup_route.py uses that name
+
+
+# -- folder_paths -------------------------------------------------------------------------------
+def make_folder_paths(root: Path) -> types.ModuleType:
+    fp = types.ModuleType("folder_paths")
+    fp.base_path = str(root)
+    fp.models_dir = str(root / "models")
+    fp.folder_names_and_paths = {"clip_vision": ([str(root / "models" / "clip_vision")], {".safetensors"})}
+    fp.output_directory = str(root / "output")
+    fp.temp_directory = str(root / "temp")
+
+    def add_model_folder_path(name, path, is_default=False):
+        if name in fp.folder_names_and_paths:
+            paths = fp.folder_names_and_paths[name][0]
+            if path not in paths:
+                paths.insert(0, path) if is_default else paths.append(path)
+        else:
+            fp.folder_names_and_paths[name] = ([path], set())
+
+    def get_folder_paths(name):
+        return list(fp.folder_names_and_paths[name][0])
+
+    def get_filename_list(name):
+        paths, extensions = fp.folder_names_and_paths[name]
+        found = set()
+        for base in paths:
+            for folder, _, files in os.walk(base, followlinks=True):
+                for file in files:
+                    if not extensions or os.path.splitext(file)[1].lower() in extensions:
+                        found.add(os.path.relpath(os.path.join(folder, file), base))
+        return sorted(found)
+
+    fp.add_model_folder_path = add_model_folder_path
+    fp.get_folder_paths = get_folder_paths
+    fp.get_filename_list = get_filename_list
+    fp.get_output_directory = lambda: fp.output_directory
+    fp.get_temp_directory = lambda: fp.temp_directory
+    return fp
+
+
+# -- comfy.model_patcher / comfy.weight_adapter ------------------------------------------------------
+class CallbacksMP:
+    ON_DETACH = "on_detach"
+
+
+class ModelPatcher:
+    def __init__(self, model, load_device=None, offload_device=None, size=0):
+        self.model = model
+        self.load_device = load_device
+        self.offload_device = offload_device
+        self.size = size
+        self.patches: dict[str, list] = {}
+        self.callbacks: dict[str, list] = {}
+        if not hasattr(model, "model_loaded_weight_memory"):
+            model.model_loaded_weight_memory = 0
+        if not hasattr(model, "device"):
+            model.device = offload_device
+
+    def clone(self):
+        n = ModelPatcher(self.model, self.load_device, self.offload_device, self.size)
+        n.patches = {k: list(v) for k, v in self.patches.items()}
+        return n
+
+    def model_state_dict(self):
+        return self.model.state_dict()
+
+    def add_patches(self, patches, strength_patch=1.0, strength_model=1.0):
+        state = self.model.state_dict()
+        added = []
+        for key, adapter in patches.items():
+            if key in state:
+                self.patches.setdefault(key, []).append((strength_patch, adapter))
+                added.append(key)
+        return added
+
+    def patched_weight(self, key):
+        """W + sum of strength * delta, what ComfyUI's calculate_weight gives for LoRA patches."""
+        weight = self.model.state_dict()[key].float().clone()
+        for strength, adapter in self.patches.get(key, []):
+            weight += strength * adapter.delta()
+        return weight
+
+    def add_callback(self, kind, callback):
+        self.callbacks.setdefault(kind, []).append(callback)
+
+    def detach(self, unpatch_all=True):
+        self.model.device = self.offload_device
+        self.model.model_loaded_weight_memory = 0
+        for callback in self.callbacks.get(CallbacksMP.ON_DETACH, []):
+            callback(self, unpatch_all)
+
+
+class LoRAAdapter:
+    def __init__(self, loaded_keys, weights):
+        self.loaded_keys = loaded_keys
+        self.weights = weights
+
+    def delta(self):
+        up, down, alpha = self.weights[0].float(), self.weights[1].float(), self.weights[2]
+        scale = alpha / down.shape[0] if alpha is not None else 1.0
+        return scale * up @ down
+
+
+# -- comfy.model_management / comfy.utils / comfy.clip_vision ---------------------------------------
+def make_model_management() -> types.ModuleType:
+    mm = types.ModuleType("comfy.model_management")
+    mm.free_memory = 0
+    mm.loaded: list[ModelPatcher] = []
+    mm.get_torch_device = lambda: torch.device("cpu")
+    mm.get_free_memory = lambda dev=None: mm.free_memory
+    mm.soft_empty_cache = lambda force=False: None
+
+    def load_models_gpu(models, *args, **kwargs):
+        for m in models:
+            if m not in mm.loaded:
+                mm.loaded.append(m)
+
+    def unload_all_models():
+        while mm.loaded:
+            mm.loaded.pop().detach(True)
+
+    mm.load_models_gpu = load_models_gpu
+    mm.loaded_models = lambda only_currently_used=False: list(mm.loaded)
+    mm.load_model_gpu = lambda m: load_models_gpu([m])
+    mm.unload_all_models = unload_all_models
+    return mm
+
+
+class ProgressBar:
+    updates: ClassVar[list[tuple[int, int]]] = []
+
+    def __init__(self, total, node_id=None):
+        self.total = total
+
+    def update_absolute(self, value, total=None, preview=None):
+        ProgressBar.updates.append((value, total if total is not None else self.total))
+
+
+class StandinClipVision:
+    """ComfyUI's ClipVisionModel interface over a transformers CLIPVisionModel folder."""
+
+    def __init__(self, folder):
+        from transformers import CLIPVisionModel
+
+        self.transformers_model = CLIPVisionModel.from_pretrained(str(folder), local_files_only=True).eval()
+        self.load_device = torch.device("cpu")
+        self.patcher = ModelPatcher(torch.nn.Module(), self.load_device, self.load_device)
+        self.model = self._forward
+
+    @torch.inference_mode()
+    def _forward(self, pixel_values, intermediate_output=None):
+        assert intermediate_output == -2, "the nodes must ask for the penultimate layer"
+        out = self.transformers_model(pixel_values=pixel_values, output_hidden_states=True)
+        return out.last_hidden_state, out.hidden_states[-2], out.pooler_output, None
+
+
+def make_clip_vision() -> types.ModuleType:
+    cv = types.ModuleType("comfy.clip_vision")
+    cv.loaded_paths = []
+
+    def load(path):
+        cv.loaded_paths.append(path)
+        return StandinClipVision(Path(path).parent)
+
+    cv.load = load
+    return cv
+
+
+# -- installing ---------------------------------------------------------------------------------------
+def install(monkeypatch, root: Path) -> types.SimpleNamespace:
+    """Put the stand-in modules into sys.modules for one test (monkeypatch undoes it)."""
+    comfy = types.ModuleType("comfy")
+    comfy.__path__ = []
+    parts = {
+        "model_patcher": types.SimpleNamespace(ModelPatcher=ModelPatcher, CallbacksMP=CallbacksMP),
+        "weight_adapter": types.SimpleNamespace(LoRAAdapter=LoRAAdapter),
+        "model_management": make_model_management(),
+        "utils": types.SimpleNamespace(ProgressBar=ProgressBar),
+        "clip_vision": make_clip_vision(),
+    }
+    monkeypatch.setitem(sys.modules, "comfy", comfy)
+    for name, module in parts.items():
+        setattr(comfy, name, module)
+        monkeypatch.setitem(sys.modules, f"comfy.{name}", module)
+    folder_paths = make_folder_paths(root)
+    monkeypatch.setitem(sys.modules, "folder_paths", folder_paths)
+    ProgressBar.updates = []
+    return types.SimpleNamespace(folder_paths=folder_paths, **parts)
+
+
+def load_pack():
+    """Import the pack as ComfyUI does: a package built from its __init__.py (once per session)."""
+    if PACK_MODULE not in sys.modules:
+        spec = importlib.util.spec_from_file_location(PACK_MODULE, PACK_ROOT / "__init__.py",
+                                                      submodule_search_locations=[str(PACK_ROOT)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[PACK_MODULE] = module
+        spec.loader.exec_module(module)
+    return sys.modules[PACK_MODULE]
+
+
+class TinyUNet(torch.nn.Module):
+    """Weights at exactly the keys (and shapes) a LoRA factor set patches, like an SDXL diffusion model."""
+
+    def __init__(self, factors, seed: int = 0):
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        self._weights = {key: torch.randn(up.shape[0], factors.down[key].shape[1], generator=gen)
+                         for key, up in factors.up.items()}
+
+    def state_dict(self, *args, **kwargs):
+        return dict(self._weights)
+
+
+# -- fixtures shared by the node tests --------------------------------------------------------------
+NODE_HEADS = {"heads": 12, "dim_head": 64}  # the loader node uses the released split, as users do
+VARIANT = "sdxl_tiny_fidelity"
+NO_BASE_VARIANT = "sdxl_tiny_no_base"
+CLIP_NAME = "clip_vit_tiny"
+
+
+@pytest.fixture(scope="session")
+def models_root(tmp_path_factory, tiny_clip_dir):
+    """A ComfyUI base folder laid out as a user installs HyperLoRA (official layout), with tiny models."""
+    from tests.synthetic_checkpoint import write_synthetic_checkpoint
+    from tests.tiny_onnx import write_antelopev2
+
+    root = tmp_path_factory.mktemp("comfy_base")
+    variants = root / "models" / "hyper_lora" / "hyper_lora"
+    common = dict(dim=32, depth=1, clip_dim=32, dtype=torch.float32, **NODE_HEADS)
+    write_synthetic_checkpoint(variants / VARIANT, seed=3, **common)
+    write_synthetic_checkpoint(variants / NO_BASE_VARIANT, seed=4, with_base=False, **common)
+    shutil.copytree(tiny_clip_dir, root / "models" / "hyper_lora" / "clip_vit" / CLIP_NAME)
+    write_antelopev2(root / "models" / "insightface" / "models" / "antelopev2")
+    return root
+
+
+@pytest.fixture
+def comfy(monkeypatch, models_root, tmp_path):
+    """The stand-in ComfyUI, with our folders registered and a fresh output folder."""
+    env = install(monkeypatch, models_root)
+    env.folder_paths.output_directory = str(tmp_path / "output")
+    env.folder_paths.temp_directory = str(tmp_path / "temp")
+    env.pack = load_pack()
+    env.pack.nodes.folders.register_folders()
+    return env
