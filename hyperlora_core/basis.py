@@ -145,8 +145,9 @@ def combine_bank(bank: BasisBank, coefficients: torch.Tensor, device: torch.devi
     up: dict[tuple[int, str], torch.Tensor] = {}
     for group in bank.groups:
         a, b = group.matrix_shape
-        # down: (in, r) -> lora_down (r, in); up: (r, out) -> lora_up (out, r); one transpose per group
-        combined = combine_group(group, coefficients, device).view(-1, a, b).transpose(1, 2).contiguous()
+        # down: (in, r) -> lora_down (r, in); up: (r, out) -> lora_up (out, r). Transposed views, not
+        # copies: matmul reads them as they are, and a file writer makes them contiguous.
+        combined = combine_group(group, coefficients, device).view(-1, a, b).transpose(1, 2)
         for g, (i, proj, role) in enumerate(group.slots):
             (down if role == "down" else up)[(i, proj)] = combined[g]
     return {key: (up[key], down[key]) for key in down}

@@ -65,7 +65,7 @@ class SafetensorsFile:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValueError(self._damaged(f"its header is not valid JSON ({exc})")) from None
         if not isinstance(header, dict):
-            raise ValueError(self._damaged("its header is not a JSON object"))
+            raise ValueError(self._damaged("its header is not a JSON object"))  # noqa: TRY004 (bad file, not bad call)
         self.metadata = header.pop("__metadata__", None) or {}
         self.data_start = 8 + header_len
         self.entries = header

@@ -86,7 +86,7 @@ def resampler(sd, heads, x, y=None):
         y = y @ sd["proj_in_2.weight"].T + sd["proj_in_2.bias"]
     j = 0
     while f"layers.{j}.norm_attn1.weight" in sd:
-        def ln(name, t):
+        def ln(name, t, j=j):
             return layer_norm(t, sd[f"layers.{j}.{name}.weight"], sd[f"layers.{j}.{name}.bias"])
         n = ln("norm_attn1", lat)
         lat = lat + attention(n, n, sd, f"layers.{j}.attn1", heads)

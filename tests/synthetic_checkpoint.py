@@ -86,8 +86,8 @@ def write_synthetic_checkpoint(folder, *, modules=TINY_MODULES, num_basis=8, ran
     (folder / "hyper_lora_modules.json").write_text(json.dumps(spec, indent=1))
     write_bases(folder / "hyper_lora_modules.safetensors", modules, num_basis, rank, with_base, gen, dtype)
     queries = 8 * len(modules)
-    common = dict(queries=queries, dim=dim, depth=depth, inner=heads * dim_head, ff_mult=ff_mult,
-                  num_basis=num_basis, dtype=dtype)
+    common = {"queries": queries, "dim": dim, "depth": depth, "inner": heads * dim_head, "ff_mult": ff_mult,
+                  "num_basis": num_basis, "dtype": dtype}
     save_file(resampler_state_dict(gen, x_dim=embed_dim, y_dim=clip_dim if two_conditions else None, **common),
               str(folder / "resampler.safetensors"))
     projector = {"0.weight": (torch.randn(id_tokens * embed_dim, 512, generator=gen) * 512 ** -0.5).to(dtype),
