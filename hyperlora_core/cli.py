@@ -8,9 +8,7 @@ hyper_lora/hyper_lora/<variant>, hyper_lora/clip_vit/clip_vit_large_14, insightf
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from .naming import TRIGGER_WORDS
@@ -99,6 +97,7 @@ def make_lora(args) -> Path:
 
     from . import face, load_hyperlora
     from .lora import kohya_state_dict
+    from .lora_file import lora_metadata, write_lora_atomically
 
     out = _output_path(args.out, args.force)
     models = Path(args.models).expanduser()
@@ -138,39 +137,10 @@ def make_lora(args) -> Path:
 
     metadata = lora_metadata(variant.name, args.style, args.base_strength, args.strength)
     progress(f"Writing {out}")
-    write_atomically(out, tensors, metadata)
+    write_lora_atomically(out, tensors, metadata)
     progress(f"Done. Load it with a LoRA loader at about {args.strength:g} and start prompts with "
              f"'{TRIGGER_WORDS}'.")
     return out
-
-
-def lora_metadata(source: str, key_style: str, base_strength: float, recommended_strength: float) -> dict:
-    """Metadata other tools show: trigger words (kohya/modelspec keys too), source, strength."""
-    return {
-        "ss_network_module": "networks.lora",
-        "ss_base_model_version": "sdxl_base_v1-0",
-        "modelspec.architecture": "stable-diffusion-xl-v1-base/lora",
-        "modelspec.trigger_phrase": TRIGGER_WORDS,
-        "hyperlora.trigger_words": TRIGGER_WORDS,
-        "hyperlora.source_checkpoint": source,
-        "hyperlora.recommended_strength": f"{recommended_strength:g}",
-        "hyperlora.base_strength": f"{base_strength:g}",
-        "hyperlora.key_style": key_style,
-    }
-
-
-def write_atomically(path: Path, tensors: dict, metadata: dict) -> None:
-    """Write beside `path`, then rename: an interrupted run never leaves a half-written LoRA."""
-    from safetensors.torch import save_file
-
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        save_file(tensors, temporary, metadata=metadata)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
 
 
 def _output_path(out: str, force: bool) -> Path:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 
 import torch
 
 from .. import hyperlora_core as hl
+from ..hyperlora_core.lora_file import lora_metadata, write_lora_atomically
 from .types import CATEGORY, COEFFS
 
 KEY_STYLES = ("comfy", "kohya")
@@ -35,34 +35,6 @@ def output_file(output_dir: str, filename_prefix: str) -> str:
     pattern = re.compile(re.escape(base) + r"_(\d+)_\.safetensors$")
     numbers = [int(m.group(1)) for name in os.listdir(folder) if (m := pattern.match(name))]
     return os.path.join(folder, f"{base}_{max(numbers, default=0) + 1:05}_.safetensors")
-
-
-def write_atomically(path: str, tensors: dict, metadata: dict) -> None:
-    """Write to a temporary file beside `path`, then rename: no half-written LoRA is ever left behind."""
-    from safetensors.torch import save_file
-
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".safetensors.tmp")
-    os.close(handle)
-    try:
-        save_file(tensors, temporary, metadata=metadata)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
-def lora_metadata(coefficients, key_style: str, base_strength: float, recommended_strength: float) -> dict:
-    return {
-        "ss_network_module": "networks.lora",
-        "ss_base_model_version": "sdxl_base_v1-0",
-        "modelspec.architecture": "stable-diffusion-xl-v1-base/lora",
-        "modelspec.trigger_phrase": hl.TRIGGER_WORDS,
-        "hyperlora.trigger_words": hl.TRIGGER_WORDS,
-        "hyperlora.source_checkpoint": coefficients.hyperlora.name,
-        "hyperlora.recommended_strength": f"{recommended_strength:g}",
-        "hyperlora.base_strength": f"{base_strength:g}",
-        "hyperlora.key_style": key_style,
-    }
 
 
 class HyperLoRAExportLoRA:
@@ -101,5 +73,6 @@ class HyperLoRAExportLoRA:
             weighted.append((coefficients.factors("base"), base_strength))
         tensors = hl.kohya_state_dict(weighted, style=key_style, dtype=DTYPES[precision])
         path = output_file(folder_paths.get_output_directory(), filename_prefix)
-        write_atomically(path, tensors, lora_metadata(coefficients, key_style, base_strength, recommended_strength))
+        metadata = lora_metadata(coefficients.hyperlora.name, key_style, base_strength, recommended_strength)
+        write_lora_atomically(path, tensors, metadata)
         return {"ui": {"text": [path]}, "result": (path,)}
