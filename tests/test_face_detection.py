@@ -113,7 +113,7 @@ def test_face_filling_the_frame_is_found_on_a_padded_copy(analyzer):  # noqa: F8
 
 def test_no_face_names_the_image(analyzer, encoder, group_photo):  # noqa: F811
     blank = Image.new("RGB", (300, 300), GREY)
-    with pytest.raises(ValueError, match=r"No face found in image 2 of 3\..*skip_missing"):
+    with pytest.raises(ValueError, match=r"No face found in image 2 of 3\..*skip_images_without_face.*--skip-missing"):
         encode_faces([group_photo, blank, group_photo], analyzer, encoder)
 
 

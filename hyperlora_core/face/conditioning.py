@@ -63,7 +63,8 @@ def encode_faces(images: list[Image.Image], analyzer, encoder: CLIPEncoder, *, r
             if not skip_missing:
                 raise ValueError(
                     f"No face found in {where}. Use a photo where the face is clearly visible, not tiny and "
-                    f"not turned away, or enable skip_missing to leave such images out.")
+                    f"not turned away, or leave such images out: turn on 'skip_images_without_face' on the "
+                    f"Encode Face node (--skip-missing on the command line).")
             logger.warning("No face found in %s; skipped.", where)
         else:
             face = select_face(faces, select, face_index, where)
