@@ -1,0 +1,97 @@
+"""Write the README's node reference from the node schemas, so the two cannot drift apart.
+
+    python scripts/gen_node_reference.py           # rewrite the section in README.md
+    python scripts/gen_node_reference.py --check   # exit 1 if README.md is stale
+
+The nodes are imported with the documented ComfyUI stand-in (tests/comfy_standin.py) and an
+empty models folder, so file lists show as "installed ..." rather than someone's disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+START, END = "<!-- node-reference:start -->", "<!-- node-reference:end -->"
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _input_type(spec) -> str:
+    kind = spec[0]
+    if isinstance(kind, (list, tuple)):
+        return "choice: " + " / ".join(map(str, kind)) if kind else "choice of installed files"
+    return str(kind)
+
+
+def _default(options: dict) -> str:
+    if "default" not in options:
+        return ""
+    value = options["default"]
+    text = f"`{value}`" if value != "" else '`""`'
+    if "min" in options or "max" in options:
+        text += f" ({options.get('min', '')}..{options.get('max', '')})"
+    return text
+
+
+def node_markdown(key: str, node, display: str) -> str:
+    lines = [f"### {display} (`{key}`)", "", f"*{node.CATEGORY}*. {node.DESCRIPTION}", "",
+             "| input | type | default | what it does |", "|---|---|---|---|"]
+    spec = node.INPUT_TYPES()
+    for section in ("required", "optional"):
+        for name, entry in spec.get(section, {}).items():
+            options = entry[1] if len(entry) > 1 else {}
+            optional = " (optional)" if section == "optional" else ""
+            lines.append(f"| `{name}`{optional} | {_cell(_input_type(entry))} | {_cell(_default(options))} | "
+                         f"{_cell(options.get('tooltip', ''))} |")
+    lines += ["", "| output | type | what it gives |", "|---|---|---|"]
+    names = getattr(node, "RETURN_NAMES", node.RETURN_TYPES)
+    for name, kind, tip in zip(names, node.RETURN_TYPES, node.OUTPUT_TOOLTIPS):
+        lines.append(f"| `{name}` | {kind} | {_cell(tip)} |")
+    return "\n".join(lines)
+
+
+def reference_markdown() -> str:
+    import pytest
+
+    sys.path.insert(0, str(ROOT))
+    from tests.comfy_standin import install, load_pack
+
+    with tempfile.TemporaryDirectory() as empty, pytest.MonkeyPatch.context() as patch:
+        install(patch, Path(empty))
+        pack = load_pack()
+        pack.nodes.folders.register_folders()
+        parts = [node_markdown(key, node, pack.NODE_DISPLAY_NAME_MAPPINGS[key])
+                 for key, node in pack.NODE_CLASS_MAPPINGS.items()]
+    return "\n\n".join(parts)
+
+
+def updated_readme(text: str, reference: str) -> str:
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{reference}\n{END}{tail}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="only check that README.md is up to date")
+    args = parser.parse_args()
+    text = README.read_text(encoding="utf-8")
+    new = updated_readme(text, reference_markdown())
+    if args.check:
+        if new != text:
+            print("README.md's node reference is stale: run python scripts/gen_node_reference.py", file=sys.stderr)
+            return 1
+        return 0
+    README.write_text(new, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
