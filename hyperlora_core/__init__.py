@@ -7,9 +7,19 @@ from .model import HyperLoRAModel, load_hyperlora
 from .naming import TRIGGER_WORDS, ldm_style_name, model_key
 
 __all__ = [
-    "HyperLoRAConfig", "HyperLoRAModel", "LoraFactors", "ModuleSpec", "TRIGGER_WORDS", "kohya_state_dict",
-    "ldm_style_name", "load_hyperlora", "mix_coefficients", "model_key", "prepare_id_face",
-    "shift_coefficients", "slider",
+    "TRIGGER_WORDS",
+    "HyperLoRAConfig",
+    "HyperLoRAModel",
+    "LoraFactors",
+    "ModuleSpec",
+    "kohya_state_dict",
+    "ldm_style_name",
+    "load_hyperlora",
+    "mix_coefficients",
+    "model_key",
+    "prepare_id_face",
+    "shift_coefficients",
+    "slider",
 ]
 
 

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.synthetic_checkpoint import write_synthetic_checkpoint  # noqa: E402
+from tests.synthetic_checkpoint import write_synthetic_checkpoint
 
 TINY_HEADS = {"heads": 2, "dim_head": 8}
 

@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def readme_test_command() -> str:
     section = ROOT.joinpath("README.md").read_text().split("## Tests", 1)[1]
-    return re.search(r"```bash\n(.+?)\n```", section, re.S).group(1).strip()
+    return re.search(r"```bash\n(.+?)\n```", section, re.DOTALL).group(1).strip()
 
 
 def test_ci_runs_the_readme_test_command():
