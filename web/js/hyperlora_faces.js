@@ -3,7 +3,7 @@
 // The node sends, in its UI output, `hyperlora_faces`: [{image, width, height, boxes}] with the
 // boxes in original image pixels, ordered left to right (so a box's position is its face index),
 // and its preview images in the same order as the input images.
-import { app } from "../../scripts/app.js";
+import { app } from "../../../scripts/app.js";
 import { pickFace } from "./hyperlora_logic.js";
 
 const FACE_PICKING_NODES = ["HyperLoRAEncodeFace"];

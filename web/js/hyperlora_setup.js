@@ -1,7 +1,7 @@
 // Setup status on the HyperLoRA loader nodes: which model files are installed and, for each
 // missing one, the exact folder it belongs in. Data comes from GET /hyperlora/setup.
-import { app } from "../../scripts/app.js";
-import { api } from "../../scripts/api.js";
+import { app } from "../../../scripts/app.js";
+import { api } from "../../../scripts/api.js";
 import { summarizeSetup } from "./hyperlora_logic.js";
 
 // Loader node class -> the parts of the setup report it depends on.
