@@ -8,9 +8,16 @@ and our model folders live in pytest's temporary directory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
+import socket
+import subprocess
 import sys
+import time
 import types
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -75,3 +82,61 @@ def checkpoint(comfyui, tiny_sdxl, tmp_path_factory):
 def node(comfyui):
     """Instantiate one of our nodes from ComfyUI's registry, by key."""
     return lambda key: comfyui.nodes.NODE_CLASS_MAPPINGS[key]()
+
+
+# ---------------------------------------------------------------- a real ComfyUI server (main.py)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def install_pack(base_dir: Path) -> None:
+    """Symlink the pack into base_dir/custom_nodes, as a user's git clone would sit there."""
+    (base_dir / "custom_nodes").mkdir(parents=True, exist_ok=True)
+    (base_dir / "custom_nodes" / PACK_DIR_NAME).symlink_to(PACK_ROOT, target_is_directory=True)
+
+
+@contextlib.contextmanager
+def running_comfyui(base_dir: Path, start_timeout_s: float = 60):
+    """main.py --cpu on a free loopback port with `base_dir` as --base-directory.
+
+    Yields (base_url, log_path) once /object_info answers; the server is always stopped afterwards,
+    also when starting it failed or timed out.
+    """
+    if not COMFYUI_PATH:
+        pytest.skip("set COMFYUI_PATH to a ComfyUI checkout to run the integration tests")
+    port = free_port()
+    log_path = base_dir / "server.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, os.path.join(COMFYUI_PATH, "main.py"), "--cpu", "--listen", "127.0.0.1",
+             "--port", str(port), "--base-directory", str(base_dir), "--disable-auto-launch"],
+            cwd=COMFYUI_PATH, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            base_url = f"http://127.0.0.1:{port}"
+            _wait_until_up(f"{base_url}/object_info", process, log_path, start_timeout_s)
+            yield base_url, log_path
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=30)
+
+
+def _wait_until_up(url: str, process, log_path: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"ComfyUI exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                json.loads(response.read())
+            return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.5)
+    pytest.fail(f"ComfyUI did not answer within {timeout_s} s:\n{log_path.read_text()[-4000:]}")
