@@ -1,0 +1,500 @@
+"""Write example_workflows/*.json (and the README's table of them) from the short descriptions below.
+
+    python scripts/build_example_workflows.py           # rewrite the files
+    python scripts/build_example_workflows.py --check   # exit 1 if a committed file is stale
+
+A description names nodes, the widget values that differ from the node's defaults, and links by
+socket name (`model=checkpoint["MODEL"]`). Sockets, widget order, ids, execution order and layout
+come from the node schemas (core /object_info + this pack), so every file is saved the way
+ComfyUI's frontend saves one (UI format, version 0.4) and all of them stay alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.workflow_validation import _is_widget, load_core_schemas, load_pack_schemas, widget_slots
+
+OUT_DIR = ROOT / "example_workflows"
+README = ROOT / "README.md"
+START, END = "<!-- workflows:start -->", "<!-- workflows:end -->"
+
+# What the README tells users to install (model folders and files).
+SDXL = "RealVisXL_V4.0.safetensors"
+HYPERLORA = "sdxl_hyper_id_lora_v1_fidelity"
+CLIP_VIT_L = "clip_vit_large_14.safetensors"
+FACE_MODEL = "antelopev2"
+CONTROLNET = "controlnet-openpose-sdxl-1.0.safetensors"
+
+# The recommended generation settings (a test checks every workflow keeps them).
+CLIP_SKIP = -2
+STRENGTH = 0.8
+SAMPLER = {"steps": 30, "cfg": 6.0, "sampler_name": "dpmpp_2m", "scheduler": "karras"}
+NEGATIVE = ("blurry, lowres, low quality, worst quality, jpeg artifacts, deformed face, bad anatomy, "
+            "extra fingers, cartoon, watermark, text")
+
+FILES_NOTE = (
+    "Model files (folders under ComfyUI/models):\n"
+    f"- hyper_lora/hyper_lora/{HYPERLORA}/  (HyperLoRA; or ..._edit)\n"
+    f"- insightface/models/{FACE_MODEL}/  (face models)\n"
+    f"- clip_vision/{CLIP_VIT_L}  (CLIP ViT-L/14; or swap in HyperLoRA CLIP Vision Loader "
+    "for hyper_lora/clip_vit/clip_vit_large_14/)\n"
+    f"- checkpoints/{SDXL}  (or another photoreal SDXL model)\n\n"
+    "Keep: CLIP skip -2, HyperLoRA strength 0.75-0.85, and the trigger words first in the prompt "
+    "(the Trigger Words node adds them).")
+
+# Layout, in canvas pixels. A node's pos is the top-left of its body; its title bar sits above.
+TITLE_H, NODE_GAP, GROUP_GAP, COLUMN_GAP = 30, 20, 80, 70
+GROUP_PAD, GROUP_TITLE_H = 15, 45
+SIZES = {"LoadImage": (315, 314), "SaveImage": (420, 460), "PreviewImage": (320, 300),
+         "CLIPTextEncode": (400, 150), "HyperLoRATriggerWords": (400, 150), "Note": (400, 250)}
+COLORS = {"positive": ("#232", "#353"), "negative": ("#322", "#533"), "note": ("#432", "#653")}
+NOTE_TYPES = ("Note",)
+
+
+@dataclass(frozen=True)
+class Output:
+    node: Node
+    slot: int
+    type: str
+
+
+@dataclass(eq=False)
+class Node:
+    id: int
+    type: str
+    column: int
+    group: str | None
+    title: str | None
+    color: str | None
+    sockets: list  # (input name, type, optional)
+    outputs: list  # (output name, type)
+    widgets: list  # saved widget values, in the frontend's order
+    widget_links: list = field(default_factory=list)  # (widget input name, type) turned into sockets
+    size: tuple = (315, 100)
+    pos: tuple = (0, 0)
+
+    def __getitem__(self, name: str) -> Output:
+        for slot, (output_name, kind) in enumerate(self.outputs):
+            if output_name == name:
+                return Output(self, slot, kind)
+        raise KeyError(f"{self.type} has no output '{name}' (it has {[n for n, _ in self.outputs]})")
+
+
+class Workflow:
+    """Nodes and links of one workflow, written out in ComfyUI's UI format."""
+
+    def __init__(self, name: str, schemas: dict):
+        self.name, self.schemas = name, schemas
+        self.nodes: list[Node] = []
+        self.links: list[tuple] = []  # (id, origin node, origin slot, target node, target slot, type)
+
+    def add(self, kind: str, column: int, group: str | None = None, title: str | None = None,
+            color: str | None = None, **values) -> Node:
+        """A node; `values` are widget values and links (an Output) by input name."""
+        if kind in NOTE_TYPES:
+            node = Node(len(self.nodes) + 1, kind, column, group, title, "note", [], [], [values.pop("text")])
+            node.size = SIZES[kind]
+            self.nodes.append(node)
+            return node
+        schema = self.schemas[kind]
+        sockets = [(name, spec[0], section == "optional") for section, name, spec in _inputs(schema)
+                   if not _is_widget(spec)]
+        outputs = list(zip(schema["output_name"], schema["output"]))
+        node = Node(len(self.nodes) + 1, kind, column, group, title, color, sockets, outputs,
+                    self._widget_values(kind, schema, values))
+        node.size = SIZES.get(kind) or _estimated_size(node)
+        self.nodes.append(node)
+        for name, value in values.items():
+            if isinstance(value, Output):
+                self.connect(value, node, name)
+            elif name not in _widget_names(schema) and name != "control_after_generate":
+                raise KeyError(f"{kind} has no input '{name}'")
+        return node
+
+    def _widget_values(self, kind: str, schema: dict, values: dict) -> list:
+        saved = []
+        for slot in widget_slots(schema):
+            if slot.kind == "control":
+                saved.append(values.get("control_after_generate", "randomize"))
+            elif slot.kind == "upload":
+                saved.append("image")
+            elif slot.input_name in values and not isinstance(values[slot.input_name], Output):
+                saved.append(values[slot.input_name])
+            else:  # linked widgets keep their default value, as the frontend saves them
+                saved.append(_default(kind, slot))
+        return saved
+
+    def connect(self, source: Output, target: Node, input_name: str) -> None:
+        names = [name for name, _, _ in target.sockets]
+        if input_name not in names:  # a widget fed by a link becomes a socket after the others
+            specs = {name: spec for _, name, spec in _inputs(self.schemas[target.type])}
+            if input_name not in specs:
+                raise KeyError(f"{target.type} has no input '{input_name}'")
+            target.widget_links.append((input_name, specs[input_name][0]))
+            names += [name for name, _ in target.widget_links]
+        link_id = len(self.links) + 1
+        self.links.append((link_id, source.node, source.slot, target, names.index(input_name), source.type))
+
+    # ------------------------------------------------------------ layout and JSON
+
+    def layout(self) -> None:
+        """Stack nodes in their columns, left to right; a gap where the group changes."""
+        x = 0
+        for column in sorted({n.column for n in self.nodes}):
+            members = [n for n in self.nodes if n.column == column]
+            y, previous = 0, None
+            for node in members:
+                if previous is not None:
+                    y += NODE_GAP + TITLE_H + (GROUP_GAP if node.group != previous.group else 0)
+                node.pos = (x, y)
+                y += node.size[1]
+                previous = node
+            x += max(n.size[0] for n in members) + COLUMN_GAP
+
+    def groups(self) -> list[dict]:
+        result = []
+        for number, title in enumerate(dict.fromkeys(n.group for n in self.nodes if n.group), start=1):
+            members = [n for n in self.nodes if n.group == title]
+            left = min(n.pos[0] for n in members) - GROUP_PAD
+            top = min(n.pos[1] for n in members) - TITLE_H - GROUP_TITLE_H
+            right = max(n.pos[0] + n.size[0] for n in members) + GROUP_PAD
+            bottom = max(n.pos[1] + n.size[1] for n in members) + GROUP_PAD
+            result.append({"id": number, "title": title, "bounding": [left, top, right - left, bottom - top],
+                           "color": "#3f789e", "font_size": 24, "flags": {}})
+        return result
+
+    def execution_order(self) -> dict[int, int]:
+        """Topological order (ties by id), as the frontend numbers `order`."""
+        inputs = {n.id: {link[1].id for link in self.links if link[3] is n} for n in self.nodes}
+        order, done = {}, set()
+        while len(done) < len(self.nodes):
+            ready = min(i for i, needs in inputs.items() if i not in done and needs <= done)
+            order[ready] = len(order)
+            done.add(ready)
+        return order
+
+    def to_json(self) -> dict:
+        self.layout()
+        order = self.execution_order()
+        nodes = [self._node_json(n, order[n.id]) for n in self.nodes]
+        left = min(n.pos[0] for n in self.nodes)
+        top = min(n.pos[1] for n in self.nodes)
+        return {
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"comfyui-hyperlora/example_workflows/{self.name}")),
+            "revision": 0,
+            "last_node_id": len(self.nodes),
+            "last_link_id": len(self.links),
+            "nodes": nodes,
+            "links": [[i, a.id, a_slot, b.id, b_slot, kind] for i, a, a_slot, b, b_slot, kind in self.links],
+            "groups": self.groups(),
+            "config": {},
+            "extra": {"ds": {"scale": 0.6, "offset": [120 - left, 140 - top]}},
+            "version": 0.4,
+        }
+
+    def _node_json(self, node: Node, order: int) -> dict:
+        links_in = {b_slot: i for i, _, _, b, b_slot, _ in self.links if b is node}
+        inputs = []
+        for slot, (name, kind, optional) in enumerate(node.sockets):
+            entry = {"name": name, **({"shape": 7} if optional else {}), "type": kind}
+            inputs.append({**entry, "link": links_in.get(slot)})
+        for slot, (name, kind) in enumerate(node.widget_links, start=len(node.sockets)):
+            inputs.append({"name": name, "type": kind, "widget": {"name": name}, "link": links_in.get(slot)})
+        outputs = [{"name": name, "type": kind,
+                    "links": [i for i, a, a_slot, _, _, _ in self.links if a is node and a_slot == slot]}
+                   for slot, (name, kind) in enumerate(node.outputs)]
+        result = {"id": node.id, "type": node.type, "pos": list(node.pos), "size": list(node.size), "flags": {},
+                  "order": order, "mode": 0, "inputs": inputs, "outputs": outputs}
+        if node.title:
+            result["title"] = node.title
+        result["properties"] = {} if node.type in NOTE_TYPES else {"Node name for S&R": node.type}
+        result["widgets_values"] = node.widgets
+        if node.color:
+            result["color"], result["bgcolor"] = COLORS[node.color]
+        return result
+
+
+def _inputs(schema: dict) -> list[tuple[str, str, list]]:
+    """(section, name, spec) of every required and optional input, in the schema's input order."""
+    order = schema.get("input_order", {})
+    return [(section, name, schema["input"][section][name]) for section in ("required", "optional")
+            for name in order.get(section) or schema["input"].get(section, {})]
+
+
+def _widget_names(schema: dict) -> set[str]:
+    return {slot.input_name for slot in widget_slots(schema)}
+
+
+def _default(kind: str, slot) -> object:
+    spec = slot.spec
+    options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    if "default" in options:
+        return options["default"]
+    if isinstance(spec[0], list) and spec[0] and not options.get("image_upload"):
+        return spec[0][0]
+    if spec[0] == "STRING":
+        return ""
+    raise ValueError(f"{kind} widget '{slot.input_name}' has no default: give its value in the description")
+
+
+def _estimated_size(node: Node) -> tuple[int, int]:
+    rows = max(len(node.sockets) + len(node.widget_links), len(node.outputs), 1)
+    return 315, 16 + 22 * rows + 26 * len(node.widgets)
+
+
+# ---------------------------------------------------------------- the shared parts
+
+
+def models(wf: Workflow, *, face_models: bool = True) -> dict:
+    """Checkpoint, HyperLoRA, CLIP ViT-L/14 and face analyzer loaders, in the 'Models' group."""
+    found = {"sdxl": wf.add("CheckpointLoaderSimple", 0, "Models", ckpt_name=SDXL),
+             "hyperlora": wf.add("HyperLoRACheckpointLoader", 0, "Models", checkpoint=HYPERLORA)}
+    if face_models:
+        found["clip_vision"] = wf.add("CLIPVisionLoader", 0, "Models", clip_name=CLIP_VIT_L)
+        found["face_analyzer"] = wf.add("HyperLoRAFaceAnalyzerLoader", 0, "Models", face_model=FACE_MODEL)
+    return found
+
+
+def prompts(wf: Workflow, column: int, clip: Output, prompt: str) -> tuple[Node, Node]:
+    """CLIP skip -2, the trigger words before the prompt, and a negative prompt."""
+    skip = wf.add("CLIPSetLastLayer", column, "Prompt", clip=clip, stop_at_clip_layer=CLIP_SKIP)
+    words = wf.add("HyperLoRATriggerWords", column, "Prompt", title="Prompt (trigger words are added)",
+                   prompt=prompt)
+    positive = wf.add("CLIPTextEncode", column, "Prompt", title="Positive", color="positive",
+                      clip=skip["CLIP"], text=words["prompt"])
+    negative = wf.add("CLIPTextEncode", column, "Prompt", title="Negative", color="negative",
+                      clip=skip["CLIP"], text=NEGATIVE)
+    return positive, negative
+
+
+def generate(wf: Workflow, column: int, model: Output, positive: Output, negative: Output, vae: Output,
+             prefix: str, seed_control: str = "randomize") -> None:
+    """SDXL 1024x1024, KSampler with the recommended settings, decode and save."""
+    latent = wf.add("EmptyLatentImage", column, "Generate", width=1024, height=1024, batch_size=1)
+    sampler = wf.add("KSampler", column, "Generate", model=model, positive=positive, negative=negative,
+                     latent_image=latent["LATENT"], seed=42, control_after_generate=seed_control, denoise=1.0,
+                     **SAMPLER)
+    decoded = wf.add("VAEDecode", column, "Generate", samples=sampler["LATENT"], vae=vae)
+    wf.add("SaveImage", column + 1, "Generate", images=decoded["IMAGE"], filename_prefix=f"hyperlora/{prefix}")
+
+
+def face_identity(wf: Workflow, column: int, group: str, m: dict, image: Output, label: str = "",
+                  base_condition: bool = True) -> tuple[Node, Node]:
+    """Encode Face then Predict Coefficients: one identity from a photo (or a batch of photos).
+
+    Returns (predict node, encode node)."""
+    encode = wf.add("HyperLoRAEncodeFace", column, group, title=f"HyperLoRA Encode Face{label}", images=image,
+                    clip_vision=m["clip_vision"]["CLIP_VISION"], face_analyzer=m["face_analyzer"]["face_analyzer"],
+                    base_condition=base_condition)
+    return wf.add("HyperLoRAPredictCoefficients", column, group, title=f"HyperLoRA Predict Coefficients{label}",
+                  hyperlora=m["hyperlora"]["hyperlora"], face=encode["face"]), encode
+
+
+# ---------------------------------------------------------------- the workflows
+
+
+@dataclass(frozen=True)
+class Example:
+    name: str
+    summary: str
+    chain: str
+    build: object  # (Workflow) -> None
+
+
+def one_photo(wf: Workflow) -> None:
+    wf.add("Note", 0, text=FILES_NOTE + "\n\nLoad a clear, frontal photo of one face, then queue.")
+    m = models(wf)
+    photo = wf.add("LoadImage", 0, "Face photo", image="face.jpg")
+    positive, negative = prompts(wf, 1, m["sdxl"]["CLIP"], "portrait photo of a person, upper body, natural "
+                                 "light, detailed skin, sharp focus, 85mm")
+    identity = wf.add("HyperLoRAApplyFace", 1, "Identity", model=m["sdxl"]["MODEL"],
+                      hyperlora=m["hyperlora"]["hyperlora"], clip_vision=m["clip_vision"]["CLIP_VISION"],
+                      face_analyzer=m["face_analyzer"]["face_analyzer"], image=photo["IMAGE"], strength=STRENGTH)
+    generate(wf, 2, identity["model"], positive["CONDITIONING"], negative["CONDITIONING"], m["sdxl"]["VAE"],
+             "one_photo")
+
+
+def several_photos(wf: Workflow) -> None:
+    wf.add("Note", 0, text=FILES_NOTE + "\n\nSeveral photos of the SAME person average out light and pose. "
+           "Batch Images resizes every photo to the first one's size (centre crop), so use photos of "
+           "similar shape. The crops preview shows what CLIP saw.")
+    m = models(wf)
+    photos = [wf.add("LoadImage", 1, "Photos of one person", title=f"Photo {i}", image=f"face_{i}.jpg")
+              for i in (1, 2, 3)]
+    batch = wf.add("ImageBatch", 1, "Photos of one person", image1=photos[0]["IMAGE"], image2=photos[1]["IMAGE"])
+    batch = wf.add("ImageBatch", 1, "Photos of one person", image1=batch["IMAGE"], image2=photos[2]["IMAGE"])
+    coefficients, encode = face_identity(wf, 2, "Identity", m, batch["IMAGE"])
+    wf.add("PreviewImage", 2, "Identity", title="Face crops", images=encode["face_crops"])
+    identity = wf.add("HyperLoRAApply", 2, "Identity", model=m["sdxl"]["MODEL"],
+                      coefficients=coefficients["coefficients"], id_strength=STRENGTH, base_strength=0.0)
+    positive, negative = prompts(wf, 3, m["sdxl"]["CLIP"], "photo of a person sitting in a cafe, soft window "
+                                 "light, detailed skin, sharp focus")
+    generate(wf, 4, identity["model"], positive["CONDITIONING"], negative["CONDITIONING"], m["sdxl"]["VAE"],
+             "several_photos")
+
+
+def controlnet(wf: Workflow) -> None:
+    wf.add("Note", 0, text=FILES_NOTE + f"\n- controlnet/{CONTROLNET}  (an SDXL OpenPose or depth ControlNet)"
+           "\n\nLoad a pose (or depth) image that matches the ControlNet. The identity comes from the LoRA, "
+           "the pose from the ControlNet; lower the ControlNet strength if the face suffers.")
+    m = models(wf)
+    net = wf.add("ControlNetLoader", 0, "Models", control_net_name=CONTROLNET)
+    photo = wf.add("LoadImage", 1, "Face photo", image="face.jpg")
+    identity = wf.add("HyperLoRAApplyFace", 1, "Face photo", model=m["sdxl"]["MODEL"],
+                      hyperlora=m["hyperlora"]["hyperlora"], clip_vision=m["clip_vision"]["CLIP_VISION"],
+                      face_analyzer=m["face_analyzer"]["face_analyzer"], image=photo["IMAGE"], strength=STRENGTH)
+    pose = wf.add("LoadImage", 1, "Pose", title="Pose (or depth) image", image="pose.png")
+    positive, negative = prompts(wf, 2, m["sdxl"]["CLIP"], "full body photo of a person standing in a park, "
+                                 "casual clothes, natural light, sharp focus")
+    control = wf.add("ControlNetApplyAdvanced", 2, "Prompt", positive=positive["CONDITIONING"],
+                     negative=negative["CONDITIONING"], control_net=net["CONTROL_NET"], image=pose["IMAGE"],
+                     strength=0.7, start_percent=0.0, end_percent=0.8)
+    generate(wf, 3, identity["model"], control["positive"], control["negative"], m["sdxl"]["VAE"], "controlnet")
+
+
+def concept_slider(wf: Workflow) -> None:
+    wf.add("Note", 0, text=FILES_NOTE + "\n\nThe slider moves the identity from the concept of image A towards "
+           "that of image B (e.g. a neutral and a smiling face, young and old). The seed is fixed: change "
+           "only the slider strength (-1..1) and compare.")
+    m = models(wf)
+    photo = wf.add("LoadImage", 1, "Identity", image="face.jpg")
+    identity = wf.add("HyperLoRAApplyFace", 1, "Identity", model=m["sdxl"]["MODEL"],
+                      hyperlora=m["hyperlora"]["hyperlora"], clip_vision=m["clip_vision"]["CLIP_VISION"],
+                      face_analyzer=m["face_analyzer"]["face_analyzer"], image=photo["IMAGE"], strength=STRENGTH)
+    image_a = wf.add("LoadImage", 1, "Concept images", title="Image A (from, e.g. neutral)",
+                     image="concept_a_neutral.jpg")
+    image_b = wf.add("LoadImage", 1, "Concept images", title="Image B (to, e.g. smiling)",
+                     image="concept_b_smiling.jpg")
+    a, _ = face_identity(wf, 2, "Slider", m, image_a["IMAGE"], " (A)", base_condition=False)
+    b, _ = face_identity(wf, 2, "Slider", m, image_b["IMAGE"], " (B)", base_condition=False)
+    slider = wf.add("HyperLoRAConceptSlider", 2, "Slider", model=identity["model"],
+                    coefficients_a=a["coefficients"], coefficients_b=b["coefficients"], strength=0.5)
+    positive, negative = prompts(wf, 3, m["sdxl"]["CLIP"], "close-up portrait photo of a person, natural light, "
+                                 "detailed skin, sharp focus")
+    generate(wf, 4, slider["model"], positive["CONDITIONING"], negative["CONDITIONING"], m["sdxl"]["VAE"],
+             "concept_slider", seed_control="fixed")
+
+
+def mix_identities(wf: Workflow) -> None:
+    wf.add("Note", 0, text=FILES_NOTE + "\n\nWeights are relative: 0.5 and 0.5 is half and half, 0.7 and 0.3 "
+           "leans towards person A. Up to four identities can be mixed. The seed is fixed to compare weights.")
+    m = models(wf)
+    person_a = wf.add("LoadImage", 1, "Two people", title="Person A", image="person_a.jpg")
+    person_b = wf.add("LoadImage", 1, "Two people", title="Person B", image="person_b.jpg")
+    a, _ = face_identity(wf, 2, "Identity", m, person_a["IMAGE"], " (A)")
+    b, _ = face_identity(wf, 2, "Identity", m, person_b["IMAGE"], " (B)")
+    mixed = wf.add("HyperLoRAMixIdentities", 2, "Identity", coefficients_1=a["coefficients"], weight_1=0.5,
+                   coefficients_2=b["coefficients"], weight_2=0.5)
+    identity = wf.add("HyperLoRAApply", 2, "Identity", model=m["sdxl"]["MODEL"],
+                      coefficients=mixed["coefficients"], id_strength=STRENGTH, base_strength=0.0)
+    positive, negative = prompts(wf, 3, m["sdxl"]["CLIP"], "portrait photo of a person in a denim jacket, city "
+                                 "street, golden hour, detailed skin, sharp focus")
+    generate(wf, 4, identity["model"], positive["CONDITIONING"], negative["CONDITIONING"], m["sdxl"]["VAE"],
+             "mix_identities", seed_control="fixed")
+
+
+def save_lora(wf: Workflow) -> None:
+    wf.add("Note", 0, text=FILES_NOTE + "\n\nExport LoRA writes ComfyUI/output/loras/hyperlora_face_00001_."
+           "safetensors. Move it to models/loras to use it with the core Load LoRA node (strength ~0.8, same "
+           "trigger words) or in other tools; key_style kohya for kohya sd-scripts. The image below is "
+           "optional: it shows the same identity through HyperLoRA Apply.")
+    m = models(wf)
+    photo = wf.add("LoadImage", 1, "Face photo", image="face.jpg")
+    coefficients, _ = face_identity(wf, 2, "Identity", m, photo["IMAGE"])
+    wf.add("HyperLoRAExportLoRA", 2, "Identity", coefficients=coefficients["coefficients"],
+           filename_prefix="loras/hyperlora_face", recommended_strength=STRENGTH)
+    identity = wf.add("HyperLoRAApply", 2, "Identity", model=m["sdxl"]["MODEL"],
+                      coefficients=coefficients["coefficients"], id_strength=STRENGTH, base_strength=0.0)
+    positive, negative = prompts(wf, 3, m["sdxl"]["CLIP"], "portrait photo of a person wearing a suit, studio "
+                                 "lighting, detailed skin, sharp focus")
+    generate(wf, 4, identity["model"], positive["CONDITIONING"], negative["CONDITIONING"], m["sdxl"]["VAE"],
+             "save_lora")
+
+
+EXAMPLES = (
+    Example("hyperlora_one_photo", "Text to image with the likeness of one photo: the 4-node shortcut.",
+            "Load Image → HyperLoRA Apply Face (+ Checkpoint Loader, Load CLIP Vision, Face Analyzer Loader) → "
+            "KSampler → VAE Decode → Save Image", one_photo),
+    Example("hyperlora_several_photos", "Several photos of one person fused into one identity, with a preview "
+            "of the face crops.", "Load Image ×3 → Batch Images ×2 → HyperLoRA Encode Face (→ Preview Image) → "
+            "HyperLoRA Predict Coefficients → HyperLoRA Apply → KSampler", several_photos),
+    Example("hyperlora_controlnet", "The identity in a given pose, with an SDXL ControlNet (OpenPose or depth).",
+            "Load Image → HyperLoRA Apply Face → KSampler ← Apply ControlNet ← Load ControlNet + Load Image (pose)",
+            controlnet),
+    Example("hyperlora_concept_slider", "A slider from the concept of image A to that of image B (e.g. neutral "
+            "→ smiling) on top of the identity.", "HyperLoRA Apply Face → HyperLoRA Concept Slider ← "
+            "(Encode Face → Predict Coefficients) ×2 for images A and B → KSampler", concept_slider),
+    Example("hyperlora_mix_identities", "A blend of two people (weights 0.5 / 0.5).",
+            "(Load Image → HyperLoRA Encode Face → HyperLoRA Predict Coefficients) ×2 → HyperLoRA Mix "
+            "Identities → HyperLoRA Apply → KSampler", mix_identities),
+    Example("hyperlora_save_lora", "Saves the identity as a normal SDXL LoRA file, and generates an image with "
+            "it.", "Load Image → HyperLoRA Encode Face → HyperLoRA Predict Coefficients → HyperLoRA Export LoRA "
+            "(and → HyperLoRA Apply → KSampler)", save_lora),
+)
+
+
+# ---------------------------------------------------------------- output
+
+
+def load_schemas() -> dict:
+    """Core nodes from ComfyUI's /object_info (v0.3.64) plus this pack's nodes."""
+    return {**load_core_schemas(), **load_pack_schemas()}
+
+
+def build_all(schemas: dict | None = None) -> dict[str, str]:
+    """File name -> JSON text of every example workflow."""
+    schemas = schemas or load_schemas()
+    files = {}
+    for example in EXAMPLES:
+        wf = Workflow(example.name, schemas)
+        example.build(wf)
+        files[f"{example.name}.json"] = json.dumps(wf.to_json(), indent=2, ensure_ascii=False) + "\n"
+    return files
+
+
+def readme_table() -> str:
+    lines = ["| file | what it does | graph |", "|---|---|---|"]
+    lines += [f"| [`{e.name}.json`](example_workflows/{e.name}.json) | {e.summary} | {e.chain} |" for e in EXAMPLES]
+    return "\n".join(lines)
+
+
+def updated_readme(text: str, table: str) -> str:
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{table}\n{END}{tail}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="only check that the committed files are current")
+    args = parser.parse_args()
+    files = build_all()
+    readme = README.read_text(encoding="utf-8")
+    new_readme = updated_readme(readme, readme_table())
+    if args.check:
+        stale = [name for name, text in files.items()
+                 if not (OUT_DIR / name).is_file() or (OUT_DIR / name).read_text(encoding="utf-8") != text]
+        stale += ["README.md"] if new_readme != readme else []
+        for name in stale:
+            print(f"{name} is stale: run python scripts/build_example_workflows.py", file=sys.stderr)
+        return 1 if stale else 0
+    OUT_DIR.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (OUT_DIR / name).write_text(text, encoding="utf-8")
+    if new_readme != readme:
+        README.write_text(new_readme, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
