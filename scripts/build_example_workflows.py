@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from scripts.readme_section import replace_section
 from tests.workflow_validation import _is_widget, load_core_schemas, load_pack_schemas, widget_slots
 
 OUT_DIR = ROOT / "example_workflows"
@@ -469,9 +470,7 @@ def readme_table() -> str:
 
 
 def updated_readme(text: str, table: str) -> str:
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{table}\n{END}{tail}"
+    return replace_section(text, START, END, table)
 
 
 def main() -> int:

@@ -15,6 +15,11 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from scripts.readme_section import replace_section
+
 README = ROOT / "README.md"
 START, END = "<!-- node-reference:start -->", "<!-- node-reference:end -->"
 
@@ -60,7 +65,6 @@ def node_markdown(key: str, node, display: str) -> str:
 def reference_markdown() -> str:
     import pytest
 
-    sys.path.insert(0, str(ROOT))
     from tests.comfy_standin import install, load_pack
 
     with tempfile.TemporaryDirectory() as empty, pytest.MonkeyPatch.context() as patch:
@@ -73,9 +77,7 @@ def reference_markdown() -> str:
 
 
 def updated_readme(text: str, reference: str) -> str:
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{reference}\n{END}{tail}"
+    return replace_section(text, START, END, reference)
 
 
 def main() -> int:
