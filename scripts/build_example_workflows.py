@@ -58,6 +58,9 @@ TITLE_H, NODE_GAP, GROUP_GAP, COLUMN_GAP = 30, 20, 80, 70
 GROUP_PAD, GROUP_TITLE_H = 15, 45
 SIZES = {"LoadImage": (315, 314), "SaveImage": (420, 460), "PreviewImage": (320, 300),
          "CLIPTextEncode": (400, 150), "HyperLoRATriggerWords": (400, 150), "Note": (400, 250)}
+# Our loader nodes show which model files are installed (web/js/hyperlora_setup.js): leave room for it.
+SETUP_STATUS_NODES = ("HyperLoRACheckpointLoader", "HyperLoRAFaceAnalyzerLoader", "HyperLoRACLIPVisionLoader")
+SETUP_STATUS_H = 70
 COLORS = {"positive": ("#232", "#353"), "negative": ("#322", "#533"), "note": ("#432", "#653")}
 NOTE_TYPES = ("Note",)
 
@@ -250,7 +253,8 @@ def _default(kind: str, slot) -> object:
 
 def _estimated_size(node: Node) -> tuple[int, int]:
     rows = max(len(node.sockets) + len(node.widget_links), len(node.outputs), 1)
-    return 315, 16 + 22 * rows + 26 * len(node.widgets)
+    status = SETUP_STATUS_H if node.type in SETUP_STATUS_NODES else 0
+    return 315, 16 + 22 * rows + 26 * len(node.widgets) + status
 
 
 # ---------------------------------------------------------------- the shared parts

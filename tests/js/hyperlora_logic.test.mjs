@@ -120,6 +120,14 @@ test("setup summary: a missing file names its exact folder and where it comes fr
   ]);
 });
 
+test("setup summary: several missing files of one folder share one line", () => {
+  const missing = (name) => ({ component: "antelopev2", name, status: "missing", folder: "/m/af", hint: "" });
+  const report = { items: [missing("scrfd_10g_bnkps.onnx"), missing("2d106det.onnx"), missing("glintr100.onnx")] };
+  assert.deepEqual(summarizeSetup(report, ["antelopev2"]).lines.map((line) => line.text), [
+    "missing scrfd_10g_bnkps.onnx, 2d106det.onnx, glintr100.onnx -> put them in /m/af",
+  ]);
+});
+
 test("setup summary: damaged files are shown with the reason", () => {
   const summary = summarizeSetup(REPORT, ["clip"]);
   assert.deepEqual(summary.lines, [{ ok: false, text: "damaged model.safetensors: truncated; download again" }]);

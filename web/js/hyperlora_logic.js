@@ -97,11 +97,18 @@ export function summarizeSetup(report, components) {
     const problems = items.filter((item) => PROBLEM.has(item.status));
     const found = foundText(report, component, items);
     if (found) lines.push({ ok: true, text: `${TITLES[component]}: ${found}` });
+    // One line per folder: a node's status stays short enough not to cover its neighbours.
+    const missingByFolder = new Map();
     for (const item of problems) {
-      const text = item.status === "missing"
-        ? `missing ${item.name} -> put it in ${item.folder}`
-        : `damaged ${item.name}: ${item.hint}`;
-      lines.push({ ok: false, text });
+      if (item.status === "missing") {
+        missingByFolder.set(item.folder, [...(missingByFolder.get(item.folder) ?? []), item.name]);
+      } else {
+        lines.push({ ok: false, text: `damaged ${item.name}: ${item.hint}` });
+      }
+    }
+    for (const [folder, names] of missingByFolder) {
+      const them = names.length === 1 ? "it" : "them";
+      lines.push({ ok: false, text: `missing ${names.join(", ")} -> put ${them} in ${folder}` });
     }
     const hint = problems.find((item) => item.status === "missing" && item.hint)?.hint;
     if (hint) lines.push({ ok: false, text: hint });
