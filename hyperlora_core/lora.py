@@ -51,7 +51,7 @@ def _kohya_name(name: str, style: str) -> str:
 
 
 def kohya_state_dict(weighted: WeightedLoras, style: str = "comfy",
-                     dtype: torch.dtype = torch.float16) -> dict[str, torch.Tensor]:
+                     dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
     """One kohya LoRA state dict for a weighted list of LoRAs.
 
     A single LoRA at strength 1 keeps its own alpha. Otherwise ranks are concatenated:

@@ -164,6 +164,9 @@ class HyperLoRAModel:
                            {k: names[k] for k in order})
 
     def lora_state_dict(self, coefficients, kind: str = "id", style: str = "comfy",
-                        dtype: torch.dtype = torch.float16) -> dict[str, torch.Tensor]:
-        """The kohya LoRA of one coefficient set (names as in the JSON, or LDM-style with style='kohya')."""
+                        dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+        """The kohya LoRA of one coefficient set (names as in the JSON, or LDM-style with style='kohya').
+
+        float32 by default: exactly the combination the math gives. Files usually use fp16 (pass dtype).
+        """
         return kohya_state_dict([(self.lora_factors(coefficients, kind), 1.0)], style, dtype)

@@ -75,6 +75,15 @@ def test_fp16_chunked_cpu_path_matches_reference(tiny_checkpoint, face_features,
     _assert_state_dict_matches(ours, reference.kohya_lora(tiny_checkpoint, coeff, "id"), 1e-4)
 
 
+def test_state_dict_defaults_to_float32_from_fp16_bases(tiny_checkpoint, face_features):
+    """The default output is the combination itself, not rounded to half precision."""
+    model = hl.load_hyperlora(tiny_checkpoint, **TINY_HEADS)
+    alpha = model.predict_id_coefficients(*face_features)
+    ours = model.lora_state_dict(alpha)
+    assert all(v.dtype == torch.float32 for v in ours.values())
+    _assert_state_dict_matches(ours, reference.kohya_lora(tiny_checkpoint, alpha, "id"), 1e-5)
+
+
 def test_bigger_slots_chunk_across_columns(tmp_path):
     """Slots wider than one chunk: columns split, then stitched back in order."""
     modules = [("lora_unet_mid_block_attentions_0_transformer_blocks_0_attn2", 96, 160)]
