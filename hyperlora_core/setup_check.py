@@ -13,6 +13,10 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .checkpoint import BASE_RESAMPLER, REQUIRED_FILES
+from .face.antelopev2 import REQUIRED_FILES as ANTELOPE_REQUIRED
+from .safetensors_io import SafetensorsFile
+
 FOUND, MISSING, OPTIONAL_MISSING, DAMAGED = "found", "missing", "optional-missing", "damaged"
 
 HYPERLORA_SOURCE = "the Hugging Face hub repository bytedance-research/HyperLoRA (licence CC BY-NC 4.0)"
@@ -23,10 +27,9 @@ ANTELOPE_SOURCE = (
 CLIP_SOURCE = "openai/clip-vit-large-patch14 on the Hugging Face hub"
 
 KNOWN_VARIANTS = ("sdxl_hyper_id_lora_v1_fidelity", "sdxl_hyper_id_lora_v1_edit")
-VARIANT_FILES = ("hyper_lora_modules.json", "hyper_lora_modules.safetensors", "resampler.safetensors",
-                 "id_projector.safetensors")
-VARIANT_OPTIONAL_FILES = ("base_resampler.safetensors",)
-ANTELOPE_FILES = ("scrfd_10g_bnkps.onnx", "2d106det.onnx", "glintr100.onnx")
+VARIANT_FILES = REQUIRED_FILES  # the loader's own list, so the two cannot disagree
+VARIANT_OPTIONAL_FILES = (BASE_RESAMPLER,)
+ANTELOPE_FILES = ANTELOPE_REQUIRED  # the face analyzer opens exactly these
 ANTELOPE_OPTIONAL_FILES = ("genderage.onnx", "1k3d68.onnx")
 CLIP_FILES = ("config.json", "model.safetensors")
 OFFICIAL_CLIP_FOLDER = "clip_vit_large_14"
@@ -216,11 +219,11 @@ def _check_clip(clip_vit_dirs: list[Path], vision_dirs: list[Path], items: list[
 
 def describe_clip_vision(path: str | Path) -> tuple[str, str | None]:
     """Name the architecture of a CLIP vision safetensors file from its header: (kind, problem)."""
-    problem = safetensors_problem(path)
-    if problem:
-        return "unknown", problem
-    header = _read_header(Path(path))
-    shapes = {k: v.get("shape") for k, v in header.items() if isinstance(v, dict)}
+    try:
+        st = SafetensorsFile(path)
+    except (ValueError, OSError) as exc:
+        return "unknown", str(exc)
+    shapes = {key: list(info["shape"]) for key, info in st.entries.items()}
     patch = _first_shape(shapes, ("patch_embedding.weight", "visual.conv1.weight"))
     positions = _first_shape(shapes, ("position_embedding.weight", "visual.positional_embedding"))
     if not patch:
@@ -243,8 +246,6 @@ def safetensors_problem(path: str | Path) -> str | None:
     Reads only the header: the sum of header size and the largest tensor end must equal the
     file size, which catches interrupted downloads without reading gigabytes.
     """
-    from .safetensors_io import SafetensorsFile
-
     try:
         SafetensorsFile(path)
     except (ValueError, OSError) as exc:
@@ -280,12 +281,6 @@ def _file_item(component: str, folder: Path, name: str, *, required: bool, sourc
     if problem:
         return SetupItem(component, name, DAMAGED, str(folder), str(path), hint=problem, variant=variant)
     return SetupItem(component, name, FOUND, str(folder), str(path), variant=variant)
-
-
-def _read_header(path: Path) -> dict:
-    with open(path, "rb") as f:
-        length = int.from_bytes(f.read(8), "little")
-        return json.loads(f.read(length))
 
 
 def _first_shape(shapes: dict, suffixes: tuple[str, ...]) -> list | None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from ..hyperlora_core.face.detection import SELECT_MODES
 from .clip_vision import ComfyCLIPEncoder
 from .images import save_temp_previews, to_image_batch, to_pil_list
 from .loaders import face_dependencies
 from .types import CATEGORY, FACE, FACE_ANALYZER
 
-SELECT_MODES = ("largest", "score", "index")  # face.SELECT_MODES, kept here: the face package loads lazily
 PREVIEW_SIZE = 512
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 
 from ..hyperlora_core.checkpoint import MODULES_JSON
+from ..hyperlora_core.face.antelopev2 import REQUIRED_FILES as ANTELOPEV2_FILES
 
-ANTELOPEV2_FILES = ("scrfd_10g_bnkps.onnx", "2d106det.onnx", "glintr100.onnx")
 CLIP_WEIGHTS = "model.safetensors"
 
 # folder name -> (default location under ComfyUI/models, extensions of the files we look for)
