@@ -49,13 +49,16 @@ def all_faces(conditioning) -> list:
     return conditioning.all_faces or [[d] for d in conditioning.detections]
 
 
-def face_boxes(pils, conditioning) -> list[dict]:
-    """What the web extension needs to let a click pick a face: per input image its size and every
-    face box (original pixels), left to right, so a box's position is its face_index."""
+def face_boxes(pils, conditioning, previews: list[dict]) -> list[dict]:
+    """What the web extension's face picker shows: per input image its size, every face box (original
+    pixels), left to right so a box's position is its face_index, and its saved detection preview.
+    The previews travel here rather than in ui["images"], so the frontend shows them once: in the
+    picker, not also as its own canvas preview."""
     boxes = {index: faces for index, faces in zip(conditioning.kept, all_faces(conditioning))}
     return [{"image": index, "width": image.width, "height": image.height,
-             "boxes": [[round(float(v), 1) for v in f.bbox] for f in boxes.get(index, [])]}
-            for index, image in enumerate(pils)]
+             "boxes": [[round(float(v), 1) for v in f.bbox] for f in boxes.get(index, [])],
+             "preview": preview}
+            for (index, image), preview in zip(enumerate(pils), previews)]
 
 
 def crop_previews(conditioning):
@@ -114,5 +117,5 @@ class HyperLoRAEncodeFace:
             skip_images_without_face=skip_images_without_face, base_condition=base_condition,
             base_crop=(base_crop_left, base_crop_right, base_crop_top, base_crop_bottom))
         detections = detection_previews(pils, conditioning)
-        ui = {"images": save_temp_previews(detections), "hyperlora_faces": face_boxes(pils, conditioning)}
+        ui = {"hyperlora_faces": face_boxes(pils, conditioning, save_temp_previews(detections))}
         return {"ui": ui, "result": (conditioning, crop_previews(conditioning), to_image_batch(detections))}

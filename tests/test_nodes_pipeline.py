@@ -105,7 +105,8 @@ def test_encode_face_ui_lets_the_web_extension_pick_faces(comfy, loaded, analyze
     assert (faces[0]["width"], faces[0]["height"]) == (640, 480)
     np.testing.assert_allclose(faces[0]["boxes"], expected, atol=0.06)
     assert faces[0]["boxes"][0][0] < faces[0]["boxes"][1][0]  # left to right: position = face_index
-    previews = out["ui"]["images"]
+    assert "images" not in out["ui"]  # shown once, in the face picker, not also as the frontend's preview
+    previews = [entry["preview"] for entry in faces]
     assert [p["type"] for p in previews] == ["temp", "temp"]
     for preview, image in zip(previews, (group, blank)):
         saved = Image.open(os.path.join(comfy.folder_paths.temp_directory, preview["filename"]))

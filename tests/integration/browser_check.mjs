@@ -2,13 +2,16 @@
 // It only observes and acts; test_web_extension.py decides what is right, so a failure there
 // names the exact check. Usage: node browser_check.mjs config.json   (written by the test)
 //
-// config: { url, chromium, profileDir, timeoutMs, removeToRecheck, facesOutput, faceClicks }
+// config: { url, chromium, profileDir, timeoutMs, renderer, removeToRecheck, facesOutput, faceClicks, faceKeys }
+// renderer: "classic" | "nodes2" (the test has already stored Comfy.VueNodes.Enabled on the server)
 // faceClicks: [{ color: [r, g, b], edge: "top" | "bottom", inset }] in click order
+// faceKeys: keys pressed, in order, with the face picker focused
 import fs from "node:fs";
 import { createRequire } from "node:module";
 
 const config = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const OUR_FILES = "/extensions/comfyui-hyperlora/";
+const NODES2_SETTING = "Comfy.VueNodes.Enabled";
 const report = { ourFiles: {}, consoleErrors: [], pageErrors: [], steps: {}, failures: [] };
 
 // Never hang the test: give up, and still print what was seen, after the configured time.
@@ -25,10 +28,13 @@ async function finish(failure) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-// Dialogs of the frontend's own (e.g. "missing models" for the default workflow) cover the canvas.
+// Dialogs of the frontend's own cover the graph: "missing models" for the default workflow, and in
+// newer frontends the templates browser, which opens a while after the page is ready and is not a
+// PrimeVue .p-dialog. Escape closes each; what was closed is reported.
+const DIALOGS = ".p-dialog:visible, [role=dialog]:visible";
 async function closeDialogs() {
   for (let tries = 0; tries < 5; tries++) {
-    const titles = await page.locator(".p-dialog:visible").allInnerTexts();
+    const titles = await page.locator(DIALOGS).allInnerTexts();
     if (!titles.length) return;
     report.closedDialogs = [...(report.closedDialogs ?? []), ...titles.map((text) => text.slice(0, 80))];
     await page.keyboard.press("Escape");
@@ -69,10 +75,28 @@ await step("load", async () => {
   // The frontend imports every extension before app.setup finishes; then the default graph is there.
   await page.waitForFunction(() => window.app?.graph && window.app.extensions?.length && window.LiteGraph,
     null, { timeout: config.timeoutMs });
-  await sleep(1000); // late errors from extension set-up
-  const extensions = await page.evaluate(() => window.app.extensions.map((extension) => extension.name));
-  return { seconds: (Date.now() - started) / 1000, extensions };
+  await sleep(1500); // late errors from extension set-up; late dialogs
+  return page.evaluate(([settingId, started]) => {
+    const setting = window.app.extensionManager?.setting;
+    const definition = setting?.settings?.[settingId] ?? window.app.ui?.settings?.settingsLookup?.[settingId];
+    return {
+      seconds: (Date.now() - started) / 1000,
+      extensions: window.app.extensions.map((extension) => extension.name),
+      frontendVersion: window.__COMFYUI_FRONTEND_VERSION__ ?? null,
+      // Nodes 2.0 is a user setting of type "boolean"; 1.27.x carries only a "hidden" experiment
+      nodes2SettingType: definition?.type ?? null,
+      nodes2: Boolean(setting?.get?.(settingId)),
+      vueNodesMode: Boolean(window.LiteGraph.vueNodesMode),
+    };
+  }, [NODES2_SETTING, started]);
 });
+
+const loaded = report.steps.load;
+if (loaded && config.renderer === "nodes2" && loaded.nodes2SettingType !== "boolean") {
+  report.unsupported = `frontend ${loaded.frontendVersion} has no Nodes 2.0 setting (${NODES2_SETTING} is `
+    + `${loaded.nodes2SettingType ? `a ${loaded.nodes2SettingType} experiment that mounts no DOM widgets` : "absent"})`;
+  await finish(null);
+}
 
 // The loader node's status widget: the files found, then (file removed, "check again") the missing one.
 await step("setup", async () => {
@@ -103,13 +127,20 @@ await step("setup", async () => {
   if (!found || found.startsWith("(no")) return { widgets, found, serialized };
   fs.rmSync(config.removeToRecheck);
   await page.evaluate(() => window.app.canvas.draw(true, true));
+  await closeDialogs();
+  const shown = await page.evaluate(() => {
+    const element = window.hlLoader.widgets.find((w) => w.name === "setup_status").element;
+    const rect = element.getBoundingClientRect();
+    return element.isConnected && rect.width > 0 && rect.height > 0;
+  });
   await page.getByRole("button", { name: "check again" }).click({ timeout: 10000 });
   await sleep(200);
-  return { widgets, found, serialized, afterRecheck: await settled() };
+  return { widgets, found, serialized, shown, afterRecheck: await settled() };
 });
 
-// Face picking: the Encode node gets an "executed" message like the server sends, then real mouse
-// clicks land just inside or outside the drawn face boxes, found by their colour on the canvas.
+// Face picking: the Encode node gets an "executed" message like the server sends; then real mouse
+// clicks land just inside or outside the faces as they appear on screen (found by their colour in a
+// screenshot, so nothing of our own layout is trusted), then keys are pressed in the picker.
 await step("faces", async () => {
   await closeDialogs();
   await page.evaluate(async (output) => {
@@ -122,62 +153,86 @@ await step("faces", async () => {
     node.setSize([500, 600]);
     app.canvas.ds.offset = [0, 0];
     app.canvas.ds.scale = 1;
+    app.canvas.setDirty(true, true);
     window.hlEncode = node;
     api.dispatchCustomEvent("executed", { node: String(node.id), display_node: String(node.id), output });
   }, config.facesOutput);
-  await page.waitForFunction(() => window.hlEncode.imgs?.[0]?.complete && window.hlEncode.imgs[0].naturalWidth > 0,
-    null, { timeout: 15000 });
+  await page.waitForFunction(() => {
+    const image = window.hlEncode.widgets?.find((w) => w.name === "face_picker")?.element?.querySelector("img");
+    return image?.isConnected && image.complete && image.naturalWidth > 0 && image.getBoundingClientRect().width > 0;
+  }, null, { timeout: 15000 });
+  await sleep(300);
+  await closeDialogs();
   const widgetValues = () => page.evaluate(() => Object.fromEntries(window.hlEncode.widgets
     .filter((w) => w.name === "face_selection" || w.name === "face_index").map((w) => [w.name, w.value])));
   const before = await widgetValues();
+  const widgets = await page.evaluate(() => window.hlEncode.widgets.map((w) => w.name));
+  const serialized = await page.evaluate(() => window.hlEncode.serialize().widgets_values);
   const clicks = [];
   for (const { color, edge, inset } of config.faceClicks) {
-    const area = await page.evaluate(colorArea, color);
+    await page.mouse.move(5, 450); // no hover outline on the faces while they are looked for
+    const area = await colorArea(color);
     const spot = area.pixels ? clickPoint(area, edge, inset) : null;
-    const onCanvas = spot ? await page.evaluate(([x, y]) =>
-      document.elementFromPoint(x, y) === window.app.canvas.canvas, [spot.x, spot.y]) : false;
-    if (onCanvas) {
+    const target = spot ? await page.evaluate(([x, y]) => {
+      const element = document.elementFromPoint(x, y);
+      const picker = window.hlEncode.widgets.find((w) => w.name === "face_picker").element;
+      return { inPicker: picker.contains(element), tag: element?.tagName ?? null, face: element?.dataset?.face ?? null };
+    }, [spot.x, spot.y]) : null;
+    if (target?.inPicker) {
       await page.mouse.click(spot.x, spot.y);
       await sleep(300);
     }
-    clicks.push({ color, edge, inset, pixels: area.pixels, spot, onCanvas, after: await widgetValues() });
+    clicks.push({ color, edge, inset, pixels: area.pixels, spot, target, after: await widgetValues() });
   }
-  return { before, clicks };
+  const keys = [];
+  for (const key of config.faceKeys) {
+    await page.evaluate(() => window.hlEncode.widgets.find((w) => w.name === "face_picker").element.focus());
+    await page.keyboard.press(key);
+    await sleep(200);
+    keys.push({ key, after: await widgetValues() });
+  }
+  return { before, widgets, serialized, clicks, keys };
 });
 
 await finish(null);
 
 // A point `inset` page pixels inside (negative: outside) the top or bottom edge of a colour area,
-// halfway across it: clicks close to a box's edge show that the picked spot matches the drawing.
+// halfway across it: clicks close to a box's edge show that the clickable box matches the picture.
 function clickPoint(area, edge, inset) {
   const x = (area.left + area.right) / 2;
   return { x, y: edge === "top" ? area.top + inset : area.bottom - inset };
 }
 
-// In the page: the bounds, in page coordinates, of the canvas pixels of one colour.
-function colorArea(color) {
-  const app = window.app;
-  app.canvas.setDirty(true, true);
-  app.canvas.draw(true, true);
-  const canvas = app.canvas.canvas;
-  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
-  let pixels = 0;
-  const bounds = [Infinity, Infinity, -Infinity, -Infinity];
-  for (let i = 0; i < data.length; i += 4) {
-    if (color.every((value, channel) => Math.abs(data[i + channel] - value) < 30)) {
-      const x = (i / 4) % canvas.width;
-      const y = Math.floor(i / 4 / canvas.width);
-      bounds[0] = Math.min(bounds[0], x);
-      bounds[1] = Math.min(bounds[1], y);
-      bounds[2] = Math.max(bounds[2], x + 1);
-      bounds[3] = Math.max(bounds[3], y + 1);
-      pixels += 1;
+// The bounds, in page coordinates, of the pixels of one colour in a screenshot of the page: what the
+// user sees, whichever renderer drew it (canvas or DOM).
+async function colorArea(color) {
+  const png = (await page.screenshot({ type: "png" })).toString("base64");
+  return page.evaluate(async ([data, wanted]) => {
+    const image = new Image();
+    image.src = `data:image/png;base64,${data}`;
+    await image.decode();
+    const canvas = document.createElement("canvas");
+    canvas.width = image.naturalWidth;
+    canvas.height = image.naturalHeight;
+    const context = canvas.getContext("2d");
+    context.drawImage(image, 0, 0);
+    const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+    let count = 0;
+    const bounds = [Infinity, Infinity, -Infinity, -Infinity];
+    for (let i = 0; i < pixels.length; i += 4) {
+      if (wanted.every((value, channel) => Math.abs(pixels[i + channel] - value) < 30)) {
+        const x = (i / 4) % canvas.width;
+        const y = Math.floor(i / 4 / canvas.width);
+        bounds[0] = Math.min(bounds[0], x);
+        bounds[1] = Math.min(bounds[1], y);
+        bounds[2] = Math.max(bounds[2], x + 1);
+        bounds[3] = Math.max(bounds[3], y + 1);
+        count += 1;
+      }
     }
-  }
-  if (!pixels) return { pixels };
-  const rect = canvas.getBoundingClientRect();
-  const sx = rect.width / canvas.width;
-  const sy = rect.height / canvas.height;
-  return { pixels, left: rect.left + bounds[0] * sx, top: rect.top + bounds[1] * sy,
-    right: rect.left + bounds[2] * sx, bottom: rect.top + bounds[3] * sy };
+    if (!count) return { pixels: 0 };
+    const scale = window.innerWidth / canvas.width; // screenshot pixels per CSS pixel
+    return { pixels: count, left: bounds[0] * scale, top: bounds[1] * scale, right: bounds[2] * scale,
+      bottom: bounds[3] * scale };
+  }, [png, color]);
 }

@@ -62,7 +62,8 @@ def test_encode_face_node_with_comfyui_clip_vision(comfyui, node, comfy_clip_vis
         assert (got - expected).norm() / expected.norm() < 5e-3
     assert crops.shape == (2, 512, 512, 3) and detections.shape == batch.shape
     temp = comfyui.folder_paths.get_temp_directory()
-    assert all(os.path.isfile(os.path.join(temp, p["subfolder"], p["filename"])) for p in out["ui"]["images"])
+    assert all(os.path.isfile(os.path.join(temp, p["subfolder"], p["filename"])) for p in
+               (entry["preview"] for entry in out["ui"]["hyperlora_faces"]))
     assert [len(entry["boxes"]) for entry in out["ui"]["hyperlora_faces"]] == [1, 1]
 
 

@@ -5,85 +5,159 @@ import { before, test } from "node:test";
 
 register("./stubs/comfy_loader.mjs", import.meta.url);
 
-let extensions, settings, api;
+let extensions, api;
 
 before(async () => {
-  globalThis.document = { createElement: () => new FakeElement() };
-  ({ extensions, settings } = await import("./stubs/app.mjs"));
+  globalThis.document = { createElement: (tag) => new FakeElement(tag) };
+  ({ extensions } = await import("./stubs/app.mjs"));
   ({ api } = await import("./stubs/api.mjs"));
   await import("../../web/js/hyperlora_faces.js");
   await import("../../web/js/hyperlora_setup.js");
 });
 
+// Just enough of the DOM for our widgets: a tree of elements with listeners and data attributes.
 class FakeElement {
-  constructor() {
+  constructor(tag = "div") {
+    this.tagName = tag.toUpperCase();
     this.style = {};
+    this.dataset = {};
+    this.attributes = {};
     this.children = [];
+    this.listeners = {};
     this.textContent = "";
     this.scrollHeight = 30;
+    this.clientWidth = 400;
+    this.clientHeight = 300;
   }
 
   replaceChildren(...children) {
     this.children = children;
   }
+
+  append(...children) {
+    this.children.push(...children);
+  }
+
+  addEventListener(type, listener) {
+    (this.listeners[type] ??= []).push(listener);
+  }
+
+  dispatch(type, fields = {}) {
+    const event = { ...fields, prevented: false, stopped: false };
+    event.preventDefault = () => { event.prevented = true; };
+    event.stopPropagation = () => { event.stopped = true; };
+    for (const listener of this.listeners[type] ?? []) listener(event);
+    return event;
+  }
+
+  setAttribute(name, value) {
+    this.attributes[name] = value;
+  }
+
+  *walk() {
+    for (const child of this.children) {
+      yield child;
+      yield* child.walk();
+    }
+  }
+
+  querySelectorAll(selector) {
+    if (selector !== "button[data-face]") throw new Error(`selector not faked: ${selector}`);
+    return [...this.walk()].filter((element) => element.tagName === "BUTTON" && element.dataset.face != null);
+  }
 }
 
 const extension = (name) => extensions.find((e) => e.name === name);
 
-const FACES = [{ image: 0, width: 1000, height: 500, boxes: [[100, 100, 300, 400], [600, 50, 900, 450]] }];
+const FACES = [{ image: 0, width: 1000, height: 500, boxes: [[100, 100, 300, 400], [600, 50, 900, 450]],
+  preview: { filename: "hyperlora_faces_0.png", subfolder: "", type: "temp" } }];
 
 function encodeNode() {
   class EncodeNode {}
-  extension("hyperlora.face_picking").beforeRegisterNodeDef(EncodeNode, { name: "HyperLoRAEncodeFace" });
+  const picking = extension("hyperlora.face_picking");
+  picking.beforeRegisterNodeDef(EncodeNode, { name: "HyperLoRAEncodeFace" });
   const node = new EncodeNode();
-  node.pos = [1000, 2000];
+  node.comfyClass = "HyperLoRAEncodeFace";
   node.size = [500, 400];
   node.widgets = [{ name: "face_selection", value: "largest" }, { name: "face_index", value: 0 }];
-  node.imgs = [{ naturalWidth: 1000, naturalHeight: 500 }];
   node.setDirtyCanvas = () => {};
+  node.addDOMWidget = (name, type, element, options) => {
+    const widget = { name, type, element, options };
+    node.widgets.push(widget);
+    return widget;
+  };
+  picking.nodeCreated(node);
   return node;
 }
 
-// The 1000 x 500 image drawn at scale 0.5 in a 500 x 300 area starting at y = 100: y offset 125.
-const onPreview = ([x, y]) => [x * 0.5, 125 + y * 0.5];
+const picker = (node) => node.widgets.find((w) => w.name === "face_picker");
+const buttons = (node) => picker(node).element.querySelectorAll("button[data-face]");
+const values = (node) => node.widgets.slice(0, 2).map((w) => w.value);
 
-test("older frontends: clicking a face in the node background selects it", () => {
+test("the Encode node gets a face picker widget that is never saved with the workflow", () => {
   const node = encodeNode();
-  node.imageOffset = 100;
-  node.onExecuted({ hyperlora_faces: FACES });
-
-  assert.equal(node.onMouseDown({}, onPreview([750, 250])), true);
-
-  assert.equal(node.widgets[0].value, "index");
-  assert.equal(node.widgets[1].value, 1);
+  const widget = picker(node);
+  assert.equal(widget.serialize, false);
+  assert.equal(widget.options.serialize, false);
+  assert.equal(buttons(node).length, 0);
+  assert.ok(widget.options.getMinHeight() < 50); // only the hint until the node has run
 });
 
-test("a click beside every face leaves the widgets alone", () => {
+test("after a run every face is a numbered button placed by percentages of its photo", () => {
   const node = encodeNode();
-  node.imageOffset = 100;
   node.onExecuted({ hyperlora_faces: FACES });
 
-  assert.equal(node.onMouseDown({}, onPreview([500, 20])), undefined);
-  assert.deepEqual(node.widgets.map((w) => w.value), ["largest", 0]);
+  const faces = buttons(node);
+  assert.deepEqual(faces.map((b) => b.textContent).sort(), ["0", "1"]);
+  const face1 = faces.find((b) => b.dataset.face === "1");
+  assert.match(face1.style.cssText, /left:60%;top:10%;width:30%;height:80%/);
+  const image = [...picker(node).element.walk()].find((e) => e.tagName === "IMG");
+  assert.match(image.src, /^\/api\/view\?filename=hyperlora_faces_0\.png&subfolder=&type=temp/);
+  assert.ok(picker(node).options.getMinHeight() >= 150);
 });
 
-test("current frontend: a click on the preview widget selects the face, a drag does not", () => {
-  settings["Comfy.Node.AllowImageSizeDraw"] = false;
+test("a click on a face button selects that face and highlights it", () => {
   const node = encodeNode();
-  const preview = { name: "$$canvas-image-preview", y: 100, onPointerDown: () => true };
-  node.widgets.push(preview);
   node.onExecuted({ hyperlora_faces: FACES });
-  node.onDrawForeground();
+  const face1 = buttons(node).find((b) => b.dataset.face === "1");
 
-  const [x, y] = onPreview([200, 250]);
-  const pointer = { eDown: { canvasX: node.pos[0] + x, canvasY: node.pos[1] + y } };
-  node.widgets[1].value = 5;
-  assert.equal(preview.onPointerDown(pointer, node), true);
-  assert.equal(node.widgets[1].value, 5); // nothing changes until the pointer is released without dragging
-  pointer.onClick();
+  const down = face1.dispatch("pointerdown");
+  face1.dispatch("click");
 
-  assert.equal(node.widgets[1].value, 0);
-  assert.equal(node.widgets[0].value, "index");
+  assert.equal(down.stopped, true); // the press must not start a node drag in Nodes 2.0
+  assert.deepEqual(values(node), ["index", 1]);
+  assert.equal(face1.attributes["aria-pressed"], "true");
+});
+
+test("digits and arrows pick a face from the keyboard; other keys pass through", () => {
+  const node = encodeNode();
+  node.onExecuted({ hyperlora_faces: FACES });
+  const element = picker(node).element;
+
+  assert.equal(element.dispatch("keydown", { key: "1" }).prevented, true);
+  assert.deepEqual(values(node), ["index", 1]);
+  element.dispatch("keydown", { key: "ArrowRight" });
+  assert.deepEqual(values(node), ["index", 0]);
+  const other = element.dispatch("keydown", { key: "5" });
+  assert.equal(other.prevented || other.stopped, false);
+  assert.deepEqual(values(node), ["index", 0]);
+});
+
+test("typing a face_index moves the highlight", () => {
+  const node = encodeNode();
+  node.onExecuted({ hyperlora_faces: FACES });
+  node.widgets[0].value = "index";
+  node.widgets[1].value = 1;
+  node.widgets[1].callback(1);
+  assert.equal(buttons(node).find((b) => b.dataset.face === "1").attributes["aria-pressed"], "true");
+  assert.equal(buttons(node).find((b) => b.dataset.face === "0").attributes["aria-pressed"], "false");
+});
+
+test("an output without previews (an older server) shows the images list instead", () => {
+  const node = encodeNode();
+  const { preview, ...withoutPreview } = FACES[0];
+  node.onExecuted({ hyperlora_faces: [withoutPreview], images: [preview] });
+  assert.equal(buttons(node).length, 2);
 });
 
 test("loader nodes show missing files with their folder; one request serves all nodes", async () => {

@@ -3,50 +3,39 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  boxAt,
+  boxPercent,
+  faceCount,
+  faceForKey,
   facesForImage,
-  imageToNode,
-  nodeToImage,
-  onPreviewButton,
-  pickFace,
-  previewImageRect,
+  fitImages,
+  stackingOrder,
   summarizeSetup,
 } from "../../web/js/hyperlora_logic.js";
 
-test("a wide image is fitted to the node width and centred vertically below the widgets", () => {
-  const rect = previewImageRect({ nodeWidth: 400, nodeHeight: 500, top: 100, imageWidth: 800, imageHeight: 400 });
-  // scale 0.5 -> 400 x 200, in a 400 x 400 area starting at y = 100
-  assert.deepEqual(rect, { x: 0, y: 200, width: 400, height: 200 });
+test("photos share one scale that fits the width and the height, never enlarged", () => {
+  const sizes = [{ width: 1000, height: 500 }, { width: 600, height: 600 }];
+  // width-bound: (404 - 4) / 1600 = 0.25 -> 250 x 125 and 150 x 150
+  assert.deepEqual(fitImages(sizes, 404, 1000, 4), [{ width: 250, height: 125 }, { width: 150, height: 150 }]);
+  // height-bound: 300 / 600 = 0.5
+  assert.deepEqual(fitImages(sizes, 5000, 300, 4), [{ width: 500, height: 250 }, { width: 300, height: 300 }]);
+  assert.deepEqual(fitImages([{ width: 100, height: 50 }], 5000, 5000), [{ width: 100, height: 50 }]);
 });
 
-test("a small image is never enlarged and the caption strip is kept free", () => {
-  const rect = previewImageRect({
-    nodeWidth: 300, nodeHeight: 415, top: 100, bottomReserve: 15, imageWidth: 100, imageHeight: 50,
-  });
-  assert.deepEqual(rect, { x: 100, y: 100 + (300 - 50) / 2, width: 100, height: 50 });
+test("no room or no size gives empty frames instead of NaN", () => {
+  assert.deepEqual(fitImages([{ width: 100, height: 50 }], 0, 300), [{ width: 0, height: 0 }]);
+  assert.deepEqual(fitImages([{ width: 0, height: 50 }, { width: 100, height: 100 }], 200, 200),
+    [{ width: 0, height: 0 }, { width: 100, height: 100 }]);
 });
 
-test("no room for the preview gives no rectangle", () => {
-  assert.equal(previewImageRect({ nodeWidth: 300, nodeHeight: 90, top: 100, imageWidth: 10, imageHeight: 10 }), null);
+test("a face box becomes percentages of its image, clamped to the image", () => {
+  assert.deepEqual(boxPercent([100, 50, 300, 450], 1000, 500), { left: 10, top: 10, width: 20, height: 80 });
+  assert.deepEqual(boxPercent([-50, -10, 100, 600], 1000, 500), { left: 0, top: 0, width: 10, height: 100 });
 });
 
-test("node and image coordinates map both ways", () => {
-  const rect = { x: 10, y: 20, width: 200, height: 100 };
-  assert.deepEqual(nodeToImage([110, 70], rect, 1000, 500), [500, 250]);
-  assert.deepEqual(imageToNode([500, 250], rect, 1000, 500), [110, 70]);
-  const [x, y] = nodeToImage(imageToNode([123, 456], rect, 1000, 500), rect, 1000, 500);
-  assert.ok(Math.abs(x - 123) < 1e-9 && Math.abs(y - 456) < 1e-9);
-  assert.equal(nodeToImage([5, 70], rect, 1000, 500), null);
-  assert.equal(nodeToImage([110, 121], rect, 1000, 500), null);
-});
-
-test("the box under the point is picked; overlapping boxes prefer the smallest", () => {
-  const boxes = [[0, 0, 100, 100], [200, 0, 300, 100], [210, 10, 240, 40]];
-  assert.equal(boxAt(boxes, [50, 50]), 0);
-  assert.equal(boxAt(boxes, [250, 80]), 1);
-  assert.equal(boxAt(boxes, [220, 20]), 2);
-  assert.equal(boxAt(boxes, [150, 50]), -1);
-  assert.equal(boxAt([], [1, 1]), -1);
+test("overlapping boxes stack largest first, so the smallest takes the click", () => {
+  const boxes = [[0, 0, 100, 100], [200, 0, 300, 100], [210, 10, 240, 40], [0, 0, 500, 500]];
+  assert.deepEqual(stackingOrder(boxes), [3, 0, 1, 2]);
+  assert.deepEqual(stackingOrder(undefined), []);
 });
 
 const FACES = [
@@ -54,39 +43,22 @@ const FACES = [
   { image: 1, width: 640, height: 640, boxes: [[0, 0, 10, 10]] },
 ];
 
-test("faces are looked up per input image", () => {
+test("faces are looked up per input image and counted over all photos", () => {
   assert.equal(facesForImage(FACES, 1).width, 640);
   assert.equal(facesForImage(FACES, 2), null);
   assert.equal(facesForImage(undefined, 0), null);
+  assert.equal(faceCount(FACES), 2);
+  assert.equal(faceCount([]), 0);
 });
 
-test("a click on the preview picks the face under it", () => {
-  // 1000 x 500 image in a 500-wide node: scale 0.5, drawn at y = top + (300 - 250) / 2 = 125
-  const layout = { faces: FACES, imageIndex: 0, nodeWidth: 500, nodeHeight: 400, top: 100 };
-  const toNode = ([x, y]) => [x * 0.5, 125 + y * 0.5];
-  assert.equal(pickFace({ ...layout, point: toNode([200, 250]) }), 0);
-  assert.equal(pickFace({ ...layout, point: toNode([750, 250]) }), 1);
-  assert.equal(pickFace({ ...layout, point: toNode([500, 250]) }), -1);
-  assert.equal(pickFace({ ...layout, point: [250, 110] }), -1); // above the image
-  assert.equal(pickFace({ ...layout, imageIndex: 5, point: toNode([200, 250]) }), -1);
-});
-
-test("the frontend's image buttons win over a face under them when several images are shown", () => {
-  const wide = [{ image: 0, width: 1000, height: 500, boxes: [[0, 0, 1000, 500]] }];
-  const layout = { faces: wide, imageIndex: 0, nodeWidth: 500, nodeHeight: 400, top: 100 };
-  const underCloseButton = [475, 130]; // "x" button: x 460..490, y 110..140; the image spans y 125..375
-  assert.equal(onPreviewButton(underCloseButton, layout), true);
-  assert.equal(onPreviewButton([475, 375], layout), true); // "n/N" button: y 360..390
-  assert.equal(onPreviewButton([250, 250], layout), false);
-  assert.equal(pickFace({ ...layout, point: underCloseButton, imageCount: 2 }), -1);
-  assert.equal(pickFace({ ...layout, point: underCloseButton, imageCount: 1 }), 0);
-});
-
-test("a downscaled preview file is mapped to the original image's boxes", () => {
-  // the browser loaded a 500 x 250 preview of the 1000 x 500 image: same drawn rectangle
-  const layout = { faces: FACES, imageIndex: 0, nodeWidth: 500, nodeHeight: 400, top: 100 };
-  const point = [750 * 0.5, 125 + 250 * 0.5];
-  assert.equal(pickFace({ ...layout, point, displayed: { width: 500, height: 250 } }), 1);
+test("keys: a digit picks that face, arrows step and wrap, anything else nothing", () => {
+  assert.equal(faceForKey("1", 0, 3), 1);
+  assert.equal(faceForKey("3", 0, 3), -1);
+  assert.equal(faceForKey("ArrowRight", 2, 3), 0);
+  assert.equal(faceForKey("ArrowLeft", 0, 3), 2);
+  assert.equal(faceForKey("ArrowDown", -1, 3), 1); // no face chosen by index yet: steps from 0
+  assert.equal(faceForKey("a", 0, 3), -1);
+  assert.equal(faceForKey("0", 0, 0), -1);
 });
 
 const REPORT = {

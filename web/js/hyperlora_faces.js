@@ -1,114 +1,174 @@
-// Face picking: when a photo has several faces, click one in the Encode node's preview to
-// select it (sets face_index, and face_selection to "index").
-// The node sends, in its UI output, `hyperlora_faces`: [{image, width, height, boxes}] with the
-// boxes in original image pixels, ordered left to right (so a box's position is its face index),
-// and its preview images in the same order as the input images.
+// Face picking: the Encode Face node shows its detection previews in a widget of its own, with a
+// clickable, numbered box on every face. A click (or a digit / arrow key while the widget has focus)
+// sets face_selection to "index" and face_index to that face.
+// It is a DOM widget, not drawing on the canvas: the classic canvas and Nodes 2.0 (which calls no
+// canvas hooks and shows previews as <img>) both place it, so no frontend geometry is guessed.
+// The node sends, in its UI output, `hyperlora_faces`: [{image, width, height, boxes, preview}] with
+// the boxes in original image pixels, left to right (a box's position is its face index), and
+// `preview` the saved detection image ({filename, subfolder, type}, as /view takes it).
 import { app } from "../../../scripts/app.js";
-import { pickFace } from "./hyperlora_logic.js";
+import { api } from "../../../scripts/api.js";
+import { faceCount, faceForKey, fitImages, boxPercent, stackingOrder } from "./hyperlora_logic.js";
 
 const FACE_PICKING_NODES = ["HyperLoRAEncodeFace"];
-const PREVIEW_WIDGET_PREFIX = "$$canvas-image-preview";
-const SIZE_CAPTION_HEIGHT = 15; // the "W x H" line the frontend may draw under a preview
+const HINT_IDLE = "Run the node: the faces it finds appear here to click.";
+const HINT_READY = "Click a face (or focus here and press its number) to use it in every photo.";
+const GAP_PX = 4;
+const MIN_HEIGHT_EMPTY = 28;
+const MIN_HEIGHT_FACES = 180;
+const FALLBACK_AREA_HEIGHT = 320; // when the frontend lets the widget grow with its content
 
-function previewWidget(node) {
-  return node.widgets?.find((widget) => widget.name?.startsWith(PREVIEW_WIDGET_PREFIX));
+function previewUrl({ filename, subfolder = "", type = "temp" }) {
+  const query = new URLSearchParams({ filename, subfolder, type });
+  return api.apiURL(`/view?${query}${app.getRandParam?.() ?? ""}`);
 }
 
-function setting(id) {
-  try {
-    return app.extensionManager?.setting?.get?.(id) ?? app.ui?.settings?.getSettingValue?.(id);
-  } catch {
-    return undefined;
+function widgetNamed(node, name) {
+  return node.widgets?.find((widget) => widget.name === name);
+}
+
+function setWidget(node, name, value) {
+  const widget = widgetNamed(node, name);
+  if (!widget || widget.value === value) return;
+  widget.value = value;
+  widget.callback?.(value, app.canvas, node);
+}
+
+/** The face the widgets currently select by index, or -1 when another selection mode is on. */
+function selectedIndex(node) {
+  return widgetNamed(node, "face_selection")?.value === "index" ? widgetNamed(node, "face_index")?.value ?? -1 : -1;
+}
+
+class FacePicker {
+  constructor(node) {
+    this.node = node;
+    this.faces = [];
+    this.frames = [];
+    this.element = document.createElement("div");
+    this.element.className = "hyperlora-face-picker";
+    this.element.tabIndex = 0;
+    this.element.style.cssText = "display:flex;flex-direction:column;gap:2px;width:100%;height:100%;"
+      + "box-sizing:border-box;font:11px sans-serif;color:#bbb;outline-offset:-2px;overflow:hidden";
+    this.hint = document.createElement("div");
+    this.hint.textContent = HINT_IDLE;
+    this.gallery = document.createElement("div");
+    this.gallery.style.cssText = `display:flex;flex-wrap:nowrap;gap:${GAP_PX}px;justify-content:center;`
+      + "align-items:flex-start;flex:1 1 auto;min-height:0;overflow:hidden";
+    this.element.replaceChildren(this.hint, this.gallery);
+    this.element.addEventListener("keydown", (event) => this.onKey(event));
+    globalThis.ResizeObserver && new ResizeObserver(() => this.layout()).observe(this.gallery);
   }
-}
 
-// Where the preview starts: the preview widget's row (current frontend), else below the last
-// widget (older frontends drew the preview in the node background).
-function previewTop(node, widget) {
-  if (widget) return widget.y ?? widget.last_y ?? 0;
-  if (node.imageOffset != null) return node.imageOffset;
-  const last = node.widgets?.at(-1);
-  if (!last) return 0;
-  const height = last.computeSize
-    ? last.computeSize(node.size[0])[1]
-    : (globalThis.LiteGraph?.NODE_WIDGET_HEIGHT ?? 20);
-  return (last.last_y ?? last.y ?? 0) + height + 4;
-}
+  show(faces, legacyImages) {
+    this.faces = (faces ?? []).map((entry) => ({ ...entry, preview: entry.preview ?? legacyImages?.[entry.image] }))
+      .filter((entry) => entry.preview && entry.width > 0 && entry.height > 0);
+    this.frames = this.faces.map((entry) => this.frame(entry));
+    this.gallery.replaceChildren(...this.frames);
+    this.hint.textContent = faceCount(this.faces) ? HINT_READY : HINT_IDLE;
+    this.layout();
+    this.highlight();
+    const needed = this.node.computeSize?.()?.[1]; // room for the previews; never shrink the node
+    if (needed > this.node.size?.[1]) this.node.setSize?.([this.node.size[0], needed]);
+    this.node.setDirtyCanvas?.(true, true);
+  }
 
-function faceIndexAt(node, point) {
-  const imageIndex = node.imageIndex ?? (node.imgs?.length === 1 ? 0 : null);
-  const image = imageIndex == null ? null : node.imgs?.[imageIndex];
-  if (!node.hyperloraFaces || !image) return -1; // grid of thumbnails: the click picks an image first
-  const widget = previewWidget(node);
-  return pickFace({
-    faces: node.hyperloraFaces,
-    imageIndex,
-    point,
-    nodeWidth: node.size[0],
-    nodeHeight: node.size[1],
-    top: previewTop(node, widget),
-    bottomReserve: widget && setting("Comfy.Node.AllowImageSizeDraw") !== false ? SIZE_CAPTION_HEIGHT : 0,
-    displayed: { width: image.naturalWidth, height: image.naturalHeight },
-    imageCount: node.imgs.length,
-  });
-}
+  frame(entry) {
+    const frame = document.createElement("div");
+    frame.style.cssText = "position:relative;flex:none";
+    const image = document.createElement("img");
+    image.src = previewUrl(entry.preview);
+    image.alt = `detected faces in photo ${entry.image + 1}`;
+    image.draggable = false;
+    image.style.cssText = "display:block;width:100%;height:100%;user-select:none";
+    frame.append(image);
+    for (const index of stackingOrder(entry.boxes)) {
+      const box = boxPercent(entry.boxes[index], entry.width, entry.height);
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.face = String(index);
+      button.title = `Use face ${index} (face_index ${index})`;
+      button.textContent = String(index);
+      button.style.cssText = `position:absolute;left:${box.left}%;top:${box.top}%;width:${box.width}%;`
+        + `height:${box.height}%;margin:0;padding:0 2px;box-sizing:border-box;background:transparent;`
+        + "border:2px solid rgba(255,255,255,0.7);color:#fff;font:bold 11px sans-serif;text-align:left;"
+        + "vertical-align:top;display:flex;align-items:flex-start;cursor:pointer;text-shadow:0 0 2px #000";
+      button.addEventListener("pointerdown", (event) => event.stopPropagation()); // not a node drag
+      button.addEventListener("click", (event) => {
+        event.stopPropagation();
+        this.select(index);
+      });
+      frame.append(button);
+    }
+    return frame;
+  }
 
-function selectFace(node, index) {
-  const setWidget = (name, value) => {
-    const widget = node.widgets?.find((w) => w.name === name);
-    if (!widget || widget.value === value) return;
-    widget.value = value;
-    widget.callback?.(value, app.canvas, node);
-  };
-  setWidget("face_selection", "index");
-  setWidget("face_index", index);
-  node.setDirtyCanvas?.(true, true);
-}
+  layout() {
+    const width = this.gallery.clientWidth;
+    const height = this.gallery.clientHeight > 20 ? this.gallery.clientHeight : FALLBACK_AREA_HEIGHT;
+    const sizes = fitImages(this.faces, width, height, GAP_PX);
+    this.frames.forEach((frame, i) => {
+      frame.style.width = `${sizes[i].width}px`;
+      frame.style.height = `${sizes[i].height}px`;
+    });
+  }
 
-// Current frontend: the preview is a canvas widget that takes the pointer before node.onMouseDown.
-function hookPreviewWidget(node) {
-  const widget = previewWidget(node);
-  if (!widget || widget.hyperloraHooked) return;
-  widget.hyperloraHooked = true;
-  const original = widget.onPointerDown;
-  widget.onPointerDown = function (pointer, ownerNode, canvas) {
-    const handled = original ? original.call(this, pointer, ownerNode, canvas) : false;
-    const down = pointer.eDown;
-    const index = down ? faceIndexAt(node, [down.canvasX - node.pos[0], down.canvasY - node.pos[1]]) : -1;
-    if (index < 0) return handled;
-    pointer.onClick = () => selectFace(node, index); // a click picks, a drag still moves the node
-    return true;
-  };
+  highlight() {
+    const chosen = selectedIndex(this.node);
+    for (const button of this.element.querySelectorAll("button[data-face]")) {
+      const on = Number(button.dataset.face) === chosen;
+      button.style.borderColor = on ? "#ffd200" : "rgba(255,255,255,0.7)";
+      button.style.borderWidth = on ? "3px" : "2px";
+      button.setAttribute("aria-pressed", String(on));
+    }
+  }
+
+  select(index) {
+    setWidget(this.node, "face_selection", "index");
+    setWidget(this.node, "face_index", index);
+    this.highlight();
+    this.node.setDirtyCanvas?.(true, true);
+  }
+
+  onKey(event) {
+    const index = faceForKey(event.key, selectedIndex(this.node), faceCount(this.faces));
+    if (index < 0) return;
+    event.preventDefault();
+    event.stopPropagation(); // a digit here is for us, not a frontend shortcut
+    this.select(index);
+  }
 }
 
 app.registerExtension({
   name: "hyperlora.face_picking",
   beforeRegisterNodeDef(nodeType, nodeData) {
     if (!FACE_PICKING_NODES.includes(nodeData.name)) return;
-
     const onExecuted = nodeType.prototype.onExecuted;
     nodeType.prototype.onExecuted = function (message) {
       onExecuted?.apply(this, arguments);
-      this.hyperloraFaces = message?.hyperlora_faces ?? null;
+      this.hyperloraFacePicker?.show(message?.hyperlora_faces, message?.images);
     };
-
-    const onDrawForeground = nodeType.prototype.onDrawForeground;
-    nodeType.prototype.onDrawForeground = function () {
-      if (this.hyperloraFaces) hookPreviewWidget(this); // the widget appears after the images load
-      return onDrawForeground?.apply(this, arguments);
-    };
-
-    // Older frontends: the preview is drawn in the node background and clicks reach the node.
-    const onMouseDown = nodeType.prototype.onMouseDown;
-    nodeType.prototype.onMouseDown = function (event, pos) {
-      if (!previewWidget(this)) {
-        const index = faceIndexAt(this, pos);
-        if (index >= 0) {
-          selectFace(this, index);
-          return true;
-        }
-      }
-      return onMouseDown?.apply(this, arguments);
-    };
+  },
+  nodeCreated(node) {
+    if (!FACE_PICKING_NODES.includes(node.comfyClass) || !node.addDOMWidget) return;
+    const picker = new FacePicker(node);
+    node.hyperloraFacePicker = picker;
+    const widget = node.addDOMWidget("face_picker", "hyperlora_face_picker", picker.element, {
+      serialize: false,
+      hideOnZoom: false,
+      getValue: () => "",
+      setValue: () => {},
+      getMinHeight: () => (picker.faces.length ? MIN_HEIGHT_FACES : MIN_HEIGHT_EMPTY),
+    });
+    widget.serialize = false; // display only: must not shift the node's saved widget values
+    for (const name of ["face_selection", "face_index"]) { // typed values move the highlight too
+      const input = widgetNamed(node, name);
+      if (!input) continue;
+      const callback = input.callback;
+      input.callback = function () {
+        const result = callback?.apply(this, arguments);
+        picker.highlight();
+        return result;
+      };
+    }
   },
 });

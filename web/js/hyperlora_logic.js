@@ -1,81 +1,68 @@
 // Pure logic of the HyperLoRA web extension: no ComfyUI imports, so Node's test runner can check it.
-// Geometry mirrors how the ComfyUI frontend draws a single preview image below a node's widgets.
 
 /**
- * Where the frontend draws one preview image inside a node, in node-local coordinates.
- * The image is fitted into the area below `top` (never enlarged) and centred.
- * `bottomReserve` is the strip the frontend keeps for the "W x H" caption.
+ * Sizes for the detection previews laid out side by side in an area of `areaWidth` x `areaHeight`
+ * (CSS pixels), `gap` apart: one common scale, never enlarged, so every photo fits.
+ * `sizes` are [{ width, height }] in image pixels. Returns [{ width, height }] in CSS pixels.
  */
-export function previewImageRect({ nodeWidth, nodeHeight, top, imageWidth, imageHeight, bottomReserve = 0 }) {
-  const areaWidth = nodeWidth;
-  const areaHeight = nodeHeight - top - bottomReserve;
-  if (!(areaWidth > 0 && areaHeight > 0 && imageWidth > 0 && imageHeight > 0)) return null;
-  const scale = Math.min(areaWidth / imageWidth, areaHeight / imageHeight, 1);
-  const width = imageWidth * scale;
-  const height = imageHeight * scale;
-  return { x: (areaWidth - width) / 2, y: (areaHeight - height) / 2 + top, width, height };
-}
-
-/**
- * Whether a node-local point is on the "n/N" or "x" button the frontend draws at the right edge of
- * the preview when a node shows several images (30 px squares, 10 px from the corners).
- */
-export function onPreviewButton([x, y], { nodeWidth, nodeHeight, top, bottomReserve = 0 }) {
-  const areaBottom = nodeHeight - bottomReserve;
-  const inColumn = x >= nodeWidth - 40 && x <= nodeWidth - 10;
-  return inColumn && ((y >= top + 10 && y <= top + 40) || (y >= areaBottom - 40 && y <= areaBottom - 10));
-}
-
-/** A node-local point as image pixel coordinates, or null when it is outside the drawn image. */
-export function nodeToImage([x, y], rect, imageWidth, imageHeight) {
-  if (!rect || x < rect.x || y < rect.y || x > rect.x + rect.width || y > rect.y + rect.height) return null;
-  return [((x - rect.x) / rect.width) * imageWidth, ((y - rect.y) / rect.height) * imageHeight];
-}
-
-/** An image pixel position as a node-local point (e.g. to outline a face box). */
-export function imageToNode([x, y], rect, imageWidth, imageHeight) {
-  return [rect.x + (x / imageWidth) * rect.width, rect.y + (y / imageHeight) * rect.height];
+export function fitImages(sizes, areaWidth, areaHeight, gap = 4) {
+  const valid = (sizes ?? []).filter((size) => size.width > 0 && size.height > 0);
+  if (!valid.length || !(areaWidth > 0 && areaHeight > 0)) return (sizes ?? []).map(() => ({ width: 0, height: 0 }));
+  const totalWidth = valid.reduce((sum, size) => sum + size.width, 0);
+  const tallest = Math.max(...valid.map((size) => size.height));
+  const freeWidth = Math.max(areaWidth - gap * (valid.length - 1), 1);
+  const scale = Math.min(freeWidth / totalWidth, areaHeight / tallest, 1);
+  return sizes.map((size) => (size.width > 0 && size.height > 0
+    ? { width: Math.floor(size.width * scale), height: Math.floor(size.height * scale) }
+    : { width: 0, height: 0 }));
 }
 
 /**
- * Index of the face box [x1, y1, x2, y2] under an image point, or -1.
- * When boxes overlap, the smallest one wins: it is the face the user aimed at.
+ * A face box [x1, y1, x2, y2] (image pixels) as CSS percentages of the displayed image, so the
+ * clickable box stays on the face at any zoom or node size; clamped to the image.
  */
-export function boxAt(boxes, [x, y]) {
-  let best = -1;
-  let bestArea = Infinity;
-  (boxes ?? []).forEach(([x1, y1, x2, y2], index) => {
-    const area = (x2 - x1) * (y2 - y1);
-    if (x >= x1 && x <= x2 && y >= y1 && y <= y2 && area < bestArea) {
-      best = index;
-      bestArea = area;
-    }
-  });
-  return best;
+export function boxPercent([x1, y1, x2, y2], width, height) {
+  const clamp = (value, limit) => Math.min(Math.max(value, 0), limit);
+  const left = clamp(x1, width);
+  const top = clamp(y1, height);
+  return {
+    left: (left / width) * 100,
+    top: (top / height) * 100,
+    width: ((clamp(x2, width) - left) / width) * 100,
+    height: ((clamp(y2, height) - top) / height) * 100,
+  };
+}
+
+/** How many faces the best-covered photo has: face_index can be 0 .. count - 1. */
+export function faceCount(faces) {
+  return Math.max(0, ...(faces ?? []).map((entry) => entry.boxes?.length ?? 0));
+}
+
+/**
+ * The face index a key press picks, or -1: a digit picks that face, arrows step from `current`
+ * (wrapping), so the picker works without a mouse.
+ */
+export function faceForKey(key, current, count) {
+  if (!(count > 0)) return -1;
+  if (/^[0-9]$/.test(key)) return Number(key) < count ? Number(key) : -1;
+  const from = current >= 0 && current < count ? current : 0;
+  if (key === "ArrowRight" || key === "ArrowDown") return (from + 1) % count;
+  if (key === "ArrowLeft" || key === "ArrowUp") return (from - 1 + count) % count;
+  return -1;
+}
+
+/**
+ * The order to stack face boxes in, largest first: where boxes overlap, the smallest lies on top and
+ * takes the click, since it is the face the user aimed at.
+ */
+export function stackingOrder(boxes) {
+  const area = ([x1, y1, x2, y2]) => (x2 - x1) * (y2 - y1);
+  return (boxes ?? []).map((box, index) => index).sort((a, b) => area(boxes[b]) - area(boxes[a]) || a - b);
 }
 
 /** The detections of one input image from the Encode node's `hyperlora_faces` UI output. */
 export function facesForImage(faces, imageIndex) {
   return (faces ?? []).find((entry) => entry.image === imageIndex) ?? null;
-}
-
-/**
- * The face index under a click on a node's preview, or -1 (also on the frontend's image buttons).
- * `displayed` is the size of the preview image as loaded in the browser; detection boxes are in the
- * pixel coordinates of the original image (`width` x `height` in the UI output), which may differ.
- */
-export function pickFace({
-  faces, imageIndex, point, nodeWidth, nodeHeight, top, bottomReserve = 0, displayed, imageCount = 1,
-}) {
-  const entry = facesForImage(faces, imageIndex);
-  if (!entry || !entry.boxes?.length) return -1;
-  if (imageCount > 1 && onPreviewButton(point, { nodeWidth, nodeHeight, top, bottomReserve })) return -1;
-  const rect = previewImageRect({
-    nodeWidth, nodeHeight, top, bottomReserve,
-    imageWidth: displayed?.width ?? entry.width, imageHeight: displayed?.height ?? entry.height,
-  });
-  const imagePoint = nodeToImage(point, rect, entry.width, entry.height);
-  return imagePoint ? boxAt(entry.boxes, imagePoint) : -1;
 }
 
 const TITLES = {

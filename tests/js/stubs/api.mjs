@@ -2,6 +2,7 @@
 export const api = {
   report: null,
   requests: [],
+  apiURL: (route) => `/api${route}`,
   async fetchApi(route) {
     api.requests.push(route);
     return { ok: true, status: 200, json: async () => structuredClone(api.report) };
