@@ -3,6 +3,7 @@
 from .apply import HyperLoRAApply, HyperLoRAApplyFace, HyperLoRAConceptSlider
 from .encode import HyperLoRAEncodeFace
 from .loaders import HyperLoRACheckpointLoader, HyperLoRACLIPVisionLoader, HyperLoRAFaceAnalyzerLoader
+from .metadata import apply_search_aliases
 from .mix import HyperLoRAMixIdentities
 from .predict import HyperLoRAPredictCoefficients
 from .prompt import HyperLoRATriggerWords
@@ -29,3 +30,4 @@ NODES = (
     HyperLoRAMixIdentities, HyperLoRAExportLoRA, HyperLoRATriggerWords,
 )
 NODE_CLASS_MAPPINGS = {node.__name__: node for node in NODES}
+apply_search_aliases(NODES)

@@ -3,21 +3,21 @@
     python scripts/gen_node_reference.py           # rewrite the section in README.md
     python scripts/gen_node_reference.py --check   # exit 1 if README.md is stale
 
-The nodes are imported with the documented ComfyUI stand-in (tests/comfy_standin.py) and an
-empty models folder, so file lists show as "installed ..." rather than someone's disk.
+The nodes come from scripts/node_schemas.py (the ComfyUI stand-in, an empty models folder), which
+the web/docs and locale generators share.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from scripts.node_schemas import NodeSchema, input_options, node_schemas
 from scripts.readme_section import replace_section
 
 README = ROOT / "README.md"
@@ -45,35 +45,23 @@ def _default(options: dict) -> str:
     return text
 
 
-def node_markdown(key: str, node, display: str) -> str:
-    lines = [f"### {display} (`{key}`)", "", f"*{node.CATEGORY}*. {node.DESCRIPTION}", "",
+def node_markdown(schema: NodeSchema, heading: str = "###") -> str:
+    """One node's section: description, then a table of inputs and one of outputs."""
+    lines = [f"{heading} {schema.display} (`{schema.key}`)", "", f"*{schema.category}*. {schema.description}", "",
              "| input | type | default | what it does |", "|---|---|---|---|"]
-    spec = node.INPUT_TYPES()
-    for section in ("required", "optional"):
-        for name, entry in spec.get(section, {}).items():
-            options = entry[1] if len(entry) > 1 else {}
-            optional = " (optional)" if section == "optional" else ""
-            lines.append(f"| `{name}`{optional} | {_cell(_input_type(entry))} | {_cell(_default(options))} | "
-                         f"{_cell(options.get('tooltip', ''))} |")
+    for section, name, entry in schema.inputs:
+        options = input_options(entry)
+        optional = " (optional)" if section == "optional" else ""
+        lines.append(f"| `{name}`{optional} | {_cell(_input_type(entry))} | {_cell(_default(options))} | "
+                     f"{_cell(options.get('tooltip', ''))} |")
     lines += ["", "| output | type | what it gives |", "|---|---|---|"]
-    names = getattr(node, "RETURN_NAMES", node.RETURN_TYPES)
-    for name, kind, tip in zip(names, node.RETURN_TYPES, node.OUTPUT_TOOLTIPS):
+    for name, kind, tip in schema.outputs:
         lines.append(f"| `{name}` | {kind} | {_cell(tip)} |")
     return "\n".join(lines)
 
 
 def reference_markdown() -> str:
-    import pytest
-
-    from tests.comfy_standin import install, load_pack
-
-    with tempfile.TemporaryDirectory() as empty, pytest.MonkeyPatch.context() as patch:
-        install(patch, Path(empty))
-        pack = load_pack()
-        pack.nodes.folders.register_folders()
-        parts = [node_markdown(key, node, pack.NODE_DISPLAY_NAME_MAPPINGS[key])
-                 for key, node in pack.NODE_CLASS_MAPPINGS.items()]
-    return "\n\n".join(parts)
+    return "\n\n".join(node_markdown(schema) for schema in node_schemas())
 
 
 def updated_readme(text: str, reference: str) -> str:

@@ -1,0 +1,54 @@
+"""Search words for the node search box: what artists type when they look for a node like ours.
+
+Newer ComfyUI servers send a node class's optional `SEARCH_ALIASES` (a list of strings) to the
+frontend, whose search matches them besides the display name; older servers ignore the attribute.
+One table here, keyed by node class name, so the words stay consistent across nodes; names of
+nodes that other branches add are listed too, so a merge only needs the registration.
+"""
+
+from __future__ import annotations
+
+# What identity nodes of other packs are called: people search for the tool they know.
+_IDENTITY = ["face id", "faceid", "identity", "likeness", "character", "instantid", "pulid", "ipadapter face",
+             "face swap", "same face", "consistent character", "photo to lora", "id lora", "hyperlora"]
+
+SEARCH_ALIASES: dict[str, list[str]] = {
+    "HyperLoRACheckpointLoader": ["hyperlora loader", "load hyperlora", "hyper lora model", "id lora loader",
+                                  "faceid loader", "identity model loader"],
+    "HyperLoRAFaceAnalyzerLoader": ["insightface", "antelopev2", "face detector", "face analysis", "arcface loader",
+                                    "face model loader"],
+    "HyperLoRACLIPVisionLoader": ["clip vision", "clip vit-l", "image encoder", "load clip vision"],
+    "HyperLoRAEncodeFace": ["encode face", "face embedding", "face features", "arcface", "face crop",
+                            "pick face", *_IDENTITY],
+    "HyperLoRAPredictCoefficients": ["predict lora", "generate lora", "lora from photo", "id lora weights",
+                                     *_IDENTITY],
+    "HyperLoRAApply": ["apply lora", "apply identity", "apply face", "face lora", *_IDENTITY],
+    "HyperLoRAApplyFace": ["one node", "face to lora", "apply face", "quick face", "photo to model", *_IDENTITY],
+    "HyperLoRAConceptSlider": ["slider", "concept slider", "age slider", "lora slider", "attribute",
+                               "hyperlora"],
+    "HyperLoRAMixIdentities": ["mix faces", "blend faces", "merge identities", "face blend", "average face",
+                               *_IDENTITY],
+    "HyperLoRAExportLoRA": ["save lora", "export lora", "lora file", "bake lora", "kohya", *_IDENTITY],
+    "HyperLoRATriggerWords": ["trigger word", "trigger words", "prompt", "caption", "keywords", "hyperlora"],
+    # nodes added by other branches (issue 8: hooks and masks; issue 11: likeness and identity library)
+    "HyperLoRAApplyConditioning": ["conditioning", "hook", "scheduled lora", "regional", "masked lora",
+                                   *_IDENTITY],
+    "HyperLoRAIdentityHook": ["hook", "lora hook", "schedule", "step schedule", "keyframe", "regional identity",
+                              *_IDENTITY],
+    "HyperLoRAFaceMask": ["face mask", "mask face", "face segmentation", "inpaint face", "face region",
+                          "multi person", "hyperlora"],
+    "HyperLoRALikeness": ["likeness", "face similarity", "identity score", "compare faces", "face match",
+                          "resemblance", "hyperlora"],
+    "HyperLoRASaveIdentity": ["save identity", "save face", "identity library", "character library",
+                              "save character", *_IDENTITY],
+    "HyperLoRALoadIdentity": ["load identity", "load face", "identity library", "character library",
+                              "load character", *_IDENTITY],
+}
+
+
+def apply_search_aliases(nodes) -> None:
+    """Give every node class its aliases (deduplicated, order kept). A node without an entry keeps
+    none rather than breaking the pack's import; tests/test_node_metadata.py fails on it instead."""
+    for node in nodes:
+        if node.__name__ in SEARCH_ALIASES:
+            node.SEARCH_ALIASES = list(dict.fromkeys(SEARCH_ALIASES[node.__name__]))
