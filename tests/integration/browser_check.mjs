@@ -3,7 +3,7 @@
 // names the exact check. Usage: node browser_check.mjs config.json   (written by the test)
 //
 // config: { url, chromium, profileDir, timeoutMs, renderer, removeToRecheck, facesOutput, faceClicks, faceKeys }
-// renderer: "classic" | "nodes2" (the test has already stored Comfy.VueNodes.Enabled on the server)
+// renderer: "classic" | "nodes2" (the test has already stored Comfy.VueNodes.Enabled and Comfy.Locale on the server)
 // faceClicks: [{ color: [r, g, b], edge: "top" | "bottom", inset }] in click order
 // faceKeys: keys pressed, in order, with the face picker focused
 import fs from "node:fs";
@@ -87,6 +87,12 @@ await step("load", async () => {
       nodes2SettingType: definition?.type ?? null,
       nodes2: Boolean(setting?.get?.(settingId)),
       vueNodesMode: Boolean(window.LiteGraph.vueNodesMode),
+      locale: setting?.get?.("Comfy.Locale") ?? null,
+      // what a new Encode Face node is called in the user's language (locales/<lang>/nodeDefs.json)
+      encodeFace: (() => {
+        const node = window.LiteGraph.createNode("HyperLoRAEncodeFace");
+        return { title: node.title, labels: Object.fromEntries(node.widgets.map((w) => [w.name, w.label ?? null])) };
+      })(),
     };
   }, [NODES2_SETTING, started]);
 });

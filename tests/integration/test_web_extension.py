@@ -64,6 +64,8 @@ FACE_CLICKS = [
 FACE_KEYS = [("1", 1), ("ArrowRight", 0), ("7", 0)]
 RENDERERS = ("classic", "nodes2")
 NODES2_SETTING = "Comfy.VueNodes.Enabled"
+# The classic session runs in Chinese (our locales/zh translations), the Nodes 2.0 one in English.
+LOCALES = {"classic": "zh", "nodes2": "en"}
 
 # Errors that are not ours and that a stock ComfyUI shows on this machine; each with why it is safe.
 FRONTEND_404_PATHS = ("/user.css", "/api/userdata", "/favicon.ico")
@@ -171,6 +173,7 @@ def browser(request, server, tmp_path_factory):
     variant_dir = server["variant_dir"]
     write_synthetic_checkpoint(variant_dir)  # whole again: the previous session removed a file
     post_setting(server["url"], NODES2_SETTING, renderer == "nodes2")
+    post_setting(server["url"], "Comfy.Locale", LOCALES[renderer])
     faces_output = {  # what HyperLoRAEncodeFace returns as its UI output (nodes/encode.py)
         "hyperlora_faces": [{"image": 0, "width": FACE_IMAGE_SIZE[0], "height": FACE_IMAGE_SIZE[1],
                              "boxes": FACE_BOXES, "preview": {"filename": FACE_IMAGE, "subfolder": "", "type": "input"}}],
@@ -301,3 +304,34 @@ def test_the_picker_is_not_saved_with_the_workflow(browser):
 def test_server_log_shows_no_problem_of_ours(browser):
     problems = our_log_problems(browser["server_log"])
     assert not problems, "\n\n".join(problems)
+
+
+def get_text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read().decode("utf-8")
+
+
+def test_the_server_serves_our_chinese_translations_and_help_pages(server):
+    """The frontend gets node translations from /i18n (the server merges locales/<lang>/nodeDefs.json)
+    and help pages from /extensions/<pack>/docs/<NodeName>[/<locale>].md."""
+    translations = json.loads(get_text(f"{server['url']}/i18n"))
+    ours = json.loads((PACK_ROOT / "locales" / "zh" / "nodeDefs.json").read_text(encoding="utf-8"))
+    served = translations["zh"]["nodeDefs"]
+    assert {key: served[key] for key in ours} == ours
+    for page in ("HyperLoRAEncodeFace.md", "HyperLoRAEncodeFace/zh.md"):
+        text = get_text(f"{server['url']}/extensions/{PACK_DIR_NAME}/docs/{page}")
+        assert text == (PACK_ROOT / "web" / "docs" / page).read_text(encoding="utf-8")
+
+
+def test_node_names_follow_the_users_language(browser):
+    loaded = step(browser, "load")
+    locale = LOCALES[browser["renderer"]]
+    assert loaded["locale"] == locale
+    expected = "HyperLoRA Encode Face"
+    if locale == "zh":
+        zh = json.loads((PACK_ROOT / "locales" / "zh" / "nodeDefs.json").read_text(encoding="utf-8"))
+        expected = zh["HyperLoRAEncodeFace"]["display_name"]
+        face_index = zh["HyperLoRAEncodeFace"]["inputs"]["face_index"]["name"]
+        assert loaded["encodeFace"]["labels"]["face_index"] == face_index, loaded["encodeFace"]
+    assert loaded["encodeFace"]["title"] == expected, loaded["encodeFace"]
+    print(f"locale {locale}: widget labels {loaded['encodeFace']['labels']}")
