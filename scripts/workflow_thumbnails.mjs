@@ -45,7 +45,7 @@ for (const { name, path, out } of config.workflows) {
       await new Promise((resolve) => setTimeout(resolve, 500)); // images and widgets settle
       const canvas = app.canvas;
       const title = window.LiteGraph.NODE_TITLE_HEIGHT ?? 30;
-      const boxes = [...app.graph._nodes.map((node) => [node.pos[0], node.pos[1] - title, node.size[0],
+      const boxes = [...(app.graph.nodes ?? app.graph._nodes).map((node) => [node.pos[0], node.pos[1] - title, node.size[0],
         node.size[1] + title]), ...(app.graph._groups ?? []).map((group) => [...group.pos, ...group.size])];
       const left = Math.min(...boxes.map((b) => b[0]));
       const top = Math.min(...boxes.map((b) => b[1]));
