@@ -7,7 +7,9 @@ and ComfyUI's template browser show beside the workflow.
 
 It starts ComfyUI (COMFYUI_PATH, with this pack and an empty models folder, on a free loopback port)
 and headless Chromium (CHROMIUM_PATH, default /usr/bin/chromium; playwright-core on NODE_PATH or
-installed in tests/integration), loads each workflow into the page and keeps the canvas alone.
+installed in tests/integration), loads each workflow into the page and keeps the canvas alone. The
+page is the server's own frontend (COMFYUI_FRONTEND_ROOT is ignored: newer frontends outline nodes
+whose model files are missing in red, and no models are installed for the screenshots).
 Screenshots are not byte-reproducible, so each JPEG records in its comment the hash of the workflow it
 shows (the JSON's content, whatever its formatting); tests/test_workflow_thumbnails.py checks that
 every workflow has a thumbnail of its current content. Thumbnails of removed workflows are deleted.
@@ -89,6 +91,9 @@ def save_thumbnail(png: Path, workflow: Path) -> None:
 
 def screenshot(paths: list[Path], workdir: Path) -> dict:
     """PNG screenshots of the given workflows from a real ComfyUI and Chromium, into workdir."""
+    if os.environ.pop("COMFYUI_FRONTEND_ROOT", None):  # read by conftest on import: drop it first
+        print("note: COMFYUI_FRONTEND_ROOT ignored; thumbnails use the server's own frontend (newer ones outline "
+              "nodes whose model files are missing in red, and no models are installed here)", file=sys.stderr)
     from tests.integration.conftest import install_pack, running_comfyui
 
     if not os.environ.get("COMFYUI_PATH"):
