@@ -14,7 +14,20 @@ from pathlib import Path
 from .naming import TRIGGER_WORDS
 
 DTYPES = ("fp16", "bf16", "fp32")
+# The face pipeline's messages name node options by default; here they name our flags.
+CLI_HINTS = {"skip": "add --skip-missing",
+             "pick": "faces are numbered from the left, starting at 0, in each photo"}
 EXPECTED_ERRORS = (ValueError, RuntimeError, OSError, ImportError)
+
+
+def finite_number(text: str) -> float:
+    """argparse type: a finite float (NaN or inf would be baked into every weight of the file)."""
+    from .validate import finite
+
+    try:
+        return finite(text, "the value")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,9 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "(LDM-style, for kohya sd-scripts, e.g. fine-tuning)")
     make.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                       help="where the models run (default: cuda when available)")
-    make.add_argument("--strength", type=float, default=0.8,
+    make.add_argument("--strength", type=finite_number, default=0.8,
                       help="recommended LoRA strength written into the file's metadata (default 0.8)")
-    make.add_argument("--base-strength", type=float, default=0.0,
+    make.add_argument("--base-strength", type=finite_number, default=0.0,
                       help="bake the Base-LoRA in at this strength relative to the ID-LoRA "
                            "(default 0: ID only)")
     make.add_argument("--face-index", type=int, metavar="N",
@@ -123,7 +136,7 @@ def make_lora(args) -> Path:
     conditioning = face.encode_faces(
         images, analyzer, encoder, remove_background=not args.keep_background,
         select="largest" if args.face_index is None else "index", face_index=args.face_index or 0,
-        skip_missing=args.skip_missing, with_base=with_base,
+        skip_missing=args.skip_missing, with_base=with_base, hints=CLI_HINTS,
         progress=lambda done, total: progress(f"  photo {done} of {total} done"))
 
     progress("Predicting the LoRA weights")
@@ -186,12 +199,18 @@ def _device(choice: str) -> str:
 
 
 def _read_image(path: str):
-    from PIL import Image, UnidentifiedImageError
+    """The photo upright and in RGB, as ComfyUI's Load Image gives it (EXIF orientation applied), so
+    the CLI and a ComfyUI graph make the same LoRA from the same file."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(Path(path).expanduser()) as image:
-            return image.convert("RGB")
+            return ImageOps.exif_transpose(image).convert("RGB")
     except FileNotFoundError:
         raise ValueError(f"The photo {path} does not exist.") from None
-    except (UnidentifiedImageError, OSError) as exc:
+    except Image.DecompressionBombError:
+        raise ValueError(f"The photo {path} has too many pixels (more than {2 * Image.MAX_IMAGE_PIXELS}); Pillow "
+                         "refuses it as a possible decompression bomb. Scale it down (a few megapixels are "
+                         "plenty for a face) and try again.") from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise ValueError(f"Could not read the photo {path} ({exc}). Use a JPEG, PNG or WebP image.") from None
