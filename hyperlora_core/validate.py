@@ -40,7 +40,7 @@ def parse_number_list(text: str, name: str, example: str = "1, 1, 0.5") -> list[
             raise ValueError(f"{name} must hold ordinary finite numbers, e.g. '{example}'; '{part}' is not one "
                              f"(got '{text}').")
         numbers.append(number)
-    if numbers and not math.isfinite(math.fsum(abs(n) for n in numbers)):
+    if numbers and not math.isfinite(sum(abs(n) for n in numbers)):
         raise ValueError(f"{name} are too large to add up ('{text}'); use small numbers such as '{example}' "
                          "(only their ratios matter).")
     return numbers
