@@ -18,6 +18,7 @@ DTYPES = ("fp16", "bf16", "fp32")
 CLI_HINTS = {"skip": "add --skip-missing",
              "pick": "faces are numbered from the left, starting at 0, in each photo"}
 EXPECTED_ERRORS = (ValueError, RuntimeError, OSError, ImportError)
+MAX_NAME_BYTES = 255  # the usual file name limit (ext4, NTFS, APFS)
 
 
 def finite_number(text: str) -> float:
@@ -30,21 +31,30 @@ def finite_number(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def path_text(text: str) -> str:
+    """argparse type: a path without NUL or line breaks (the OS would fail with a message naming no file)."""
+    if any(ord(char) < 32 for char in text):
+        raise argparse.ArgumentTypeError(f"the path {text!r} contains a control character (NUL or a line break); "
+                                         "type the file name again")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m hyperlora_core", description=(
         "HyperLoRA without ComfyUI: make an SDXL LoRA from face photos, or check the model files."))
     commands = parser.add_subparsers(dest="command", required=True)
 
     make = commands.add_parser("make-lora", help="turn face photos of one person into an SDXL LoRA file")
-    make.add_argument("--face", action="append", required=True, metavar="IMAGE",
+    make.add_argument("--face", action="append", required=True, metavar="IMAGE", type=path_text,
                       help="a photo of the person; repeat for several photos (they are averaged)")
-    make.add_argument("--models", required=True, metavar="DIR", help="ComfyUI models folder")
+    make.add_argument("--models", required=True, metavar="DIR", type=path_text, help="ComfyUI models folder")
     make.add_argument("--variant", help="checkpoint folder in MODELS/hyper_lora/hyper_lora "
                                         "(default: the only one installed)")
-    make.add_argument("--clip", metavar="DIR",
+    make.add_argument("--clip", metavar="DIR", type=path_text,
                       help="CLIP ViT-L/14 folder with config.json + model.safetensors "
                            "(default: MODELS/hyper_lora/clip_vit/clip_vit_large_14)")
-    make.add_argument("--out", required=True, metavar="FILE", help="the LoRA to write (.safetensors)")
+    make.add_argument("--out", required=True, metavar="FILE", type=path_text,
+                      help="the LoRA to write (.safetensors)")
     make.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     make.add_argument("--style", choices=("comfy", "kohya"), default="comfy",
                       help="key names: comfy (the checkpoint's own, read by ComfyUI and most UIs) or kohya "
@@ -66,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="weights in the file (default fp16)")
 
     check = commands.add_parser("check", help="list the model files, and where missing ones go")
-    check.add_argument("--models", required=True, metavar="DIR", help="ComfyUI models folder")
+    check.add_argument("--models", required=True, metavar="DIR", type=path_text, help="ComfyUI models folder")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
@@ -160,6 +170,9 @@ def _output_path(out: str, force: bool) -> Path:
     path = Path(out).expanduser()
     if path.suffix != ".safetensors":
         raise ValueError(f"--out {out}: the LoRA file name must end in .safetensors.")
+    if len(path.name.encode()) > MAX_NAME_BYTES:
+        raise ValueError(f"--out: the file name is {len(path.name.encode())} bytes long; file systems allow "
+                         f"{MAX_NAME_BYTES}. Choose a shorter name.")
     if path.exists() and not force:
         raise ValueError(f"{path} already exists. Choose another --out, or add --force to overwrite it.")
     if not path.parent.is_dir():

@@ -310,7 +310,10 @@ def _first_shape(shapes: dict, suffixes: tuple[str, ...]) -> list | None:
 
 
 def _subfolders(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    except OSError:  # unreadable folder: reported as holding nothing, the others are still checked
+        return []
 
 
 def _has_any(folder: Path, names: tuple[str, ...]) -> bool:

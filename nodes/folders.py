@@ -126,6 +126,8 @@ def resolve_folder(folder_name: str, relative: str, what: str) -> str:
     """Absolute path of a listed sub-folder; a clear error naming the places searched if it is gone."""
     import folder_paths
 
+    if any(ord(char) < 32 for char in relative):
+        raise ValueError(f"The {what} name {relative!r} contains a control character; pick it from the list.")
     bases = folder_paths.get_folder_paths(folder_name)
     for base in bases:
         path = os.path.normpath(os.path.join(base, relative))

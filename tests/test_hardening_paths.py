@@ -210,3 +210,63 @@ def test_detection_previews_are_kept_at_preview_size(comfy):  # noqa: F811
     assert (drawn[y_mid, x1 - 1:x1 + 2] == CHOSEN_COLOUR).all(axis=-1).any()  # the box, scaled with the image
     boxes = encode.face_boxes([big, big], conditioning)  # clicks still map to original pixels
     assert boxes[1]["width"] == 3000 and boxes[1]["boxes"] == [[1500.0, 600.0, 1800.0, 900.0]]
+
+
+@pytest.mark.parametrize("flag", ["--face", "--models", "--out", "--clip"])
+def test_cli_paths_with_control_characters_are_usage_errors(tmp_path, capsys, flag):
+    args = {"--face": "me.png", "--models": str(tmp_path), "--out": str(tmp_path / "me.safetensors")}
+    args[flag] = "bad\x00name" if flag != "--out" else str(tmp_path / "bad\nname.safetensors")
+    argv = ["make-lora"] + [part for key, value in args.items() for part in (key, value)]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert f"argument {flag}: the path" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_out_name_over_the_file_system_limit_is_named(tmp_path, capsys):
+    out = tmp_path / ("n" * 250 + ".safetensors")
+    assert main(["make-lora", "--face", "me.png", "--models", str(tmp_path), "--out", str(out)]) == 1
+    assert "error: --out: the file name is 262 bytes long; file systems allow 255" in capsys.readouterr().err
+
+
+def test_folder_names_with_control_characters_are_refused(monkeypatch, models_root):  # noqa: F811
+    install(monkeypatch, models_root)
+    folders = load_pack().nodes.folders
+    folders.register_folders()
+    with pytest.raises(ValueError, match="name 'sdxl\\\\x00' contains a control character"):
+        folders.resolve_folder("hyper_lora", "sdxl\x00", "HyperLoRA checkpoint")
+
+
+def test_setup_route_turns_a_folder_level_failure_into_a_json_error(tmp_path, monkeypatch):
+    import asyncio
+    import sys
+    import types
+
+    web = pytest.importorskip("aiohttp.web")
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from tests.test_setup_route import fake_folder_paths, pack_module
+
+    server = types.ModuleType("server")
+    server.PromptServer = types.SimpleNamespace(instance=types.SimpleNamespace(routes=web.RouteTableDef()))
+    monkeypatch.setitem(sys.modules, "server", server)
+    monkeypatch.setitem(sys.modules, "folder_paths", fake_folder_paths(tmp_path, {}))
+    route = pack_module("nodes.setup_route")
+
+    def unreadable(folder_paths):
+        raise PermissionError(13, "Permission denied", str(tmp_path))
+
+    monkeypatch.setattr(route, "setup_report", unreadable)
+    assert route.register_routes() is True
+
+    async def get_report():
+        app = web.Application()
+        app.add_routes(server.PromptServer.instance.routes)
+        async with TestClient(TestServer(app)) as client:
+            response = await client.get("/hyperlora/setup")
+            return response.status, await response.json()
+
+    status, report = asyncio.run(get_report())
+    assert status == 500 and report["ok"] is False and report["items"] == []
+    assert "PermissionError" in report["error"] and "Check that the model folders are readable" in report["error"]
