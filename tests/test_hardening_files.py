@@ -18,7 +18,9 @@ from hyperlora_core.onnx_check import onnx_problem
 from hyperlora_core.safetensors_io import SafetensorsFile
 from hyperlora_core.setup_check import check_setup
 from hyperlora_core.validate import load_json_file
+from tests.comfy_standin import comfy, models_root  # noqa: F401
 from tests.conftest import TINY_HEADS
+from tests.face_fixtures import tiny_clip_dir  # noqa: F401
 from tests.test_setup_check import (
     by_name,
     clip_vision_file,
@@ -392,3 +394,17 @@ def test_make_lora_names_the_file_with_an_overflowing_shape(tmp_path, capsys):
     assert code == 1 and "Traceback" not in err and "OverflowError" not in err
     assert f"error: {variant / 'id_projector.safetensors'} is damaged or incomplete" in err
     assert not out.exists()
+
+
+def test_clip_vision_loader_node_names_a_pickle_saved_as_model_safetensors(comfy, models_root):  # noqa: F811
+    import pickle
+
+    folder = models_root / "models" / "hyper_lora" / "clip_vit" / "pickled_h10"
+    folder.mkdir()
+    try:
+        (folder / "config.json").write_text("{}")
+        (folder / "model.safetensors").write_bytes(pickle.dumps({"w": list(range(500))}, protocol=4))
+        with pytest.raises(ValueError, match=r"pickled_h10/model\.safetensors is a pickle/zip archive"):
+            comfy.pack.NODE_CLASS_MAPPINGS["HyperLoRACLIPVisionLoader"]().load("pickled_h10")
+    finally:
+        shutil.rmtree(folder)
