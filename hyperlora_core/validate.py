@@ -47,7 +47,7 @@ def parse_number_list(text: str, name: str, example: str = "1, 1, 0.5") -> list[
 
 
 def parse_json_text(raw: str | bytes, where: str, what_to_do: str) -> object:
-    """json.loads with bounded nesting: every failure is a ValueError naming `where`."""
+    """json.loads whose every failure (bad text, numbers too long, nesting too deep) is a ValueError naming `where`."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError as exc:

@@ -270,3 +270,20 @@ def test_setup_route_turns_a_folder_level_failure_into_a_json_error(tmp_path, mo
     status, report = asyncio.run(get_report())
     assert status == 500 and report["ok"] is False and report["items"] == []
     assert "PermissionError" in report["error"] and "Check that the model folders are readable" in report["error"]
+
+
+def test_encode_face_outputs_and_shows_previews_at_preview_size(comfy, models_root):  # noqa: F811
+    """A big photo through the Encode Face node: the cached IMAGE output and the UI file are preview-sized."""
+    from tests.test_nodes_pipeline import ENCODE_DEFAULTS, as_batch, node
+
+    (analyzer,) = node(comfy, "HyperLoRAFaceAnalyzerLoader").load("models/antelopev2", "cpu")
+    (clip_vision,) = node(comfy, "HyperLoRACLIPVisionLoader").load("clip_vit_tiny")
+    photo = paint_marker(Image.new("RGB", (2400, 1800), GREY), (1000, 600, 1600, 1200))
+    out = node(comfy, "HyperLoRAEncodeFace").encode(as_batch([photo]), clip_vision, analyzer, **ENCODE_DEFAULTS)
+
+    detections = out["result"][2]
+    assert tuple(detections.shape) == (1, 768, DETECTION_PREVIEW_SIDE, 3)  # not (1, 1800, 2400, 3)
+    shown = out["ui"]["images"][0]["filename"]
+    with Image.open(os.path.join(comfy.folder_paths.get_temp_directory(), shown)) as image:
+        assert image.size == (DETECTION_PREVIEW_SIDE, 768)
+    assert out["ui"]["hyperlora_faces"][0]["width"] == 2400  # boxes stay in the photo's own pixels
