@@ -376,3 +376,10 @@ def test_cli_refuses_what_is_not_a_workflow(tmp_path, capsys):
     assert not (tmp_path / "out.json").exists()
     assert main(["convert-workflow", str(tmp_path / "missing.json"), "-o", str(tmp_path / "out.json")]) == 1
 
+
+
+def test_the_web_extension_knows_the_same_official_types():
+    source = (REPO_ROOT / "web" / "js" / "hyperlora_convert_logic.js").read_text(encoding="utf-8")
+    listed = source.split("OFFICIAL_NODE_TYPES = [", 1)[1].split("];", 1)[0]
+    assert sorted(name.strip().strip('"') for name in listed.split(",") if name.strip()) == sorted(
+        wc.OFFICIAL_NODE_TYPES)
