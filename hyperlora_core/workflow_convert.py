@@ -170,7 +170,11 @@ class Conversion:
 def convert_workflow(workflow: dict, installed: set[str] | None = None) -> Conversion:
     """The converted workflow and its report. `installed`: node types the server has (None: unknown), so
     the report can also name other packs' nodes that are missing."""
-    return _Converter(workflow, installed).run()
+    try:
+        return _Converter(workflow, installed).run()
+    except RecursionError:
+        raise WorkflowError("This workflow chains too many HyperLoRA nodes one after another to convert "
+                            "(thousands); it is probably damaged.") from None
 
 
 def has_official_nodes(workflow: dict) -> bool:
@@ -251,6 +255,25 @@ class _Converter:
         names = OFFICIAL_WIDGETS.get(node["type"]) or REPLACED_THIRD_PARTY.get(node["type"]) or ()
         return self.g.widget(node, names, name, default)
 
+    def number(self, node: dict, name: str, default: float, low: float, high: float) -> float:
+        """A numeric widget value, checked: a value that is not a finite number is replaced by the default
+        (JSON written with NaN would not load in the browser), one outside [low, high] is limited."""
+        value = self.widget(node, name, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            self.note(node["id"], f"{name} {value!r} is not a number; using {default}.")
+            return default
+        if not low <= value <= high:
+            self.note(node["id"], f"{name} {value} limited to {low}..{high}.")
+            return min(max(value, low), high)
+        return value
+
+    def text(self, node: dict, name: str, default: str) -> str:
+        value = self.widget(node, name, default)
+        if not isinstance(value, str):
+            self.note(node["id"], f"{name} {str(value)[:40]!r} is not text; using '{default}'.")
+            return default
+        return value
+
     def linked_widget(self, node: dict, name: str, new_name: str, kind: str) -> list:
         """A widget the old node had turned into an input and linked (e.g. from a Primitive)."""
         for entry in node.get("inputs") or []:
@@ -315,8 +338,8 @@ class _Converter:
         return clip, face
 
     def _HyperLoRAConfig(self, node):
-        clip, face = self._loaders(node, self.widget(node, "image_encoder", ""),
-                                   self.widget(node, "face_analyzer", ""), 0)
+        clip, face = self._loaders(node, self.text(node, "image_encoder", ""),
+                                   self.text(node, "face_analyzer", ""), 0)
         changed = {k: self.widget(node, k, v) for k, v in RELEASED_ARCHITECTURE.items()
                    if self.widget(node, k, v) != v}
         self.note(node["id"], "the architecture numbers (resampler.*, id_embed_dim, num_id_tokens, hyper_dim, "
@@ -332,7 +355,7 @@ class _Converter:
             self.note(node["id"], f"dtype '{dtype}' is unknown; using auto (the file's own precision).")
             dtype = "auto"
         loader = self.add(node["id"] if node_id is None else node_id, "HyperLoRACheckpointLoader", node,
-                          offset=offset, widgets={"checkpoint": self.widget(node, "model", ""), "dtype": dtype,
+                          offset=offset, widgets={"checkpoint": self.text(node, "model", ""), "dtype": dtype,
                                                   "device": "auto"})
         return loader, dtype
 
@@ -348,8 +371,8 @@ class _Converter:
 
     def _HyperLoRAUniLoader(self, node):
         loader, dtype = self._checkpoint_loader(node)
-        clip, face = self._loaders(node, self.widget(node, "image_encoder", ""),
-                                   self.widget(node, "face_analyzer", ""), loader["size"][1] + 50)
+        clip, face = self._loaders(node, self.text(node, "image_encoder", ""),
+                                   self.text(node, "face_analyzer", ""), loader["size"][1] + 50)
         self.replaced(node, loader, clip, face)
         return [Bundle(Socket(loader["id"], 0), Socket(clip["id"], 0), Socket(face["id"], 0), dtype)]
 
@@ -453,7 +476,7 @@ class _Converter:
 
     def _HyperLoRAApplyLoRA(self, node):
         lora = self._lora(node)
-        weight = self.widget(node, "weight", 0.8)
+        weight = self.number(node, "weight", 0.8, -4.0, 4.0)
         strength = "base_strength" if lora is not None and lora.kind == "base" else "id_strength"
         widgets = {"id_strength": 0.0, "base_strength": 0.0, strength: weight}
         model = self.plain(self.g.source(node, "model"), node["id"], "model")
@@ -472,7 +495,7 @@ class _Converter:
         precision = bundle.dtype if bundle is not None and bundle.dtype in DTYPES else "fp16"
         base = lora is not None and lora.kind == "base"
         export = self.add(node["id"], "HyperLoRAExportLoRA", node,
-                          widgets={"filename_prefix": self.widget(node, "filename_prefix", "lora/id_lora"),
+                          widgets={"filename_prefix": self.text(node, "filename_prefix", "lora/id_lora"),
                                    "base_strength": 1.0 if base else 0.0, "precision": precision},
                           sources=[lora.coefficients if lora else None],
                           linked_widgets=self.linked_widget(node, "filename_prefix", "filename_prefix", "STRING"))
@@ -484,7 +507,7 @@ class _Converter:
     def _BNK_CLIPTextEncodeAdvanced(self, node):
         clip = self.plain(self.g.source(node, "clip"), node["id"], "clip")
         encode = self.add(node["id"], "CLIPTextEncode", node, sources=[clip],
-                          widgets={"text": self.widget(node, "text", "")},
+                          widgets={"text": self.text(node, "text", "")},
                           linked_widgets=self.linked_widget(node, "text", "text", "STRING"))
         normalization = self.widget(node, "token_normalization", "none")
         interpretation = self.widget(node, "weight_interpretation", "comfy")

@@ -383,3 +383,34 @@ def test_the_web_extension_knows_the_same_official_types():
     listed = source.split("OFFICIAL_NODE_TYPES = [", 1)[1].split("];", 1)[0]
     assert sorted(name.strip().strip('"') for name in listed.split(",") if name.strip()) == sorted(
         wc.OFFICIAL_NODE_TYPES)
+
+
+def test_numbers_and_texts_that_are_not_are_replaced_by_defaults():
+    workflow = official("HyperLoRA-T2I")
+    nodes = {n["id"]: n for n in workflow["nodes"]}
+    nodes[9]["widgets_values"] = [float("nan")]  # json.loads accepts NaN; the browser does not
+    nodes[12]["widgets_values"][0] = {"not": "text"}
+    nodes[3]["widgets_values"] = [None, "fp16"]
+    result = wc.convert_workflow(workflow)
+    assert "NaN" not in json.dumps(result.workflow)
+    view = View(result.workflow)
+    assert view.widget(view.nodes[9], "id_strength") == 0.8
+    assert view.widget(view.nodes[12], "text") == "" and view.widget(view.nodes[3], "checkpoint") == ""
+    nodes[9]["widgets_values"] = [9.0]
+    limited = View(wc.convert_workflow(workflow).workflow)
+    assert limited.widget(limited.nodes[9], "id_strength") == 4.0
+    assert "not a number" in result.report.text() and "not text" in result.report.text()
+
+
+def test_very_long_chains_give_a_clear_error():
+    wf = Official()
+    wf.node(1, "CheckpointLoaderSimple", outputs=[("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")])
+    for i in range(2, 3000):
+        wf.node(i, "HyperLoRAApplyLoRA", inputs=[("model", "MODEL"), ("lora", "LORA")], outputs=[("MODEL", "MODEL")])
+        wf.link(i - 1, 0, i, "model")
+    try:
+        result = wc.convert_workflow(wf.data)
+    except wc.WorkflowError as exc:
+        assert "too many" in str(exc)
+    else:  # a deep enough stack converts it: then it must be whole
+        assert len(View(result.workflow).of_type("HyperLoRAApply")) == 2998
