@@ -9,6 +9,7 @@ Pure Python: it never imports ComfyUI.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
 LINK_FIELDS = ("id", "origin_id", "origin_slot", "target_id", "target_slot", "type")
@@ -54,14 +55,19 @@ class Graph:
             if not isinstance(node, dict) or "id" not in node or "type" not in node:
                 raise WorkflowError(f"A node in this workflow has no id or type ({str(node)[:80]}); "
                                     "the file is damaged.")
+            _check_node(node)
             if node["id"] in self.nodes:
                 raise WorkflowError(f"Node id {node['id']} is used twice; the file is damaged.")
             self.nodes[node["id"]] = copy.deepcopy(node)
         self.links = {}
-        for raw in workflow.get("links") or []:
+        links = workflow.get("links") or []
+        if not isinstance(links, list):
+            raise WorkflowError("The workflow's links are not a list; the file is damaged.")
+        for raw in links:
             link = ({k: raw.get(k) for k in LINK_FIELDS} if isinstance(raw, dict)
                     else dict(zip(LINK_FIELDS, raw)) if isinstance(raw, list) and len(raw) >= 6 else None)
-            if link is None:
+            if link is None or not all(_is_int(link[k]) for k in ("origin_slot", "target_slot")) or not all(
+                    _is_id(link[k]) for k in ("id", "origin_id", "target_id")):
                 raise WorkflowError(f"The link {str(raw)[:80]} is not [id, from, slot, to, slot, type]; "
                                     "the file is damaged.")
             self.links[link["id"]] = link
@@ -95,6 +101,41 @@ class Graph:
         state = self.original.get("state") or {}
         known = [self.original.get("last_node_id") or 0, state.get("lastNodeId") or 0, *self.nodes]
         return max(int(n) for n in known if isinstance(n, (int, float))) + 1
+
+
+def _has_non_finite(value) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_non_finite(v) for v in value)
+    return False
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_id(value) -> bool:
+    return _is_int(value)  # the frontend numbers nodes and links of the main graph
+
+
+def _check_node(node: dict) -> None:
+    """The parts of a node the converter reads have the types the frontend writes."""
+    problem = None
+    if not _is_id(node["id"]) or not isinstance(node["type"], str):
+        problem = "its id or type"
+    elif not isinstance(node.get("inputs") or [], list) or not isinstance(node.get("outputs") or [], list):
+        problem = "its inputs or outputs"
+    elif not all(isinstance(e, dict) and (e.get("link") is None or _is_id(e.get("link")))
+                 for e in (node.get("inputs") or []) + (node.get("outputs") or [])):
+        problem = "an input or output"
+    elif not isinstance(node.get("pos", []), (list, dict)) or not isinstance(node.get("size", []), (list, dict)):
+        problem = "its position or size"
+    if problem:
+        raise WorkflowError(f"Node {str(node.get('id'))[:40]} ({str(node.get('type'))[:40]}) has a damaged "
+                            f"{problem.removeprefix('its ')}; the file is damaged.")
 
 
 class Builder:
@@ -168,6 +209,10 @@ class Builder:
                 outputs[source.slot]["links"].append(link_id)
         for number, node_id in enumerate(self._execution_order(links)):
             self.nodes[node_id]["order"] = number
+        for node_id in order:
+            if _has_non_finite(self.nodes[node_id]):
+                raise WorkflowError(f"Node {node_id} ({self.nodes[node_id]['type']}) holds a number that is not "
+                                    "finite (NaN or infinity), which no JSON reader accepts; the file is damaged.")
         out["nodes"] = [self.nodes[node_id] for node_id in order]
         out["links"] = ([dict(zip(LINK_FIELDS, link)) for link in links] if self.graph.object_links else links)
         out["last_node_id"] = max(self.nodes, default=0)

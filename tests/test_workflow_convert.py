@@ -414,3 +414,34 @@ def test_very_long_chains_give_a_clear_error():
         assert "too many" in str(exc)
     else:  # a deep enough stack converts it: then it must be whole
         assert len(View(result.workflow).of_type("HyperLoRAApply")) == 2998
+
+
+def test_random_damage_gives_a_clear_error_or_a_whole_workflow():
+    """A careless edit or a broken file: every outcome is a WorkflowError or a valid conversion."""
+    import random
+
+    rng = random.Random(5)
+    junk = [None, "x", -1, 3.5, [], {}, [1, 2], {"a": 1}, True, float("nan"), 10**9]
+    base = official("HyperLoRA-T2I-ConceptSlider")
+    for _ in range(200):
+        workflow = copy.deepcopy(base)
+        for _ in range(rng.randint(1, 3)):
+            node = rng.choice(workflow["nodes"])
+            where = rng.choice(["node", "input", "output", "widgets", "link"])
+            if where == "node":
+                node[rng.choice(["id", "type", "inputs", "outputs", "pos", "widgets_values"])] = rng.choice(junk)
+            elif where == "input" and isinstance(node.get("inputs"), list) and node["inputs"]:
+                rng.choice(node["inputs"])[rng.choice(["link", "name"])] = rng.choice(junk)
+            elif where == "output" and isinstance(node.get("outputs"), list) and node["outputs"]:
+                rng.choice(node["outputs"])["links"] = rng.choice(junk)
+            elif where == "widgets" and isinstance(node.get("widgets_values"), list) and node["widgets_values"]:
+                values = node["widgets_values"]
+                values[rng.randrange(len(values))] = rng.choice(junk)
+            else:
+                link = rng.choice(workflow["links"])
+                link[rng.randrange(6)] = rng.choice(junk)
+        try:
+            result = wc.convert_workflow(workflow)
+        except wc.WorkflowError:
+            continue
+        json.dumps(result.workflow, allow_nan=False)  # the browser's JSON.parse would accept it
