@@ -41,7 +41,8 @@ def path_text(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m hyperlora_core", description=(
-        "HyperLoRA without ComfyUI: make an SDXL LoRA from face photos, or check the model files."))
+        "HyperLoRA without ComfyUI: make an SDXL LoRA from face photos, check the model files, or convert "
+        "workflows of the official pack."))
     commands = parser.add_subparsers(dest="command", required=True)
 
     make = commands.add_parser("make-lora", help="turn face photos of one person into an SDXL LoRA file")
@@ -78,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="list the model files, and where missing ones go")
     check.add_argument("--models", required=True, metavar="DIR", type=path_text, help="ComfyUI models folder")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    from . import workflow_cli
+
+    workflow_cli.add_parser(commands)
     return parser
 
 
@@ -86,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             return run_check(args)
+        if args.command == "convert-workflow":
+            from . import workflow_cli
+
+            return workflow_cli.run(args)
         path = make_lora(args)
     except EXPECTED_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -36,6 +36,10 @@ class FaceConditioning:
     kept: list[int]                          # input indices of the kept images
     all_faces: list[list[DetectedFace]] | None = None  # every face of each kept image, left to right
 
+    def _comfy_cache_tensors(self) -> list[torch.Tensor]:
+        """The tensors held, by the name ComfyUI's RAM-pressure cache asks for to size a cached output."""
+        return [t for t in (self.arcface, self.clip_tokens, self.base_clip_tokens) if t is not None]
+
 
 def _where(number: int, total: int) -> str:
     return f"image {number} of {total}"
