@@ -50,16 +50,18 @@ def all_faces(conditioning) -> list:
     return conditioning.all_faces or [[d] for d in conditioning.detections]
 
 
-def face_boxes(pils, conditioning, previews: list[dict]) -> list[dict]:
+def face_boxes(pils, conditioning, previews: list[dict] | None = None) -> list[dict]:
     """What the web extension's face picker shows: per input image its size, every face box (original
     pixels), left to right so a box's position is its face_index, and its saved detection preview.
     The previews travel here rather than in ui["images"], so the frontend shows them once: in the
     picker, not also as its own canvas preview."""
     boxes = {index: faces for index, faces in zip(conditioning.kept, all_faces(conditioning))}
-    return [{"image": index, "width": image.width, "height": image.height,
-             "boxes": [[round(float(v), 1) for v in f.bbox] for f in boxes.get(index, [])],
-             "preview": preview}
-            for (index, image), preview in zip(enumerate(pils), previews)]
+    entries = [{"image": index, "width": image.width, "height": image.height,
+                "boxes": [[round(float(v), 1) for v in f.bbox] for f in boxes.get(index, [])]}
+               for index, image in enumerate(pils)]
+    for entry, preview in zip(entries, previews or []):
+        entry["preview"] = preview
+    return entries
 
 
 def crop_previews(conditioning):

@@ -283,7 +283,7 @@ def test_encode_face_outputs_and_shows_previews_at_preview_size(comfy, models_ro
 
     detections = out["result"][2]
     assert tuple(detections.shape) == (1, 768, DETECTION_PREVIEW_SIDE, 3)  # not (1, 1800, 2400, 3)
-    shown = out["ui"]["images"][0]["filename"]
+    shown = out["ui"]["hyperlora_faces"][0]["preview"]["filename"]  # the face picker's picture
     with Image.open(os.path.join(comfy.folder_paths.get_temp_directory(), shown)) as image:
         assert image.size == (DETECTION_PREVIEW_SIDE, 768)
     assert out["ui"]["hyperlora_faces"][0]["width"] == 2400  # boxes stay in the photo's own pixels
