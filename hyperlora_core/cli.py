@@ -15,6 +15,9 @@ from .naming import TRIGGER_WORDS
 
 DTYPES = ("fp16", "bf16", "fp32")
 EXPECTED_ERRORS = (ValueError, RuntimeError, OSError, ImportError)
+# What the command line offers when a photo has no usable face (no preview here: say how faces are counted).
+CLI_NO_FACE_HINT = "Or add --skip-missing to leave such photos out."
+CLI_NUMBERS_HINT = "by the centre of each face, as --face-index counts them"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,7 +127,9 @@ def make_lora(args) -> Path:
         images, analyzer, encoder, remove_background=not args.keep_background,
         select="largest" if args.face_index is None else "index", face_index=args.face_index or 0,
         skip_missing=args.skip_missing, with_base=with_base,
-        progress=lambda done, total: progress(f"  photo {done} of {total} done"))
+        progress=lambda done, total: progress(f"  photo {done} of {total} done"),
+        remedies=face.Remedies(no_face=CLI_NO_FACE_HINT, face_numbers=CLI_NUMBERS_HINT),
+        names=[str(path) for path in args.face])
 
     progress("Predicting the LoRA weights")
     alpha = model.predict_id_coefficients(conditioning.arcface, conditioning.clip_tokens)

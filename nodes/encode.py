@@ -9,6 +9,10 @@ from .loaders import face_dependencies
 from .types import CATEGORY, FACE, FACE_ANALYZER
 
 PREVIEW_SIZE = 512
+# What Encode Face offers a user whose photo has no usable face (see face.Remedies).
+NO_FACE_HINT = ("Or turn on 'skip_images_without_face' on this HyperLoRA Encode Face node to leave such "
+                "photos out.")
+NUMBERS_HINT = "the 'detections' output of HyperLoRA Encode Face shows the numbers"
 
 
 def _crop_factor(side: str):
@@ -19,8 +23,11 @@ def _crop_factor(side: str):
 
 def encode_images(images, clip_vision, face_analyzer, *, remove_background=True, grayscale=False,
                   face_selection="largest", face_index=0, skip_images_without_face=False, base_condition=True,
-                  base_crop=(1.0, 1.0, 1.0, 1.0)):
-    """Run the face pipeline on an IMAGE batch with a progress bar on the node."""
+                  base_crop=(1.0, 1.0, 1.0, 1.0), no_face_hint=NO_FACE_HINT, numbers_hint=NUMBERS_HINT):
+    """Run the face pipeline on an IMAGE batch with a progress bar on the node.
+
+    no_face_hint, numbers_hint: what the calling node offers when a photo has no usable face.
+    """
     import comfy.utils
 
     pils = to_pil_list(images)
@@ -28,11 +35,12 @@ def encode_images(images, clip_vision, face_analyzer, *, remove_background=True,
     with face_dependencies():
         from ..hyperlora_core import face
 
+        remedies = face.Remedies(no_face=no_face_hint, face_numbers=numbers_hint)
         return face.encode_faces(
             pils, face_analyzer, ComfyCLIPEncoder(clip_vision), remove_background=remove_background,
             grayscale=grayscale, select=face_selection, face_index=face_index,
             skip_missing=skip_images_without_face, with_base=base_condition, base_crop=tuple(base_crop),
-            progress=lambda done, total: bar.update_absolute(done, total)), pils
+            progress=lambda done, total: bar.update_absolute(done, total), remedies=remedies), pils
 
 
 def detection_previews(pils, conditioning) -> list:

@@ -32,21 +32,38 @@ class FaceConditioning:
     all_faces: list[list[DetectedFace]] | None = None  # every face of each kept image, left to right
 
 
-def _where(number: int, total: int) -> str:
-    return f"image {number} of {total}"
+@dataclass(frozen=True)
+class Remedies:
+    """What the caller lets the user do about a photo without a usable face.
+
+    Encode Face, Apply Face and the command line offer different things (a skip switch or not, a
+    detections preview or not), and an error message must suggest only what the user has in front of them.
+    """
+
+    no_face: str = "Or leave such images out (skip_missing=True)."  # a sentence after "No face found ..."
+    face_numbers: str = "by the centre of each face"  # where to see the face numbers
+
+
+def _where(number: int, total: int, image: Image.Image, names: list[str] | None) -> str:
+    """How a message names an image: its position, its name if known, and its size to tell it apart."""
+    name = f", {names[number - 1]}" if names else ""
+    return f"image {number} of {total}{name} ({image.width}x{image.height} pixels)"
 
 
 def encode_faces(images: list[Image.Image], analyzer, encoder: CLIPEncoder, *, remove_background: bool = True,
                  grayscale: bool = False, select: str = "largest", face_index: int = 0,
                  skip_missing: bool = False, with_base: bool = False,
                  base_crop=(1.0, 1.0, 1.0, 1.0),
-                 progress: Callable[[int, int], None] | None = None) -> FaceConditioning:
+                 progress: Callable[[int, int], None] | None = None,
+                 remedies: Remedies = Remedies(), names: list[str] | None = None) -> FaceConditioning:
     """Detect, select, crop (section 7) and encode the face of every image.
 
     select: "largest" (default), "score" or "index" (face_index counted left to right from 0).
     skip_missing: leave out images without a face instead of failing (at least one must remain).
     with_base: also build the Base condition; base_crop = (left, right, top, bottom) factors or None.
     progress(done, total) is called after each image.
+    remedies: what error messages suggest (the caller's own options); names: how they name the images
+    (e.g. file names), beside their position and size.
     """
     if not images:
         raise ValueError("No reference images were given.")
@@ -57,17 +74,15 @@ def encode_faces(images: list[Image.Image], analyzer, encoder: CLIPEncoder, *, r
     total = len(images)
     kept, chosen, all_faces, embeddings, id_crops, base_crops = [], [], [], [], [], []
     for number, image in enumerate(images, start=1):
-        where = _where(number, total)
+        where = _where(number, total, image, names)
         faces = detect_faces(analyzer, image)
         if not faces:
             if not skip_missing:
-                raise ValueError(
-                    f"No face found in {where}. Use a photo where the face is clearly visible, not tiny and "
-                    f"not turned away, or leave such images out: turn on 'skip_images_without_face' on the "
-                    f"Encode Face node (--skip-missing on the command line).")
+                raise ValueError(f"No face found in {where}. Use a photo where the face is clearly visible, not "
+                                 f"tiny and not turned away. {remedies.no_face}")
             logger.warning("No face found in %s; skipped.", where)
         else:
-            face = select_face(faces, select, face_index, where)
+            face = select_face(faces, select, face_index, where, remedies.face_numbers)
             kept.append(number - 1)
             chosen.append(face)
             all_faces.append(faces)
