@@ -18,6 +18,7 @@ A workflow added to example_workflows/ joins this test by itself.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 import urllib.parse
@@ -38,6 +39,11 @@ RUN_SIZE = 128  # pixels: latents of 16 x 16
 SIZE_INPUTS = {"EmptyLatentImage": ("width", "height"), "EmptySD3LatentImage": ("width", "height")}
 RUN_TIMEOUT_S = 300
 START_TIMEOUT_S = 120
+NO_FACE_PHOTO, NO_FACE_SIZE = "no_face.png", (600, 400)
+# What the user is told when a photo has no face, by the node that meets it: only what that node offers.
+NO_FACE_ADVICE = {"HyperLoRAEncodeFace": "turn on 'skip_images_without_face' on this HyperLoRA Encode Face node",
+                  "HyperLoRAApplyFace": "Apply Face cannot leave photos out: pick another photo, or use HyperLoRA "
+                                        "Encode Face with 'skip_images_without_face' on"}
 STANDIN_DIR = PACK_ROOT / "tests" / "integration" / "standin_nodes"
 
 # Where the README's model table puts each file (relative to ComfyUI/models); checked against README.md.
@@ -126,6 +132,8 @@ def tiny_unet():
 def server(tmp_path_factory, tiny_unet, tiny_clip_dir):  # noqa: F811
     if not COMFYUI_PATH:
         pytest.skip("set COMFYUI_PATH to a ComfyUI checkout to run the integration tests")
+    from PIL import Image
+
     base = tmp_path_factory.mktemp("comfy_run")
     install_pack(base)
     (base / "custom_nodes" / "hyperlora_test_standins").symlink_to(STANDIN_DIR, target_is_directory=True)
@@ -135,6 +143,7 @@ def server(tmp_path_factory, tiny_unet, tiny_clip_dir):  # noqa: F811
     names = sorted({node_value(node, "image") for node in nodes_of(workflows, "LoadImage")})
     for number, name in enumerate(names):
         face_photo(number).save(base / "input" / name, format="PNG")  # lossless whatever the name: exact markers
+    Image.new("RGB", NO_FACE_SIZE, GREY).save(base / "input" / NO_FACE_PHOTO)
     with running_comfyui(base, START_TIMEOUT_S) as (url, log_path):
         yield url, get_json(f"{url}/object_info"), log_path, base
 
@@ -158,6 +167,14 @@ def wait_for_history(base_url: str, prompt_id: str, log_path: Path) -> dict:
             return history[prompt_id]
         time.sleep(0.2)
     pytest.fail(f"no result after {RUN_TIMEOUT_S} s:\n{log_path.read_text()[-4000:]}")
+
+
+def run_prompt(base_url: str, prompt: dict, log_path: Path) -> dict:
+    """Queue a prompt on empty caches; its history entry once it has finished."""
+    empty_caches(base_url)
+    status, answer = post_prompt(base_url, prompt)
+    assert status == 200, json.dumps(answer, indent=1)[:4000]
+    return wait_for_history(base_url, answer["prompt_id"], log_path)
 
 
 def fetch_image(base_url: str, image: dict) -> np.ndarray:
@@ -200,10 +217,7 @@ def test_workflow_runs_end_to_end(server, path, tiny_unet):
         for input_name in SIZE_INPUTS.get(node["class_type"], ()):
             node["inputs"][input_name] = RUN_SIZE
 
-    empty_caches(base_url)
-    status, answer = post_prompt(base_url, prompt)
-    assert status == 200, json.dumps(answer, indent=1)[:4000]
-    result = wait_for_history(base_url, answer["prompt_id"], log_path)
+    result = run_prompt(base_url, prompt, log_path)
 
     messages = dict(result["status"]["messages"])
     assert result["status"]["status_str"] == "success", json.dumps(messages.get("execution_error"), indent=1)
@@ -226,3 +240,25 @@ def test_workflow_runs_end_to_end(server, path, tiny_unet):
     assert standins, "the core loaders were not swapped"
     log = log_path.read_text()
     assert "Traceback" not in log and "IMPORT FAILED" not in log, log[-4000:]
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=[path.stem for path in WORKFLOWS])
+def test_a_photo_without_a_face_is_named_with_what_to_do(server, path):
+    """The first photo swapped for one without a face: the error names it and offers only that node's options."""
+    base_url, object_info, log_path, _ = server
+    prompt = to_api_prompt(load_workflow(path), object_info)
+    photo = min((node_id for node_id, node in prompt.items() if node["class_type"] == "LoadImage"), key=int)
+    prompt[photo]["inputs"]["image"] = NO_FACE_PHOTO
+    for node in prompt.values():
+        for input_name in SIZE_INPUTS.get(node["class_type"], ()):
+            node["inputs"][input_name] = RUN_SIZE
+    result = run_prompt(base_url, prompt, log_path)
+
+    assert result["status"]["status_str"] == "error"
+    error = dict(result["status"]["messages"])["execution_error"]
+    assert error["node_type"] in NO_FACE_ADVICE, error
+    width, height = NO_FACE_SIZE
+    message = error["exception_message"]
+    assert re.match(rf"No face found in image 1 of \d+ \({width}x{height} pixels\)\.", message), message
+    assert NO_FACE_ADVICE[error["node_type"]] in message
+    assert "--skip-missing" not in message
