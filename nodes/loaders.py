@@ -73,7 +73,8 @@ class HyperLoRAFaceAnalyzerLoader:
     def INPUT_TYPES(cls):
         return {"required": {
             "face_model": (folders.list_face_models(), {
-                "tooltip": "A folder with the AntelopeV2 ONNX files (scrfd_10g_bnkps, 2d106det, glintr100)."}),
+                "tooltip": "A folder with the AntelopeV2 ONNX files (scrfd_10g_bnkps, 2d106det, glintr100). "
+                           "antelopev2 is models/insightface/models/antelopev2, as other face packs name it."}),
             "provider": (PROVIDERS, {"default": "auto", "tooltip": "Where face analysis runs. auto: the GPU when "
                                      "onnxruntime-gpu can use it, else the CPU."}),
         }}

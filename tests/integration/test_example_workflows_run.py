@@ -137,6 +137,7 @@ def server(tmp_path_factory, tiny_unet, tiny_clip_dir):  # noqa: F811
     base = tmp_path_factory.mktemp("comfy_run")
     install_pack(base)
     (base / "custom_nodes" / "hyperlora_test_standins").symlink_to(STANDIN_DIR, target_is_directory=True)
+    (base / "HYPERLORA_TEST_STANDINS").write_text("the test-only stand-in loaders may replace core loaders here\n")
     workflows = [load_workflow(path) for path in WORKFLOWS]
     install_models(base / "models", workflows, tiny_unet, tiny_clip_dir)
     (base / "input").mkdir()

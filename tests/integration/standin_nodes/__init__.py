@@ -9,7 +9,8 @@ outputs are the tiny models of ../tiny_pipeline.py (MODEL, CLIP, VAE, CONTROL_NE
 
 CLIP vision files are read for real: comfy.clip_vision.load learns the tiny CLIP ViT (its config comes
 from config.json beside the file or from the file's metadata); real-size files go to ComfyUI's own code.
-A route tells the test when the prompt queue has taken the flags of a /free call, so that the next
+Nothing is replaced unless the base directory holds a file named HYPERLORA_TEST_STANDINS (the test
+writes it), so a copy of this folder in a real custom_nodes does nothing. A route tells the test when the prompt queue has taken the flags of a /free call, so that the next
 prompt starts with empty caches.
 """
 
@@ -21,6 +22,7 @@ import os
 import sys
 
 import comfy.clip_vision
+import folder_paths
 import server
 import torch
 from aiohttp import web
@@ -39,8 +41,6 @@ def _load_tiny_pipeline():
 
 
 tiny_pipeline = _load_tiny_pipeline()
-# Models this small run many times faster on one thread than on several fighting over busy shared cores.
-torch.set_num_threads(1)
 
 NODE_CLASS_MAPPINGS: dict = {}  # registers nothing: it only replaces core load functions
 STANDIN_LOG: list[str] = []  # which stand-ins ran, for the log
@@ -79,10 +79,7 @@ STANDINS = {
     "VAELoader": ("load_vae", _vae),
     "UNETLoader": ("load_unet", _unet),
 }
-
-for _name, (_method, _function) in STANDINS.items():
-    setattr(nodes.NODE_CLASS_MAPPINGS[_name], _method, _function)
-
+MARKER = "HYPERLORA_TEST_STANDINS"  # the test writes it into the base directory: nothing happens without it
 _real_clip_vision_load = comfy.clip_vision.load
 
 
@@ -93,14 +90,27 @@ def _clip_vision_load(ckpt_path):
     return tiny_pipeline.load_clip_vision(ckpt_path)
 
 
-comfy.clip_vision.load = _clip_vision_load
-
-
-@server.PromptServer.instance.routes.get("/hyperlora_test/pending_flags")
 async def _pending_flags(request):
     queue = server.PromptServer.instance.prompt_queue
     with queue.mutex:
         return web.json_response({"flags": sorted(queue.flags), "standins": STANDIN_LOG})
 
 
-logging.getLogger(__name__).warning("HyperLoRA TEST stand-ins active: core loaders %s return tiny models", sorted(STANDINS))
+def activate() -> bool:
+    if not os.path.isfile(os.path.join(folder_paths.base_path, MARKER)):
+        logging.getLogger(__name__).warning("HyperLoRA test stand-ins: no %s file in %s, so nothing is "
+                                            "replaced (they exist only for the integration tests)", MARKER,
+                                            folder_paths.base_path)
+        return False
+    for name, (method, function) in STANDINS.items():
+        setattr(nodes.NODE_CLASS_MAPPINGS[name], method, function)
+    comfy.clip_vision.load = _clip_vision_load
+    server.PromptServer.instance.routes.get("/hyperlora_test/pending_flags")(_pending_flags)
+    # Models this small run many times faster on one thread than on several fighting over busy shared cores.
+    torch.set_num_threads(1)
+    logging.getLogger(__name__).warning("HyperLoRA TEST stand-ins active: core loaders %s return tiny models",
+                                        sorted(STANDINS))
+    return True
+
+
+ACTIVE = activate()
