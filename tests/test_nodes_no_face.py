@@ -30,17 +30,17 @@ def test_encode_face_names_the_photo_and_offers_its_skip_switch(comfy, loaded): 
                                                   **ENCODE_DEFAULTS)
     message = str(error.value)
     assert message.startswith("No face found in image 2 of 3 (640x480 pixels).")
-    assert "turn on 'skip_images_without_face' on this HyperLoRA Encode Face node" in message
-    assert "--skip-missing" not in message and "skip_missing=" not in message
+    assert "leave such images out: turn on 'skip_images_without_face' on the Encode Face node" in message
+    assert "--skip-missing" not in message
     out = node(comfy, "HyperLoRAEncodeFace").encode(batch_with_a_blank_second_photo(), clip_vision, analyzer_,
                                                     **{**ENCODE_DEFAULTS, "skip_images_without_face": True})
     assert out["result"][0].kept == [0, 2]  # what the message promised
 
 
-def test_encode_face_index_error_points_to_its_detections_output(comfy, loaded):  # noqa: F811
+def test_encode_face_index_error_points_to_its_detection_preview(comfy, loaded):  # noqa: F811
     _, analyzer_, clip_vision = loaded
     with pytest.raises(ValueError, match=r"Face index 2 does not exist in image 1 of 1 \(640x480 pixels\): 1 face "
-                                         r"found.*the 'detections' output of HyperLoRA Encode Face"):
+                                         r"found.*the detection preview shows the numbers"):
         node(comfy, "HyperLoRAEncodeFace").encode(as_batch(photos((250, 150, 400, 300))), clip_vision, analyzer_,
                                                   **{**ENCODE_DEFAULTS, "face_selection": "index", "face_index": 2})
 
@@ -53,13 +53,15 @@ def test_apply_face_offers_only_what_exists(comfy, loaded):  # noqa: F811
                                                 batch_with_a_blank_second_photo(), 0.8)
     message = str(error.value)
     assert message.startswith("No face found in image 2 of 3 (640x480 pixels).")
-    assert "Apply Face cannot leave photos out: pick another photo, or use HyperLoRA Encode Face with " \
-           "'skip_images_without_face' on" in message
-    assert "on this" not in message and "--skip-missing" not in message
+    assert "or leave such images out: Apply Face cannot, so use HyperLoRA Encode Face with " \
+           "'skip_images_without_face' on, then Predict Coefficients and HyperLoRA Apply." in message
+    assert "on the Encode Face node" not in message and "--skip-missing" not in message
 
 
-def test_the_engine_default_names_its_own_parameter(analyzer):  # noqa: F811
+def test_the_command_line_names_the_file_and_its_flag(analyzer):  # noqa: F811
+    from hyperlora_core.cli import CLI_HINTS
     from hyperlora_core.face import encode_faces
 
-    with pytest.raises(ValueError, match=r"image 1 of 1 \(300x200 pixels\)\. .*\(skip_missing=True\)\.$"):
-        encode_faces([Image.new("RGB", (300, 200), GREY)], analyzer, encoder=None)
+    with pytest.raises(ValueError, match=r"image 1 of 1, me\.png \(300x200 pixels\)\. .*add --skip-missing\.$"):
+        encode_faces([Image.new("RGB", (300, 200), GREY)], analyzer, encoder=None, hints=CLI_HINTS,
+                     names=["me.png"])

@@ -41,9 +41,9 @@ RUN_TIMEOUT_S = 300
 START_TIMEOUT_S = 120
 NO_FACE_PHOTO, NO_FACE_SIZE = "no_face.png", (600, 400)
 # What the user is told when a photo has no face, by the node that meets it: only what that node offers.
-NO_FACE_ADVICE = {"HyperLoRAEncodeFace": "turn on 'skip_images_without_face' on this HyperLoRA Encode Face node",
-                  "HyperLoRAApplyFace": "Apply Face cannot leave photos out: pick another photo, or use HyperLoRA "
-                                        "Encode Face with 'skip_images_without_face' on"}
+NO_FACE_ADVICE = {"HyperLoRAEncodeFace": "turn on 'skip_images_without_face' on the Encode Face node",
+                  "HyperLoRAApplyFace": "Apply Face cannot, so use HyperLoRA Encode Face with "
+                                        "'skip_images_without_face' on"}
 STANDIN_DIR = PACK_ROOT / "tests" / "integration" / "standin_nodes"
 
 # Where the README's model table puts each file (relative to ComfyUI/models); checked against README.md.
