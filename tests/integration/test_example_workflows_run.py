@@ -174,7 +174,9 @@ def run_prompt(base_url: str, prompt: dict, log_path: Path) -> dict:
     """Queue a prompt on empty caches; its history entry once it has finished."""
     empty_caches(base_url)
     status, answer = post_prompt(base_url, prompt)
-    assert status == 200, json.dumps(answer, indent=1)[:4000]
+    assert status == 200, ("the server refused the prompt. A model file it lacks? Our loaders' files go where "
+                           "the README says (README_FOLDERS); a core loader needs an entry in STANDIN_FILES or "
+                           "TINY_FILES.\n" + json.dumps(answer, indent=1)[:4000])
     return wait_for_history(base_url, answer["prompt_id"], log_path)
 
 
