@@ -17,10 +17,10 @@ def test_help_pages_are_current():
 
 
 def test_every_node_input_and_output_is_translated_into_chinese():
-    found = gen_locales.problems(gen_locales.load("zh"), node_schemas())
+    found = gen_locales.problems(gen_locales.load("zh"), node_schemas(), gen_locales.load_source("zh"))
     assert not found, ("locales/zh/nodeDefs.json does not match the nodes:\n  " + "\n  ".join(found)
-                       + "\nrun: python scripts/gen_locales.py (adds 'TODO: <English>' entries, drops obsolete ones),"
-                         " then translate each TODO")
+                       + "\nrun: python scripts/gen_locales.py (adds 'TODO: <English>' entries for new and changed"
+                         " texts, drops obsolete ones), then translate each TODO")
 
 
 def test_the_translations_are_chinese_and_in_the_frontends_layout():
@@ -54,3 +54,21 @@ def test_entries_of_removed_nodes_are_obsolete():
     schemas = node_schemas()
     found = gen_locales.problems(gen_locales.load("zh"), [s for s in schemas if s.key != "HyperLoRATriggerWords"])
     assert found and all(p.startswith("obsolete HyperLoRATriggerWords.") for p in found)
+
+
+def test_a_changed_english_tooltip_makes_its_translation_outdated_and_a_todo_that_keeps_it():
+    schemas = node_schemas()
+    current, recorded = gen_locales.load("zh"), gen_locales.load_source("zh")
+    apply = next(s for s in schemas if s.key == "HyperLoRAApply")
+    section, name, (kind, options) = apply.inputs[2]
+    assert name == "id_strength"
+    changed = NodeSchema(apply.key, apply.display, apply.category, apply.description,
+                         [*apply.inputs[:2], (section, name, (kind, {**options, "tooltip": "Reworded."})),
+                          *apply.inputs[3:]], apply.outputs)
+    others = [s if s.key != apply.key else changed for s in schemas]
+
+    found = gen_locales.problems(current, others, recorded)
+    assert len(found) == 1 and found[0].startswith("outdated HyperLoRAApply.inputs.id_strength.tooltip")
+    todo = gen_locales.synced(current, others, recorded)["HyperLoRAApply"]["inputs"]["id_strength"]["tooltip"]
+    old = current["HyperLoRAApply"]["inputs"]["id_strength"]["tooltip"]
+    assert todo == f"TODO: Reworded. (was: {old})"
