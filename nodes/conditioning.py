@@ -5,12 +5,14 @@ How the conditioning lists are rewritten (ComfyUI groups conds by HookGroup obje
 * hooked copies: the region prompt (or the scene prompt) with the identity's HookGroup, the step window
   (intersected with any window the cond already has) and the mask. The *same* HookGroup object goes on
   positive and negative, so cfg > 1 costs one model pass per step for the identity.
-* background: every cond without mask, area or hooks is marked a *default* cond. ComfyUI runs default
+* background: every cond without mask or area that is not an identity copy is marked a *default* cond
+  (hooks it already carries, e.g. a core LoRA hook, stay on it). ComfyUI runs default
   conds only where the active conds leave room (weight relu(1 - sum of masks)): outside the window and
   outside the mask they give exactly the plain model, and inside they add nothing, so no identity is
   diluted and there is no extra model pass while an unmasked identity is active.
-* chaining: conds that are already default, masked or hooked are kept as they are (never re-marked);
-  the next node's region prompt defaults to the scene prompt, i.e. the default conds, unmarked.
+* chaining: conds that are already default, masked or identity copies (tagged IDENTITY_TAG) are kept as
+  they are (never re-marked); the next node's region prompt defaults to the scene prompt, i.e. the
+  default conds, unmarked.
 """
 
 from __future__ import annotations
@@ -25,19 +27,24 @@ from .types import CATEGORY, COEFFS
 
 logger = logging.getLogger(__name__)
 
-PLACED = ("mask", "area", "hooks")  # a cond with any of these already has a place of its own
+IDENTITY_TAG = "hyperlora_identity"  # marks our hooked copies (ComfyUI ignores keys it does not know)
+PLACED = ("mask", "area", IDENTITY_TAG)  # a cond with any of these already has a place of its own
+
+
+def is_placed(values: dict) -> bool:
+    return any(key in values for key in PLACED)
 
 
 def is_background(cond) -> bool:
-    """A scene cond: already default, or one without mask, area or hooks."""
-    return bool(cond[1].get("default")) or not any(key in cond[1] for key in PLACED)
+    """A scene cond: already default, or one without mask or area that is not an identity copy."""
+    return bool(cond[1].get("default")) or not is_placed(cond[1])
 
 
 def mark_background(conds: list) -> list:
     """Unplaced conds become default conds (copies); everything else is passed on untouched."""
     out = []
     for tensor, values in conds:
-        if not values.get("default") and not any(key in values for key in PLACED):
+        if not values.get("default") and not is_placed(values):
             values = {**values, "default": True}
         out.append([tensor, values])
     return out
@@ -78,6 +85,7 @@ def attach(conds: list, hooks, start: float, end: float, mask, cache: dict) -> l
             values["hooks"] = cache[(previous, hooks)]
         if mask is not None:
             values.update(mask=mask, set_area_to_bounds=False, mask_strength=1.0)
+        values[IDENTITY_TAG] = True
         out.append([tensor, values])
     return out
 
