@@ -3,6 +3,7 @@
 from .apply import HyperLoRAApply, HyperLoRAApplyFace, HyperLoRAConceptSlider
 from .conditioning import HyperLoRAApplyConditioning
 from .encode import HyperLoRAEncodeFace
+from .face_mask import HyperLoRAFaceMask
 from .hooks import HyperLoRAIdentityHook
 from .loaders import HyperLoRACheckpointLoader, HyperLoRACLIPVisionLoader, HyperLoRAFaceAnalyzerLoader
 from .mix import HyperLoRAMixIdentities
@@ -26,11 +27,12 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "HyperLoRATriggerWords": "HyperLoRA Trigger Words",
     "HyperLoRAApplyConditioning": "HyperLoRA Apply to Conditioning (when / where)",
     "HyperLoRAIdentityHook": "HyperLoRA Identity Hook",
+    "HyperLoRAFaceMask": "HyperLoRA Face Mask",
 }
 NODES = (
     HyperLoRACheckpointLoader, HyperLoRAFaceAnalyzerLoader, HyperLoRACLIPVisionLoader, HyperLoRAEncodeFace,
     HyperLoRAPredictCoefficients, HyperLoRAApply, HyperLoRAApplyFace, HyperLoRAConceptSlider,
     HyperLoRAMixIdentities, HyperLoRAExportLoRA, HyperLoRATriggerWords,
 )
-NODES += (HyperLoRAApplyConditioning, HyperLoRAIdentityHook)
+NODES += (HyperLoRAApplyConditioning, HyperLoRAIdentityHook, HyperLoRAFaceMask)
 NODE_CLASS_MAPPINGS = {node.__name__: node for node in NODES}
