@@ -13,7 +13,7 @@ import torch
 from tests.integration.tiny_models import identity, patched_weights
 
 PROBE_KEY = "diffusion_model.output_blocks.5.1.transformer_blocks.0.attn2.to_k.weight"
-STEPS = 10
+STEPS = 8
 
 
 def sampler_conds(seed=0):
@@ -60,6 +60,9 @@ def run_ksampler(comfyui, model, positive, negative, cfg=4.0, steps=STEPS):
 @pytest.fixture
 def lora_delta(comfyui, node, tiny_sdxl, checkpoint):
     """(coefficients, W0, D): the probe weight unpatched, and the change Apply makes at strength 1."""
+    import comfy.model_management
+
+    comfy.model_management.unload_all_models()  # an earlier test's patched clone may still be loaded
     coefficients = identity(comfyui, node, seed=5)
     w0 = tiny_sdxl.model.state_dict()[PROBE_KEY].detach().clone().float()
     (patched,) = node("HyperLoRAApply").apply(tiny_sdxl, coefficients, 1.0, 0.0)
@@ -106,10 +109,10 @@ def test_whole_run_identity_costs_one_call_per_step_and_equals_apply(comfyui, no
     positive, negative = sampler_conds()
     pos, neg = node("HyperLoRAApplyConditioning").apply(positive, negative, coefficients, 0.8, 0.0, 1.0)
     model, probe = probed(tiny_sdxl)
-    hooked = run_ksampler(comfyui, model, pos, neg, steps=4)
-    assert [len(calls) for _, calls in probe.per_step()] == [1] * 4
+    hooked = run_ksampler(comfyui, model, pos, neg, steps=3)
+    assert [len(calls) for _, calls in probe.per_step()] == [1] * 3
     (patched,) = node("HyperLoRAApply").apply(tiny_sdxl, coefficients, 0.8, 0.0)
-    torch.testing.assert_close(hooked, run_ksampler(comfyui, patched, positive, negative, steps=4),
+    torch.testing.assert_close(hooked, run_ksampler(comfyui, patched, positive, negative, steps=3),
                                rtol=1e-4, atol=1e-5)
 
 
@@ -226,3 +229,40 @@ def test_a_model_that_is_not_sdxl_is_refused_when_sampling(comfyui, node, checkp
     pos, neg = node("HyperLoRAApplyConditioning").apply(positive, negative, coefficients, 0.8, 0.0, 1.0)
     with pytest.raises(ValueError, match=r"connected model is SD15: \d+ of 128"):
         run_ksampler(comfyui, sd15, pos, neg, steps=1)
+
+
+def test_identity_hook_works_with_core_hook_nodes_and_their_keyframes(comfyui, node, tiny_sdxl, lora_delta):
+    from comfy_extras.nodes_hooks import CreateHookKeyframe, PairConditioningSetProperties
+
+    coefficients, w0, delta = lora_delta
+    (schedule,) = CreateHookKeyframe().create_hook_keyframe(1.0, 0.0)
+    (schedule,) = CreateHookKeyframe().create_hook_keyframe(0.5, 0.5, schedule)
+    (hooks,) = node("HyperLoRAIdentityHook").create(coefficients, 0.6, hook_kf=schedule)
+    positive, negative = sampler_conds()
+    pos, neg = PairConditioningSetProperties().set_properties(positive, negative, 1.0, "default", hooks=hooks)
+    model, probe = probed(tiny_sdxl)
+    run_ksampler(comfyui, model, pos, neg, steps=4)
+    half = percent_sigma(tiny_sdxl, 0.5)
+    strengths = []
+    for sigma, calls in probe.per_step():
+        assert len(calls) == 1
+        strengths.append(strength_of(calls[0][1], w0, delta))
+        assert strengths[-1] == pytest.approx(0.6 if sigma > half else 0.3, rel=1e-4)
+    assert strengths[0] == pytest.approx(0.6, rel=1e-4) and strengths[-1] == pytest.approx(0.3, rel=1e-4)
+    assert torch.equal(tiny_sdxl.model.state_dict()[PROBE_KEY].float(), w0)
+
+
+def test_a_window_and_a_mask_together(comfyui, node, tiny_sdxl, checkpoint):
+    positive, negative = sampler_conds(seed=1)
+    coefficients = identity(comfyui, node, seed=40)
+    mask = column_mask([0, 1, 2, 3])
+    pos, neg = node("HyperLoRAApplyConditioning").apply(positive, negative, coefficients, 0.8, 0.4, 1.0, mask=mask)
+    (global_model,) = node("HyperLoRAApply").apply(tiny_sdxl, coefficients, 0.8, 0.0)
+    early, late = percent_sigma(tiny_sdxl, 0.1), percent_sigma(tiny_sdxl, 0.7)
+    plain_early = denoised_once(comfyui, tiny_sdxl, positive, negative, early)
+    torch.testing.assert_close(denoised_once(comfyui, tiny_sdxl, pos, neg, early), plain_early, rtol=0, atol=1e-6)
+    regional = denoised_once(comfyui, tiny_sdxl, pos, neg, late)
+    person = denoised_once(comfyui, global_model, positive, negative, late)
+    scene = denoised_once(comfyui, tiny_sdxl, positive, negative, late)
+    torch.testing.assert_close(regional[..., :4], person[..., :4], rtol=0, atol=1e-6)
+    torch.testing.assert_close(regional[..., 4:], scene[..., 4:], rtol=0, atol=1e-6)
