@@ -266,3 +266,14 @@ def test_a_window_and_a_mask_together(comfyui, node, tiny_sdxl, checkpoint):
     scene = denoised_once(comfyui, tiny_sdxl, positive, negative, late)
     torch.testing.assert_close(regional[..., :4], person[..., :4], rtol=0, atol=1e-6)
     torch.testing.assert_close(regional[..., 4:], scene[..., 4:], rtol=0, atol=1e-6)
+
+
+def test_a_masked_identity_costs_two_unet_calls_per_step_with_cfg(comfyui, node, tiny_sdxl, checkpoint):
+    positive, negative = sampler_conds()
+    coefficients = identity(comfyui, node, seed=41)
+    pos, neg = node("HyperLoRAApplyConditioning").apply(positive, negative, coefficients, 0.8, 0.0, 1.0,
+                                                        mask=column_mask([0, 1, 2]))
+    model, probe = probed(tiny_sdxl)
+    run_ksampler(comfyui, model, pos, neg, cfg=4.0, steps=2)
+    for _, calls in probe.per_step():  # identity (positive + negative batched), then the background
+        assert sorted(sorted(which) for which, _ in calls) == [[0, 1], [0, 1]]
