@@ -59,7 +59,7 @@ def test_official_workflow_is_converted_when_opened(tmp_path):
         report = run({"url": url, "chromium": CHROMIUM, "profileDir": str(tmp_path / "profile"),
                       "timeoutMs": TIMEOUT_S * 1000, "workflow": workflow}, tmp_path)
     assert report["failures"] == [], report
-    assert "HyperLoRA.ConvertOfficialWorkflows" in report["extensions"]
+    assert "hyperlora.convert_official_workflows" in report["extensions"]
     assert "HyperLoRAIDCond" in report["offer"]
     assert report["loading"] == "loaded"
     types = set(report["nodeTypes"])
