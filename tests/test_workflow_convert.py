@@ -445,3 +445,14 @@ def test_random_damage_gives_a_clear_error_or_a_whole_workflow():
         except wc.WorkflowError:
             continue
         json.dumps(result.workflow, allow_nan=False)  # the browser's JSON.parse would accept it
+
+
+def test_subgraphs_are_reported_not_converted():
+    workflow = official("HyperLoRA-T2I")
+    inner = copy.deepcopy(official("HyperLoRA-T2I")["nodes"])
+    workflow["definitions"] = {"subgraphs": [{"id": "5f0c-sub", "name": "My face", "nodes": inner}]}
+    workflow["nodes"].append({"id": 99, "type": "5f0c-sub", "pos": [0, 0], "inputs": [], "outputs": []})
+    result = wc.convert_workflow(workflow, installed={"KSampler"})
+    assert "subgraph 'My face'" in result.report.text()
+    assert "5f0c-sub" not in {kind for _, kind, _, _ in result.report.third_party}
+    assert result.workflow["definitions"] == workflow["definitions"]  # left as it was
