@@ -82,7 +82,7 @@ SPECS = {
                                      ("base_strength", 0.0), ("recommended_strength", 0.8), ("precision", "fp16")),
                                     (315, 168)),
     "CLIPTextEncode": NodeSpec((("clip", "CLIP"),), (("CONDITIONING", "CONDITIONING"),), (("text", ""),),
-                               (400, 200)),
+                               (220, 100)),  # a replaced prompt node keeps its own size
     "ImageBatch": NodeSpec((("image1", "IMAGE"), ("image2", "IMAGE")), (("IMAGE", "IMAGE"),), (), (210, 46)),
 }
 
@@ -211,6 +211,8 @@ class _Converter:
             if inner & set(OFFICIAL_NODE_TYPES):
                 self.note(None, f"the subgraph '{subgraph.get('name', subgraph.get('id'))}' holds official "
                                 "HyperLoRA nodes; convert them by hand (subgraphs are not converted).")
+        self.b.make_room({node_id for node_id in self.b.nodes if node_id in self.outputs or
+                          node_id not in self.g.nodes})
         return Conversion(self.b.to_workflow(), self.report)
 
     # ------------------------------------------------------------ sources and values
