@@ -113,9 +113,12 @@ class HyperLoRAModel:
     def _fusion_weights(self, weights, batch: int):
         if weights is None:
             return None
-        weights = torch.as_tensor(weights, dtype=torch.float32).flatten()
+        weights = torch.as_tensor(weights, dtype=torch.float64).flatten()
+        if not torch.isfinite(weights).all() or not torch.isfinite(weights.sum()):
+            raise ValueError(f"The image weights must be finite numbers; got {weights.tolist()}.")
         if weights.numel() != batch or (weights < 0).any() or weights.sum() <= 0:
             raise ValueError(f"Give one non-negative weight per reference image ({batch}), not all zero.")
+        weights = (weights / weights.max()).float()  # only ratios matter; 1e308 stays finite in float32
         return weights
 
     @torch.inference_mode()

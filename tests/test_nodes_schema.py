@@ -14,6 +14,7 @@ OFFICIAL_KEYS = {"HyperLoRAConfig", "HyperLoRALoader", "HyperLoRAIDCond", "Hyper
                  "HyperLoRAGenerateIDLoRA", "HyperLoRAGenerateBaseLoRA", "HyperLoRAApplyLoRA", "HyperLoRASaveLoRA",
                  "HyperLoRAFaceAttr", "HyperLoRAUniLoader", "HyperLoRAUniGenerateIDLoRA"}
 CORE_TYPES = {"MODEL", "IMAGE", "CLIP_VISION", "STRING", "INT", "FLOAT", "BOOLEAN"}
+CORE_TYPES |= {"CONDITIONING", "MASK", "HOOKS", "HOOK_KEYFRAMES"}  # the hook nodes (issue 8)
 OUR_TYPES = {"HYPERLORA", "HYPERLORA_FACE_ANALYZER", "HYPERLORA_FACE", "HYPERLORA_COEFFS"}
 
 
@@ -25,7 +26,7 @@ def all_inputs(node):
 
 def test_mappings_are_complete_and_do_not_clash(comfy):  # noqa: F811
     mappings = comfy.pack.NODE_CLASS_MAPPINGS
-    assert len(mappings) == 11
+    assert len(mappings) == 14
     assert set(mappings) == set(comfy.pack.NODE_DISPLAY_NAME_MAPPINGS)
     assert not set(mappings) & OFFICIAL_KEYS
     assert comfy.pack.WEB_DIRECTORY == "./web"
@@ -60,7 +61,7 @@ def test_lists_show_what_is_installed(comfy):  # noqa: F811
     assert all_inputs(mappings["HyperLoRACheckpointLoader"])["checkpoint"][0] == [
         "sdxl_tiny_fidelity", "sdxl_tiny_no_base"]
     assert all_inputs(mappings["HyperLoRACLIPVisionLoader"])["clip_model"][0] == ["clip_vit_tiny"]
-    assert all_inputs(mappings["HyperLoRAFaceAnalyzerLoader"])["face_model"][0] == ["models/antelopev2"]
+    assert all_inputs(mappings["HyperLoRAFaceAnalyzerLoader"])["face_model"][0] == ["antelopev2"]
 
 
 def test_face_selection_choices_are_the_pipelines(comfy):  # noqa: F811
@@ -89,4 +90,4 @@ def test_missing_face_library_is_a_clear_error_on_that_node(comfy, monkeypatch):
     monkeypatch.setitem(sys.modules, "insightface", None)  # what a broken install looks like to import
     loader = comfy.pack.NODE_CLASS_MAPPINGS["HyperLoRAFaceAnalyzerLoader"]()
     with pytest.raises(RuntimeError, match="need insightface and onnxruntime"):
-        loader.load("models/antelopev2", "cpu")
+        loader.load("antelopev2", "cpu")
