@@ -141,8 +141,13 @@ class HyperLoRAModel:
 
     # -- LoRA weights --------------------------------------------------------------------------
     @torch.inference_mode()
-    def lora_factors(self, coefficients, kind: str = "id", compute_device=None) -> LoraFactors:
-        """Materialise the LoRA of one coefficient set: factors keyed by ComfyUI model key (float32)."""
+    def lora_factors(self, coefficients, kind: str = "id", compute_device=None, *,
+                     cpu_path: str | None = None) -> LoraFactors:
+        """Materialise the LoRA of one coefficient set: factors keyed by ComfyUI model key (float32).
+
+        cpu_path: force a CPU kernel (see combine_cpu; benchmarks and tests); default: the one
+        timed fastest on this machine.
+        """
         if kind not in self._banks:
             raise ValueError(f"Unknown LoRA kind '{kind}'" if kind not in ("id", "base") else
                              f"The checkpoint {self.path} has no Base-LoRA.")
@@ -154,7 +159,7 @@ class HyperLoRAModel:
         self.load_bases()
         bank: BasisBank = self._banks[kind]
         device = torch.device(compute_device) if compute_device is not None else self.device
-        matrices = combine_bank(bank, coefficients, device)
+        matrices = combine_bank(bank, coefficients, device, cpu_path)
         up, down, names = {}, {}, {}
         for (i, proj), (u, d) in matrices.items():
             key, name = self._keys[4 * i + PROJECTIONS.index(proj)]
