@@ -17,6 +17,7 @@ slice of the real bases (a few ms each) and keeps the winner. `HYPERLORA_CPU_PAT
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ MIN_PLAN_BYTES = 8 << 20  # below this (test checkpoints) timings are noise: use
 PLAN_ROUNDS = 3
 DEFAULT_PATH = "fp32_chunks"  # exact; small banks cost nothing either way
 ENV_OVERRIDE = "HYPERLORA_CPU_PATH"
+
+logger = logging.getLogger(__name__)
 
 
 def combine_fused(coeff: torch.Tensor, data: torch.Tensor) -> torch.Tensor:
@@ -153,4 +156,5 @@ def cpu_plan(groups: list[tuple[torch.Tensor, torch.Tensor]], dtype: torch.dtype
                          f"CPU {_capability()}, {native} {str(dtype).removeprefix('torch.')} matmul, "
                          f"{torch.get_num_threads()} threads", times)
     _PLANS[key] = plan
+    logger.info("HyperLoRA CPU combination path: %s (%s)", plan.path, plan.reason)
     return plan

@@ -33,6 +33,8 @@ def load_hyperlora(path, device=None, dtype=None, *, heads: int = 12, dim_head: 
     dtype: storage dtype of the bases (default: as in the file). The small resampler runs
     in fp32 on the CPU (CPU half matmul is slow) and in `dtype` on a GPU.
     heads, dim_head: the attention split, which the shapes do not reveal (released: 12 x 64).
+    pin_memory: keep CPU bases in pinned RAM when CUDA is available, so streaming them to the GPU
+    for each LoRA (device policy "auto") overlaps with the combination.
     """
     files = find_checkpoint_files(path)
     specs = read_module_specs(files.modules_json)
@@ -89,6 +91,12 @@ class HyperLoRAModel:
 
     def basis_bytes(self) -> int:
         return sum(bank.nbytes() for bank in self._banks.values())
+
+    def streaming_bytes(self) -> int:
+        """VRAM a LoRA computed on a GPU needs beyond the LoRA itself when the bases stay in RAM:
+        the streaming workspace, the size of the largest group (see combine_gpu)."""
+        return max((g.data.numel() * g.data.element_size() if g.data is not None else 0)
+                   for bank in self._banks.values() for g in bank.groups)
 
     # -- coefficients ------------------------------------------------------------------------
     def _as_input(self, t, name: str, width: int, ndim: int) -> torch.Tensor:

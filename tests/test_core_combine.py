@@ -136,3 +136,9 @@ def test_streaming_a_real_bank_gives_the_exact_lora(tiny_checkpoint):
                                             [g.data for g in bank.groups], torch.device("cpu"))
     for want, got in zip(exact_rows, streamed):
         assert_relative(got, want.double(), HALF_ROUNDING)
+
+
+def test_streaming_needs_the_largest_group_of_vram(tiny_checkpoint):
+    model = hl.load_hyperlora(tiny_checkpoint, **TINY_HEADS)
+    sizes = [g.data.numel() * g.data.element_size() for bank in model._banks.values() for g in bank.groups]
+    assert model.streaming_bytes() == max(sizes) < model.basis_bytes()
