@@ -3,9 +3,10 @@
 Streamed (device policy "auto"): the bases stay in RAM and only pass through the GPU. Slices of
 whole slots are copied on a side stream into a workspace of two halves while the compute stream
 combines the previous slice, so a new identity costs about the PCIe transfer time. The workspace
-is the size of the largest group: the extra VRAM is one group's worth, as the policy promises,
-and still double-buffered. A slot bigger than half the workspace (groups of one slot) takes the
-whole workspace and waits for both halves.
+is at most the largest group (the policy promises no more than one group's worth of extra VRAM)
+and at most STREAM_WORKSPACE_BYTES: the released checkpoint's largest group is 1.26 GB, and
+128 MB slices already keep the copy engine busy while each bmm takes far less than its copy.
+A slot bigger than half the workspace takes the whole workspace and waits for both halves.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
+STREAM_WORKSPACE_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -24,14 +27,25 @@ class Chunk:
     halves: tuple[int, ...]  # workspace halves it occupies: (0,), (1,) or (0, 1)
 
 
-def plan_chunks(shapes: list[tuple[int, int, int]]) -> tuple[int, list[Chunk]]:
+def workspace_elements(shapes: list[tuple[int, int, int]], element_size: int,
+                       cap_bytes: int = STREAM_WORKSPACE_BYTES) -> int:
+    """Streaming workspace for groups of shape (G, K, N): min(largest group, cap), but at least one slot."""
+    if not shapes:
+        return 0
+    largest_group = max(g * k * n for g, k, n in shapes)
+    largest_slot = max(k * n for _, k, n in shapes)
+    return max(largest_slot, min(largest_group, cap_bytes // element_size))
+
+
+def plan_chunks(shapes: list[tuple[int, int, int]], element_size: int = 2,
+                cap_bytes: int = STREAM_WORKSPACE_BYTES) -> tuple[int, list[Chunk]]:
     """Workspace size (elements) and the copy slices for groups of shape (G, K, N).
 
-    Slices alternate between the two halves; the workspace is never larger than the largest group.
+    Slices alternate between the two halves of the workspace (see workspace_elements).
     """
     if not shapes:
         return 0, []
-    workspace = max(g * k * n for g, k, n in shapes)
+    workspace = workspace_elements(shapes, element_size, cap_bytes)
     half = workspace // 2
     chunks, turn = [], 0
     for index, (slots, num_basis, width) in enumerate(shapes):
@@ -59,7 +73,7 @@ def combine_streamed(coeffs: list[torch.Tensor], datas: list[torch.Tensor], devi
     on `device` per group. On a CPU `device` the same slicing runs without streams (tests use it).
     """
     dtype = datas[0].dtype
-    workspace_size, chunks = plan_chunks([tuple(d.shape) for d in datas])
+    workspace_size, chunks = plan_chunks([tuple(d.shape) for d in datas], datas[0].element_size())
     workspace = torch.empty(workspace_size, dtype=dtype, device=device)
     outs = [torch.empty((d.shape[0], d.shape[2]), dtype=dtype, device=device) for d in datas]
     coeffs = [c.to(device=device, dtype=dtype) for c in coeffs]

@@ -8,6 +8,7 @@ import torch
 
 from .basis import BasisBank, combine_bank, load_bank, plan_bank
 from .checkpoint import HyperLoRAConfig, find_checkpoint_files, infer_config, read_module_specs
+from .combine_gpu import workspace_elements
 from .lora import LoraFactors, kohya_state_dict
 from .naming import PROJECTIONS, kohya_module, model_key
 from .resampler import fuse_and_normalize, id_tokens, resampler_tokens
@@ -94,9 +95,10 @@ class HyperLoRAModel:
 
     def streaming_bytes(self) -> int:
         """VRAM a LoRA computed on a GPU needs beyond the LoRA itself when the bases stay in RAM:
-        the streaming workspace, the size of the largest group (see combine_gpu)."""
-        return max((g.data.numel() * g.data.element_size() if g.data is not None else 0)
-                   for bank in self._banks.values() for g in bank.groups)
+        the streaming workspace (at most the largest group; see combine_gpu)."""
+        size = self.dtype.itemsize
+        return max(workspace_elements([(len(g.slots), bank.num_basis, g.matrix_shape[0] * g.matrix_shape[1])
+                                       for g in bank.groups], size) * size for bank in self._banks.values())
 
     # -- coefficients ------------------------------------------------------------------------
     def _as_input(self, t, name: str, width: int, ndim: int) -> torch.Tensor:

@@ -97,13 +97,17 @@ def test_environment_forces_a_path_and_rejects_unknown_ones(monkeypatch):
 SHAPES = [(6, 4, 10), (3, 4, 30), (1, 4, 90), (5, 4, 2)]  # the single-slot group is the largest
 
 
-def test_streaming_plan_covers_every_slot_within_one_group_of_workspace():
-    workspace, chunks = combine_gpu.plan_chunks(SHAPES)
-    assert workspace == max(g * k * n for g, k, n in SHAPES)
+CAPPED = [(10, 4, 10), (3, 4, 6)]  # a 400-element group under a 100-element (200-byte) cap
+
+
+@pytest.mark.parametrize("shapes, cap_bytes, expected", [(SHAPES, 1 << 30, 360), (CAPPED, 200, 100)])
+def test_streaming_plan_covers_every_slot_within_one_group_of_workspace(shapes, cap_bytes, expected):
+    workspace, chunks = combine_gpu.plan_chunks(shapes, 2, cap_bytes)
+    assert workspace == expected <= max(g * k * n for g, k, n in shapes)
     half = workspace // 2
     covered = {}
     for chunk in chunks:
-        _, k, n = SHAPES[chunk.group]
+        _, k, n = shapes[chunk.group]
         size = (chunk.stop - chunk.start) * k * n
         assert chunk.offset + size <= workspace
         if chunk.halves == (0, 1):
@@ -112,7 +116,7 @@ def test_streaming_plan_covers_every_slot_within_one_group_of_workspace():
             (h,) = chunk.halves
             assert chunk.offset == h * half and size <= half
         covered.setdefault(chunk.group, []).extend(range(chunk.start, chunk.stop))
-    assert covered == {i: list(range(g)) for i, (g, _, _) in enumerate(SHAPES)}
+    assert covered == {i: list(range(g)) for i, (g, _, _) in enumerate(shapes)}
     single = [c.halves for c in chunks if c.halves != (0, 1)]
     assert all(a != b for a, b in itertools.pairwise(single))  # halves alternate: copy next, compute this
 
@@ -138,7 +142,13 @@ def test_streaming_a_real_bank_gives_the_exact_lora(tiny_checkpoint):
         assert_relative(got, want.double(), HALF_ROUNDING)
 
 
-def test_streaming_needs_the_largest_group_of_vram(tiny_checkpoint):
+def test_streaming_needs_at_most_the_largest_group_of_vram(tiny_checkpoint):
     model = hl.load_hyperlora(tiny_checkpoint, **TINY_HEADS)
     sizes = [g.data.numel() * g.data.element_size() for bank in model._banks.values() for g in bank.groups]
     assert model.streaming_bytes() == max(sizes) < model.basis_bytes()
+
+
+def test_streaming_workspace_is_capped_but_holds_a_slot():
+    assert combine_gpu.workspace_elements(CAPPED, 2, 200) == 100
+    assert combine_gpu.workspace_elements(CAPPED, 2, 10) == 40  # one slot of the largest kind
+    assert combine_gpu.workspace_elements(CAPPED, 2, 1 << 30) == 400
