@@ -1,6 +1,6 @@
 """Core engine benchmark on a full-size synthetic SDXL checkpoint (140 modules, K=128, rank 8, fp16).
 
-    python benchmarks/bench_core.py [--cache DIR] [--repeat N]
+    python benchmarks/bench_core.py [--cache DIR] [--repeat N] [--threads N] [--skip-cold-start]
 
 The ~3 GB checkpoint is generated once into the cache folder (default
 ~/.cache/hyperlora-bench, outside the repo). Every figure is printed as a ratio
@@ -223,8 +223,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "hyperlora-bench")
     parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads for this benchmark (default: torch's choice); on a shared machine 1 "
+                             "thread is less disturbed by other processes than a parallel region is")
+    parser.add_argument("--skip-cold-start", action="store_true", help="only the materialisation figures")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.child:
         kind, folder = args.child
         print(json.dumps(child_ours(folder) if kind == "ours" else child_baseline(folder)))
@@ -233,6 +239,9 @@ def main() -> None:
     file_size = (folder / "hyper_lora_modules.safetensors").stat().st_size
     print(f"checkpoint: {folder} (bases file {file_size / 1e9:.2f} GB), torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
+    if args.skip_cold_start:
+        materialisation(folder, args.repeat)
+        return
     warm_page_cache(folder)  # both contenders then read from RAM, not from whatever the disk does
     ours = run_child("ours", folder)
     base = run_child("baseline", folder)
