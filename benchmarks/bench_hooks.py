@@ -6,12 +6,13 @@ Runs real ComfyUI sampling (KSampler's common_ksampler, euler, cfg 4) on the tin
 the integration tests, with two identities from a matching synthetic HyperLoRA checkpoint. The hooks
 are built with core `comfy.hooks` directly (WeightHook holding our LoRAAdapters, HookGroup,
 keyframes, masks, default conds), the way the scheduled/regional nodes use them. For each case it
-counts UNet calls per step (a wrapper around the UNet function) and times a step, and gives the
-ratios against Apply (add_patches on a clone).
+counts UNet calls per step (a wrapper around the UNet function) and patched-weight computations per
+sampling run (calls of comfy.lora.calculate_weight), times a step, and gives the ratios against
+Apply (add_patches on a clone).
 
-The tiny UNet makes the UNet itself cheap and its weights small, so the ratio of UNet calls is the
-transferable figure; the time ratios understate the cost of recomputing full-size SDXL weights
-(about 955 M attention parameters per recomputation, see bench_pipeline.py).
+The tiny UNet makes the UNet itself cheap and its weights small, so the counts are the transferable
+figures; the time ratios understate the cost of recomputing full-size SDXL weights (955 M attention
+parameters for all 560 weights, see bench_pipeline.py).
 """
 
 from __future__ import annotations
@@ -101,23 +102,42 @@ def cases(model, factors_a, factors_b, size: int):
     yield "regional: A left, B right, default background", model.clone(), p, n
 
 
-def measure(nodes, model, positive, negative, steps: int, size: int, repeat: int) -> tuple[float, float]:
-    """UNet calls per step and seconds per step (best of `repeat` sampling runs)."""
-    calls = [0]
+class Counters:
+    """UNet calls (a wrapper around the UNet function) and patched-weight computations (calculate_weight)."""
 
-    def counting(apply_model, params):
-        calls[0] += 1
+    def __init__(self):
+        import comfy.lora
+
+        self.unet = self.weights = 0
+        real = comfy.lora.calculate_weight
+
+        def counting_weights(*args, **kwargs):
+            self.weights += 1
+            return real(*args, **kwargs)
+
+        comfy.lora.calculate_weight = counting_weights  # looked up at call time by the patcher
+
+    def unet_wrapper(self, apply_model, params):
+        self.unet += 1
         return apply_model(params["input"], params["timestep"], **params["c"])
 
-    model.set_model_unet_function_wrapper(counting)
+
+def measure(nodes, all_cases, steps: int, size: int, repeat: int) -> dict[str, tuple[float, float, float]]:
+    """Per case: UNet calls per step, weight computations per run, seconds per step (best of `repeat`).
+
+    The cases run in turn, round after round, so all see the same machine."""
+    counters = Counters()
     latent = {"samples": torch.zeros(1, 4, size // 8, size // 8)}
-    best = float("inf")
+    best = {name: (0.0, 0.0, float("inf")) for name, *_ in all_cases}
     for _ in range(repeat):
-        calls[0] = 0
-        t0 = time.perf_counter()
-        nodes.common_ksampler(model, 42, steps, 4.0, "euler", "normal", positive, negative, latent)
-        best = min(best, time.perf_counter() - t0)
-    return calls[0] / steps, best / steps
+        for name, model, positive, negative in all_cases:
+            model.set_model_unet_function_wrapper(counters.unet_wrapper)
+            counters.unet = counters.weights = 0
+            t0 = time.perf_counter()
+            nodes.common_ksampler(model, 42, steps, 4.0, "euler", "normal", positive, negative, latent)
+            seconds = (time.perf_counter() - t0) / steps
+            best[name] = (counters.unet / steps, counters.weights, min(best[name][2], seconds))
+    return best
 
 
 def main() -> None:
@@ -141,12 +161,12 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; tiny SDXL UNet, {len(factors_a.up)} "
           f"patched attention weights ({weights / 1e6:.2f} M parameters); {args.steps} steps at {args.size} px, "
           f"cfg 4, euler; best of {args.repeat}")
-    results = {name: measure(nodes, m, p, n, args.steps, args.size, args.repeat)
-               for name, m, p, n in cases(model, factors_a, factors_b, args.size)}
-    _, time_apply = results["Apply: add_patches (one identity)"]
-    print(f"  {'case':56s} {'UNet calls/step':>15s} {'ms/step':>8s} {'vs Apply':>9s}")
-    for name, (calls, seconds) in results.items():
-        print(f"  {name:56s} {calls:15.1f} {seconds * 1e3:8.1f} {seconds / time_apply:8.2f}x")
+    results = measure(nodes, list(cases(model, factors_a, factors_b, args.size)), args.steps, args.size, args.repeat)
+    _, weights_apply, time_apply = results["Apply: add_patches (one identity)"]
+    print(f"  {'case':54s} {'UNet calls/step':>15s} {'weight computations/run':>23s} {'ms/step':>8s} {'vs Apply':>8s}")
+    for name, (calls, weights, seconds) in results.items():
+        print(f"  {name:54s} {calls:15.1f} {weights:11d} ({weights / max(weights_apply, 1):4.1f}x) "
+              f"{seconds * 1e3:8.1f} {seconds / time_apply:7.2f}x")
 
 
 if __name__ == "__main__":
