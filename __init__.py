@@ -7,6 +7,7 @@ shows up as an error on that node instead of a pack that fails to load.
 """
 
 from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+from .nodes.convert_route import register_convert_route
 from .nodes.folders import register_folders
 from .nodes.setup_route import register_routes
 
@@ -19,5 +20,6 @@ except ImportError:
 else:
     register_folders()
     register_routes()  # GET /hyperlora/setup, read by the web extension
+    register_convert_route()  # POST /hyperlora/convert_workflow, for workflows of the official pack
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]

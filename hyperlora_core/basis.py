@@ -14,6 +14,7 @@ group by group on a side stream, overlapping the copies with the combination (`a
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -127,12 +128,27 @@ def combine_groups(bank: BasisBank, coefficients: torch.Tensor, device: torch.de
     return combine_streamed(rows, datas, device)
 
 
+def group_compute_bytes(group: BasisGroup) -> int:
+    """Device memory one group's combination takes at most: its bases copied over plus the result
+    (in the bases' dtype, then float32). Streaming needs less (a workspace of at most 256 MB)."""
+    slots, _, width = group.data.shape
+    return group.data.numel() * group.data.element_size() + slots * width * (group.data.element_size() + 4)
+
+
 def combine_bank(bank: BasisBank, coefficients: torch.Tensor, device: torch.device,
-                 cpu_path: str | None = None) -> dict[
+                 make_room: Callable[[int], None] | None = None, cpu_path: str | None = None) -> dict[
         tuple[int, str], tuple[torch.Tensor, torch.Tensor]]:
-    """Materialise every LoRA matrix: {(module, projection): (lora_up (out, r), lora_down (r, in))}."""
+    """Materialise every LoRA matrix: {(module, projection): (lora_up (out, r), lora_down (r, in))}.
+
+    make_room(bytes), if given, is called for each group, before the combination starts, with what
+    that group needs on `device`, so a host can free just that much (ComfyUI under dynamic VRAM:
+    nodes/memory.py). cpu_path forces a CPU kernel (see combine_cpu).
+    """
     down: dict[tuple[int, str], torch.Tensor] = {}
     up: dict[tuple[int, str], torch.Tensor] = {}
+    if make_room is not None:
+        for group in bank.groups:
+            make_room(group_compute_bytes(group))
     combined_groups = combine_groups(bank, coefficients, device, cpu_path)
     for n, group in enumerate(bank.groups):
         a, b = group.matrix_shape

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
+from ..hyperlora_core.validate import finite
 from .encode import encode_images
 from .patching import patch_model
 from .predict import predict
@@ -15,6 +16,9 @@ from .types import CATEGORY, COEFFS, FACE_ANALYZER, HYPERLORA
 
 STRENGTH_TOOLTIP = ("How strongly the identity is applied. 0.75-0.85 usually; higher for long prompts, lower "
                     "for more freedom to edit. Negative values push away from the face.")
+# Apply Face has no skip switch: point to the nodes that have one.
+APPLY_FACE_HINTS = {"skip": "Apply Face cannot, so use HyperLoRA Encode Face with 'skip_images_without_face' "
+                            "on, then Predict Coefficients and HyperLoRA Apply"}
 BASE_TOOLTIP = ("Strength of the Base-LoRA, which carries what is not identity (lighting, style, clothes of the "
                 "photos). 0 uses the ID-LoRA alone; needs a checkpoint with a Base-LoRA.")
 
@@ -25,6 +29,7 @@ def strength_input(default: float, tooltip: str):
 
 def weighted_loras(coefficients, id_strength: float, base_strength: float):
     """(LoraFactors, strength) pairs of an identity: the ID-LoRA and, if asked for, the Base-LoRA."""
+    id_strength, base_strength = finite(id_strength, "id_strength"), finite(base_strength, "base_strength")
     weighted = [(coefficients.factors("id"), id_strength)]
     if base_strength != 0:
         weighted.append((coefficients.factors("base"), base_strength))
@@ -72,6 +77,7 @@ class HyperLoRAConceptSlider:
         }}
 
     def apply(self, model, coefficients_a, coefficients_b, strength):
+        strength = finite(strength, "strength")
         if coefficients_a.hyperlora.engine.path != coefficients_b.hyperlora.engine.path:
             raise ValueError("Images A and B were turned into coefficients by different HyperLoRA checkpoints; "
                              "use the same loader for both.")
@@ -105,13 +111,15 @@ class HyperLoRAApplyFace:
         self._last = None  # (inputs, coefficients): a new strength alone must not re-encode the face
 
     def apply(self, model, hyperlora, clip_vision, face_analyzer, image, strength):
+        strength = finite(strength, "strength")
         models = (hyperlora, clip_vision, face_analyzer)
         digest = hashlib.sha256(image.cpu().numpy().tobytes()).hexdigest()
         last = self._last
         if last is not None and all(a is b for a, b in zip(last[0][0], models)) and last[0][1] == digest:
             coefficients = last[1]
         else:
-            conditioning, _ = encode_images(image, clip_vision, face_analyzer, base_condition=False)
+            conditioning, _ = encode_images(image, clip_vision, face_analyzer, base_condition=False,
+                                            hints=APPLY_FACE_HINTS)
             coefficients = predict(hyperlora, conditioning)
             self._last = ((models, digest), coefficients)
         return (patch_model(model, weighted_loras(coefficients, strength, 0.0)),)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..hyperlora_core.face.detection import SELECT_MODES
+from ..hyperlora_core.face.preview import fit_preview
 from .clip_vision import ComfyCLIPEncoder
 from .images import save_temp_previews, to_image_batch, to_pil_list
 from .loaders import face_dependencies
@@ -19,8 +20,12 @@ def _crop_factor(side: str):
 
 def encode_images(images, clip_vision, face_analyzer, *, remove_background=True, grayscale=False,
                   face_selection="largest", face_index=0, skip_images_without_face=False, base_condition=True,
-                  base_crop=(1.0, 1.0, 1.0, 1.0)):
-    """Run the face pipeline on an IMAGE batch with a progress bar on the node."""
+                  base_crop=(1.0, 1.0, 1.0, 1.0), hints=None):
+    """Run the face pipeline on an IMAGE batch with a progress bar on the node.
+
+    hints: what the calling node offers when a photo has no usable face (default: Encode Face's options,
+    NODE_HINTS in face/conditioning.py).
+    """
     import comfy.utils
 
     pils = to_pil_list(images)
@@ -32,14 +37,14 @@ def encode_images(images, clip_vision, face_analyzer, *, remove_background=True,
             pils, face_analyzer, ComfyCLIPEncoder(clip_vision), remove_background=remove_background,
             grayscale=grayscale, select=face_selection, face_index=face_index,
             skip_missing=skip_images_without_face, with_base=base_condition, base_crop=tuple(base_crop),
-            progress=lambda done, total: bar.update_absolute(done, total)), pils
+            progress=lambda done, total: bar.update_absolute(done, total), hints=hints), pils
 
 
 def detection_previews(pils, conditioning) -> list:
-    """Every input image with its faces boxed and numbered; the chosen face marked."""
+    """Every input image, at preview size, with its faces boxed and numbered; the chosen face marked."""
     from ..hyperlora_core import face
 
-    previews = list(pils)
+    previews = [fit_preview(image)[0] for image in pils]  # preview size: node outputs stay cached
     for faces, chosen, index in zip(all_faces(conditioning), conditioning.detections, conditioning.kept):
         previews[index] = face.preview_detections(pils[index], faces, chosen.index)
     return previews

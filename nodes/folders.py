@@ -7,12 +7,15 @@ with an empty set would list every file to any node that asks for it.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 
 from ..hyperlora_core.checkpoint import MODULES_JSON
 from ..hyperlora_core.face.antelopev2 import REQUIRED_FILES as ANTELOPEV2_FILES
 
 CLIP_WEIGHTS = "model.safetensors"
+INSIGHTFACE_MODELS = "models"  # insightface keeps its model packs in <root>/models/<pack name>
 
 # folder name -> (default location under ComfyUI/models, extensions of the files we look for)
 FOLDERS = {
@@ -22,6 +25,16 @@ FOLDERS = {
     "insightface": (("insightface",), {".onnx"}),
 }
 OUR_FOLDERS = ("hyper_lora", "hyper_lora_clip_vit", "hyper_lora_clip_processor")
+
+# Bounds of the folder walk behind our dropdowns. ComfyUI's own listing (os.walk with followlinks)
+# never ends on a folder holding two links to itself, and /object_info would hang with it; ours
+# visits each real folder once, stops at a depth no download layout needs, and gives up after a
+# few seconds (listing what it found) rather than keep the server from answering.
+MAX_DEPTH = 8
+MAX_SECONDS = 5.0
+SKIPPED_DIRS = {".git", "__pycache__"}
+
+logger = logging.getLogger(__name__)
 
 
 def register_folders() -> None:
@@ -45,12 +58,46 @@ def _folders_with(folder_name: str, required: tuple[str, ...]) -> list[str]:
     """Sub-folders (relative, '/'-separated) of a registered folder that contain all `required` files."""
     import folder_paths
 
-    found: dict[str, set[str]] = {}
-    for relative in folder_paths.get_filename_list(folder_name):
-        relative = relative.replace(os.sep, "/")
-        folder, _, filename = relative.rpartition("/")
-        found.setdefault(folder, set()).add(filename)
-    return sorted(folder for folder, files in found.items() if folder and set(required) <= files)
+    found: set[str] = set()
+    for base in folder_paths.get_folder_paths(folder_name):
+        found.update(folder for folder, files in walk_folders(base) if folder and set(required) <= files)
+    return sorted(found)
+
+
+def walk_folders(base: str, max_depth: int = MAX_DEPTH, max_seconds: float = MAX_SECONDS):
+    """(relative '/'-separated folder, names of its files) for `base` and its sub-folders.
+
+    Follows symlinks (users link model folders in), but each real folder once: symlink loops end.
+    """
+    deadline = time.monotonic() + max_seconds
+    visited: set[str] = set()
+    pending = [(base, "", 0)]
+    while pending:
+        path, relative, depth = pending.pop()
+        real = os.path.realpath(path)
+        if real in visited:
+            continue
+        visited.add(real)
+        try:
+            entries = list(os.scandir(path))
+        except OSError:  # unreadable, vanished, or a loop the kernel refuses to resolve
+            continue
+        files = set()
+        for entry in entries:
+            try:
+                if entry.is_dir():
+                    if depth < max_depth and entry.name not in SKIPPED_DIRS:
+                        child = f"{relative}/{entry.name}" if relative else entry.name
+                        pending.append((entry.path, child, depth + 1))
+                elif entry.is_file():
+                    files.add(entry.name)
+            except OSError:
+                continue
+        yield relative, files
+        if time.monotonic() > deadline:
+            logger.warning("HyperLoRA: listing %s took over %.0f s; the list may be incomplete. Look for "
+                           "symlinks pointing back into the folder.", base, max_seconds)
+            return
 
 
 def list_checkpoints() -> list[str]:
@@ -64,8 +111,50 @@ def list_clip_models() -> list[str]:
 
 
 def list_face_models() -> list[str]:
-    """AntelopeV2 folders: the detector, landmark and recognition ONNX files side by side."""
-    return _folders_with("insightface", ANTELOPEV2_FILES)
+    """AntelopeV2 folders: the detector, landmark and recognition ONNX files side by side.
+
+    Named as other face packs (InstantID, IP-Adapter FaceID, PuLID) name them: the README layout
+    insightface/models/antelopev2 is listed as `antelopev2`, the nested unzip mistake as
+    `antelopev2/antelopev2`. The `models/` that insightface itself puts in its root is left out.
+    """
+    return sorted({face_model_name(folder) for folder in _folders_with("insightface", ANTELOPEV2_FILES)})
+
+
+def face_model_name(relative: str) -> str:
+    """The listed name of a face model folder given relative to an insightface root."""
+    head, _, rest = relative.replace(os.sep, "/").partition("/")
+    return rest if head == INSIGHTFACE_MODELS and rest else relative
+
+
+def canonical_face_model(name: str) -> str | None:
+    """The listed name an old saved value stands for (`models/antelopev2` was listed before), or None."""
+    if not isinstance(name, str):
+        return None
+    listed = list_face_models()
+    if name in listed:
+        return name
+    renamed = face_model_name(name)
+    return renamed if renamed in listed else None
+
+
+def resolve_face_model(name: str) -> str:
+    """Absolute path of a listed face model folder; old names (`models/antelopev2`) work too.
+
+    The first folder with all the files wins: registered roots in order, in each the README layout
+    (<insightface>/models/<name>) before a folder of that name directly under the root.
+    """
+    import folder_paths
+
+    found = []
+    for base in folder_paths.get_folder_paths("insightface"):
+        for relative in (os.path.join(INSIGHTFACE_MODELS, name), name):
+            path = os.path.normpath(os.path.join(base, relative))
+            if _inside(base, path) and os.path.isdir(path):
+                found.append(path)
+    complete = [path for path in found if all(os.path.isfile(os.path.join(path, f)) for f in ANTELOPEV2_FILES)]
+    if complete or found:
+        return (complete or found)[0]  # an incomplete folder still gets the loader's list of missing files
+    return resolve_folder("insightface", name, "face model folder")  # the error naming the places searched
 
 
 def _inside(base: str, path: str) -> bool:
@@ -80,6 +169,8 @@ def resolve_folder(folder_name: str, relative: str, what: str) -> str:
     """Absolute path of a listed sub-folder; a clear error naming the places searched if it is gone."""
     import folder_paths
 
+    if any(ord(char) < 32 for char in relative):
+        raise ValueError(f"The {what} name {relative!r} contains a control character; pick it from the list.")
     bases = folder_paths.get_folder_paths(folder_name)
     for base in bases:
         path = os.path.normpath(os.path.join(base, relative))
