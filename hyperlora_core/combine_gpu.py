@@ -81,6 +81,8 @@ def combine_streamed(coeffs: list[torch.Tensor], datas: list[torch.Tensor], devi
     if cuda:
         compute = torch.cuda.current_stream(device)
         copier = torch.cuda.Stream(device)
+        # The workspace may reuse memory that work still queued on the compute stream reads: copy after it.
+        copier.wait_stream(compute)
         freed = [torch.cuda.Event(), torch.cuda.Event()]
         used = [False, False]
         ready = torch.cuda.Event()
