@@ -1,7 +1,10 @@
 """The ComfyUI nodes of the pack: thin adapters over hyperlora_core (comfy is imported inside functions)."""
 
 from .apply import HyperLoRAApply, HyperLoRAApplyFace, HyperLoRAConceptSlider
+from .conditioning import HyperLoRAApplyConditioning
 from .encode import HyperLoRAEncodeFace
+from .face_mask import HyperLoRAFaceMask
+from .hooks import HyperLoRAIdentityHook
 from .loaders import HyperLoRACheckpointLoader, HyperLoRACLIPVisionLoader, HyperLoRAFaceAnalyzerLoader
 from .mix import HyperLoRAMixIdentities
 from .predict import HyperLoRAPredictCoefficients
@@ -22,10 +25,14 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "HyperLoRAMixIdentities": "HyperLoRA Mix Identities",
     "HyperLoRAExportLoRA": "HyperLoRA Export LoRA",
     "HyperLoRATriggerWords": "HyperLoRA Trigger Words",
+    "HyperLoRAApplyConditioning": "HyperLoRA Apply to Conditioning (when / where)",
+    "HyperLoRAIdentityHook": "HyperLoRA Identity Hook",
+    "HyperLoRAFaceMask": "HyperLoRA Face Mask",
 }
 NODES = (
     HyperLoRACheckpointLoader, HyperLoRAFaceAnalyzerLoader, HyperLoRACLIPVisionLoader, HyperLoRAEncodeFace,
     HyperLoRAPredictCoefficients, HyperLoRAApply, HyperLoRAApplyFace, HyperLoRAConceptSlider,
     HyperLoRAMixIdentities, HyperLoRAExportLoRA, HyperLoRATriggerWords,
 )
+NODES += (HyperLoRAApplyConditioning, HyperLoRAIdentityHook, HyperLoRAFaceMask)
 NODE_CLASS_MAPPINGS = {node.__name__: node for node in NODES}
