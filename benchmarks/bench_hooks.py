@@ -95,6 +95,8 @@ def cases(model, factors_a, factors_b, size: int):
     left = torch.zeros(1, size, size)
     left[:, :, : size // 2] = 1.0
     pa, na = comfy.hooks.set_conds_props([pos, neg], 1.0, "default", mask=left, hooks=hook_group(factors_a, 0.8))
+    p, n = comfy.hooks.set_default_conds_and_combine([pa, na], [pos, neg])
+    yield "regional: A left, default background on the right", model.clone(), p, n
     pb, nb = comfy.hooks.set_conds_props([pos, neg], 1.0, "default", mask=1.0 - left,
                                          hooks=hook_group(factors_b, 0.8))
     p, n = comfy.hooks.set_default_conds_and_combine(
