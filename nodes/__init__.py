@@ -2,6 +2,8 @@
 
 from .apply import HyperLoRAApply, HyperLoRAApplyFace, HyperLoRAConceptSlider
 from .encode import HyperLoRAEncodeFace
+from .identity import HyperLoRALoadIdentity, HyperLoRASaveIdentity
+from .likeness import HyperLoRALikeness
 from .loaders import HyperLoRACheckpointLoader, HyperLoRACLIPVisionLoader, HyperLoRAFaceAnalyzerLoader
 from .mix import HyperLoRAMixIdentities
 from .predict import HyperLoRAPredictCoefficients
@@ -22,10 +24,14 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "HyperLoRAMixIdentities": "HyperLoRA Mix Identities",
     "HyperLoRAExportLoRA": "HyperLoRA Export LoRA",
     "HyperLoRATriggerWords": "HyperLoRA Trigger Words",
+    "HyperLoRALikeness": "HyperLoRA Likeness (ID similarity)",
+    "HyperLoRASaveIdentity": "HyperLoRA Save Identity",
+    "HyperLoRALoadIdentity": "HyperLoRA Load Identity",
 }
 NODES = (
     HyperLoRACheckpointLoader, HyperLoRAFaceAnalyzerLoader, HyperLoRACLIPVisionLoader, HyperLoRAEncodeFace,
     HyperLoRAPredictCoefficients, HyperLoRAApply, HyperLoRAApplyFace, HyperLoRAConceptSlider,
     HyperLoRAMixIdentities, HyperLoRAExportLoRA, HyperLoRATriggerWords,
+    HyperLoRALikeness, HyperLoRASaveIdentity, HyperLoRALoadIdentity,
 )
 NODE_CLASS_MAPPINGS = {node.__name__: node for node in NODES}

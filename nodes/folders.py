@@ -20,8 +20,9 @@ FOLDERS = {
     "hyper_lora_clip_vit": (("hyper_lora", "clip_vit"), {".json", ".safetensors"}),
     "hyper_lora_clip_processor": (("hyper_lora", "clip_processor"), {".json"}),
     "insightface": (("insightface",), {".onnx"}),
+    "hyper_lora_identities": (("hyper_lora", "identities"), {".safetensors"}),  # Save / Load Identity
 }
-OUR_FOLDERS = ("hyper_lora", "hyper_lora_clip_vit", "hyper_lora_clip_processor")
+OUR_FOLDERS = ("hyper_lora", "hyper_lora_clip_vit", "hyper_lora_clip_processor", "hyper_lora_identities")
 
 
 def register_folders() -> None:
