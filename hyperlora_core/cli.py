@@ -1,4 +1,4 @@
-"""`python -m hyperlora_core`: make an SDXL LoRA from face photos, or check the model files.
+"""`python -m hyperlora_core`: make an SDXL LoRA from face photos, check the model files, or score likeness.
 
 For people who want the LoRA file without building a ComfyUI graph (or on a server): it runs
 the same engine and face pipeline as the nodes. MODELS is a ComfyUI-style models folder:
@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="list the model files, and where missing ones go")
     check.add_argument("--models", required=True, metavar="DIR", help="ComfyUI models folder")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    from . import likeness_cli
+
+    likeness_cli.add_parser(commands)
     return parser
 
 
@@ -63,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             return run_check(args)
+        if args.command == "likeness":
+            from . import likeness_cli
+
+            return likeness_cli.run(args, _read_image, progress)
         path = make_lora(args)
     except EXPECTED_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
