@@ -33,9 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
                            "(default: MODELS/hyper_lora/clip_vit/clip_vit_large_14)")
     make.add_argument("--out", required=True, metavar="FILE", help="the LoRA to write (.safetensors)")
     make.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-    make.add_argument("--style", choices=("comfy", "kohya"), default="comfy",
-                      help="key names: comfy (the checkpoint's own, read by ComfyUI and most UIs) or kohya "
-                           "(LDM-style, for kohya sd-scripts, e.g. fine-tuning)")
+    make.add_argument("--style", choices=("comfy", "kohya", "comfy_trainer"), default="comfy",
+                      help="key names: comfy (the checkpoint's own, read by ComfyUI and most UIs), kohya "
+                           "(LDM-style, for kohya sd-scripts, e.g. fine-tuning) or comfy_trainer (what core "
+                           "Train LoRA continues from; name the file like MODELS/loras/me_0_steps.safetensors)")
     make.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                       help="where the models run (default: cuda when available)")
     make.add_argument("--strength", type=float, default=0.8,
@@ -141,7 +142,12 @@ def make_lora(args) -> Path:
         beta = model.predict_base_coefficients(conditioning.base_clip_tokens)
         weighted.append((model.lora_factors(beta, "base"), args.base_strength))
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.precision]
-    tensors = {k: v.cpu() for k, v in kohya_state_dict(weighted, style=args.style, dtype=dtype).items()}
+    if args.style == "comfy_trainer":
+        from .trainer_lora import trainer_state_dict
+
+        tensors = {k: v.cpu() for k, v in trainer_state_dict(weighted, dtype=dtype).items()}
+    else:
+        tensors = {k: v.cpu() for k, v in kohya_state_dict(weighted, style=args.style, dtype=dtype).items()}
 
     metadata = lora_metadata(variant.name, args.style, args.base_strength, args.strength)
     progress(f"Writing {out}")

@@ -1,0 +1,71 @@
+"""Export LoRA into models/loras, and the comfy_trainer key style core Train LoRA can continue from."""
+
+import os
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from hyperlora_core.trainer_lora import trainer_state_dict
+from tests.comfy_standin import comfy, models_root  # noqa: F401
+from tests.face_fixtures import tiny_clip_dir  # noqa: F401
+
+
+@pytest.fixture
+def coefficients(comfy):  # noqa: F811
+    (hyperlora,) = comfy.pack.NODE_CLASS_MAPPINGS["HyperLoRACheckpointLoader"]().load(
+        "sdxl_tiny_fidelity", "auto", "cpu")
+    gen = torch.Generator().manual_seed(5)
+    shape = (hyperlora.config.num_queries, hyperlora.config.num_basis)
+    alpha, beta = (torch.nn.functional.normalize(torch.randn(shape, generator=gen), dim=-1) for _ in range(2))
+    return comfy.pack.nodes.types.Coefficients(hyperlora, alpha, beta)
+
+
+@pytest.fixture
+def loras(comfy, tmp_path):  # noqa: F811
+    folder = tmp_path / "models_loras"
+    comfy.folder_paths.add_model_folder_path("loras", str(folder))
+    comfy.folder_paths.filename_list_cache = {"loras": (["stale.safetensors"], {}, 0.0)}
+    return folder
+
+
+def export(comfy, coefficients, prefix, style, base, destination):  # noqa: F811
+    node = comfy.pack.NODE_CLASS_MAPPINGS["HyperLoRAExportLoRA"]()
+    return node.save(coefficients, prefix, style, base, 0.8, "fp32", destination)["result"][0]
+
+
+def test_trainer_style_equals_the_weighted_sum_with_alpha_one(coefficients):
+    weighted = [(coefficients.factors("id"), 1.0), (coefficients.factors("base"), 0.4)]
+    sd = trainer_state_dict(weighted, dtype=torch.float32)
+    for key in weighted[0][0].up:
+        module = key[: -len(".weight")]
+        up, down = sd[f"{module}.lora_up.weight"].double(), sd[f"{module}.lora_down.weight"].double()
+        assert float(sd[f"{module}.alpha"]) == 1.0 and module.startswith("diffusion_model.")
+        expected = sum(f.delta(key, s).double() for f, s in weighted)
+        got = up @ down / down.shape[0]
+        assert float((got - expected).norm() / expected.norm()) < 1e-5  # float32 factors
+
+
+def test_export_into_models_loras_for_core_train_lora(comfy, coefficients, loras):  # noqa: F811
+    path = export(comfy, coefficients, "loras/cast/alice", "comfy_trainer", 0.0, "loras")
+    assert path == os.path.join(os.path.realpath(loras), "cast", "alice_0_steps_00001_.safetensors")
+    name = os.path.relpath(path, os.path.realpath(loras))
+    assert int(name.split("_steps_")[0].split("_")[-1]) == 0  # how core Train LoRA reads existing_lora
+    assert "loras" not in comfy.folder_paths.filename_list_cache  # Load LoRA lists it at once
+    sd = load_file(path)
+    factors = coefficients.factors("id")
+    key = next(iter(factors.up))
+    module = key[: -len(".weight")]
+    torch.testing.assert_close(sd[f"{module}.lora_up.weight"].double() @ sd[f"{module}.lora_down.weight"].double()
+                               / factors.rank, factors.delta(key).double(), rtol=1e-5, atol=1e-7)
+    again = export(comfy, coefficients, "cast/alice", "comfy", 0.0, "loras")
+    assert os.path.basename(again) == "alice_00001_.safetensors" and os.path.dirname(again) == os.path.dirname(path)
+
+
+def test_output_stays_the_default_and_loras_refuse_escapes(comfy, coefficients, loras):  # noqa: F811
+    path = export(comfy, coefficients, "loras/me", "comfy", 0.0, "output")
+    assert path.startswith(os.path.realpath(comfy.folder_paths.output_directory))
+    with pytest.raises(ValueError, match="points outside"):
+        export(comfy, coefficients, "../../escape", "comfy", 0.0, "loras")
+    with pytest.raises(ValueError, match="Unknown destination"):
+        export(comfy, coefficients, "x", "comfy", 0.0, "elsewhere")
