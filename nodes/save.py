@@ -10,7 +10,13 @@ import torch
 from .. import hyperlora_core as hl
 from ..hyperlora_core.lora_file import lora_metadata, write_lora_atomically
 from ..hyperlora_core.trainer_lora import trainer_state_dict
-from .lora_destination import DESTINATIONS, TRAINER_STYLE, destination_folder, destination_prefix, refresh_lists
+from .lora_destination import (
+    DESTINATIONS,
+    TRAINER_STYLE,
+    destination_folder,
+    destination_prefix,
+    refresh_lists,
+)
 from .types import CATEGORY, COEFFS
 
 KEY_STYLES = ("comfy", "kohya", "comfy_trainer")

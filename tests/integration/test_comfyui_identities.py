@@ -29,7 +29,7 @@ def test_the_identities_folder_is_registered_for_extra_model_paths(comfyui):
     assert os.path.join(comfyui.folder_paths.models_dir, "hyper_lora", "identities") in paths
 
 
-def test_save_load_apply_and_likeness_in_comfyui(comfyui, node, identities, checkpoint, tiny_sdxl,  # noqa: F811
+def test_save_load_apply_and_likeness_in_comfyui(comfyui, node, identities, checkpoint, tiny_sdxl,
                                                  comfy_clip_vision, analyzer):  # noqa: F811
     (hyperlora,) = node("HyperLoRACheckpointLoader").load(VARIANT, "auto", "auto")
     batch, _ = photo_batch()
