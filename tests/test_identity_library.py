@@ -201,3 +201,22 @@ def test_load_list_is_read_fresh(comfy, coefficients):  # noqa: F811
     save.save(coefficients, "zoe", False)
     assert load.INPUT_TYPES()["required"]["identity"][0] == ["zoe.safetensors"]
     assert not np.isnan(type(load).IS_CHANGED(identity="zoe.safetensors"))
+
+
+def test_thumbnail_route_serves_only_installed_identities(comfy, coefficients):  # noqa: F811
+    import io
+
+    save, _ = nodes(comfy)
+    save.save(coefficients, "cast/alice", False)
+    route = comfy.pack.nodes.identity_route
+    png = route.thumbnail_png("cast/alice.safetensors")
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG" and image.size == (identity_file.THUMBNAIL_SIZE,) * 2
+    expected = identity_file.thumbnail_array(coefficients.thumbnail)
+    assert np.array_equal(np.asarray(image.convert("RGB")), expected)
+    for bad in ("../hyper_lora/sdxl_tiny_fidelity/hyper_lora_modules.json", "/etc/passwd", "missing", "a\x00b"):
+        with pytest.raises(ValueError):
+            route.thumbnail_png(bad)
+    mixed = comfy.pack.nodes.types.Coefficients(coefficients.hyperlora, coefficients.alpha, None, "mix")
+    save.save(mixed, "mix", False)
+    assert route.thumbnail_png("mix.safetensors") is None
