@@ -38,7 +38,13 @@ REQUIRED_TYPES = {
     "hyperlora_concept_slider": {"HyperLoRAConceptSlider", "HyperLoRAApplyFace", "HyperLoRAPredictCoefficients"},
     "hyperlora_mix_identities": {"HyperLoRAMixIdentities", "HyperLoRAApply"},
     "hyperlora_save_lora": {"HyperLoRAExportLoRA", "HyperLoRAApply"},
+    "hyperlora_save_identity": {"HyperLoRAEncodeFace", "HyperLoRAPredictCoefficients", "HyperLoRASaveIdentity"},
+    "hyperlora_from_saved_identity": {"HyperLoRALoadIdentity", "HyperLoRAApply"},
+    "hyperlora_rank_by_likeness": {"HyperLoRALoadIdentity", "HyperLoRALikeness", "HyperLoRAFaceAnalyzerLoader"},
+    "hyperlora_refine_with_train_lora": {"TrainLoraNode", "SaveLoRANode", "VAEEncode"},
 }
+# Core Train LoRA continuing from an exported HyperLoRA LoRA (existing_lora) carries the identity too.
+TRAINED_FROM_EXPORT = "TrainLoraNode"
 
 
 def load(name: str) -> dict:
@@ -115,8 +121,10 @@ def sampler_problems(graph: Graph, sampler: dict) -> list[str]:
     if latent is None or latent["type"] != "EmptyLatentImage" or [
             graph.widget(latent, "width"), graph.widget(latent, "height")] != [1024, 1024]:
         problems.append("the latent is not an SDXL 1024x1024 EmptyLatentImage")
-    applied = [n for n in graph.ancestors(sampler) if n["type"] in APPLY_NODES]
-    if not applied or graph.source(sampler, "model")["type"] not in {*APPLY_NODES, "HyperLoRAConceptSlider"}:
+    applied = [n for n in graph.ancestors(sampler) if n["type"] in APPLY_NODES or (
+        n["type"] == TRAINED_FROM_EXPORT and graph.widget(n, "existing_lora") != "[None]")]
+    if not applied or graph.source(sampler, "model")["type"] not in {*APPLY_NODES, "HyperLoRAConceptSlider",
+                                                                     TRAINED_FROM_EXPORT}:
         problems.append("the KSampler's model is not patched by HyperLoRA")
     for name, wants_trigger in (("positive", True), ("negative", False)):
         encoder = graph.source(sampler, name)
@@ -156,7 +164,7 @@ def test_readme_lists_every_workflow():
         assert f"example_workflows/{name}.json" in section
 
 
-def test_all_six_workflows_exist():
+def test_all_workflows_exist():
     assert set(REQUIRED_TYPES) == set(NAMES)
     assert all((build.OUT_DIR / f"{name}.json").is_file() for name in NAMES)
 
@@ -204,7 +212,8 @@ def test_uses_the_documented_model_names(name):
     for (kind, widget), value in expected.items():
         for node in graph.of_type(kind):
             assert graph.widget(node, widget) == value
-    assert graph.of_type("HyperLoRACheckpointLoader"), "every workflow needs the HyperLoRA checkpoint"
+    if name != "hyperlora_refine_with_train_lora":  # that one continues an exported LoRA file
+        assert graph.of_type("HyperLoRACheckpointLoader"), "every workflow needs the HyperLoRA checkpoint"
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -25,6 +25,8 @@ MODEL_FILE_INPUTS = {
     "HyperLoRAFaceAnalyzerLoader": "face_model",
     "CLIPVisionLoader": "clip_name",
     "ControlNetLoader": "control_net_name",
+    "HyperLoRALoadIdentity": "identity",  # a saved identity file
+    "TrainLoraNode": "existing_lora",  # the exported LoRA it continues
 }
 REQUEST_TIMEOUT_S = 30
 START_TIMEOUT_S = 120
