@@ -409,15 +409,16 @@ def mix_identities(wf: Workflow) -> None:
 
 
 def save_lora(wf: Workflow) -> None:
-    wf.add("Note", 0, text=FILES_NOTE + "\n\nExport LoRA writes ComfyUI/output/loras/hyperlora_face_00001_."
-           "safetensors. Move it to models/loras to use it with the core Load LoRA node (strength ~0.8, same "
-           "trigger words) or in other tools; key_style kohya for kohya sd-scripts. The image below is "
-           "optional: it shows the same identity through HyperLoRA Apply.")
+    wf.add("Note", 0, text=FILES_NOTE + "\n\nExport LoRA writes models/loras/hyperlora_face_00001_.safetensors "
+           "(destination loras; 'output' writes into ComfyUI/output instead). Core Load LoRA lists it at once "
+           "(strength ~0.8, same trigger words); key_style kohya for kohya sd-scripts, comfy_trainer to continue "
+           "training it with core Train LoRA (hyperlora_refine_with_train_lora). The image below is optional: it "
+           "shows the same identity through HyperLoRA Apply.")
     m = models(wf)
     photo = wf.add("LoadImage", 1, "Face photo", image="face.jpg")
     coefficients, _ = face_identity(wf, 2, "Identity", m, photo["IMAGE"])
     wf.add("HyperLoRAExportLoRA", 2, "Identity", coefficients=coefficients["coefficients"],
-           filename_prefix="loras/hyperlora_face", recommended_strength=STRENGTH)
+           filename_prefix="loras/hyperlora_face", recommended_strength=STRENGTH, destination="loras")
     identity = wf.add("HyperLoRAApply", 2, "Identity", model=m["sdxl"]["MODEL"],
                       coefficients=coefficients["coefficients"], id_strength=STRENGTH, base_strength=0.0)
     positive, negative = prompts(wf, 3, m["sdxl"]["CLIP"], "portrait photo of a person wearing a suit, studio "

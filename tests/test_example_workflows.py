@@ -282,6 +282,33 @@ def test_save_lora_exports_the_predicted_identity():
     export = graph.of_type("HyperLoRAExportLoRA")[0]
     assert graph.source(export, "coefficients")["type"] == "HyperLoRAPredictCoefficients"
     assert graph.widget(export, "filename_prefix").startswith("loras/")
+    assert graph.widget(export, "destination") == "loras"
+
+
+def test_identity_workflows_save_load_and_rank():
+    graph = Graph(load("hyperlora_save_identity"))
+    saver = graph.of_type("HyperLoRASaveIdentity")[0]
+    assert graph.source(saver, "coefficients")["type"] == "HyperLoRAPredictCoefficients"
+    name = graph.widget(saver, "name")
+    for workflow in ("hyperlora_from_saved_identity", "hyperlora_rank_by_likeness"):
+        graph = Graph(load(workflow))
+        loader = graph.of_type("HyperLoRALoadIdentity")[0]
+        assert graph.widget(loader, "identity") == f"{name}.safetensors"
+        assert not graph.of_type("CLIPVisionLoader") and not graph.of_type("HyperLoRAEncodeFace")
+    likeness = graph.of_type("HyperLoRALikeness")[0]
+    assert graph.source(likeness, "coefficients") is loader
+    decoded = graph.source(likeness, "images")
+    latent = graph.source(graph.source(decoded, "samples"), "latent_image")
+    assert graph.widget(latent, "batch_size") == 4 and graph.widget(likeness, "top_k") == 1
+
+
+def test_refine_continues_the_lora_export_writes():
+    graph = Graph(load("hyperlora_refine_with_train_lora"))
+    train = graph.of_type("TrainLoraNode")[0]
+    existing = graph.widget(train, "existing_lora")
+    assert int(existing.split("_steps_")[0].split("_")[-1]) == 0  # how Train LoRA reads the steps done
+    assert graph.source(train, "latents")["type"] == "VAEEncode"
+    assert graph.source(graph.of_type("SaveLoRANode")[0], "lora") is train
 
 
 # ---------------------------------------------------------------- the checks can fail
