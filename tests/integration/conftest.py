@@ -23,6 +23,9 @@ from pathlib import Path
 import pytest
 
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
+# A frontend's `static` folder (e.g. from `pip download comfyui-frontend-package==1.58.1`, unzipped) that
+# the servers started here serve with --front-end-root; unset: the server's own frontend.
+COMFYUI_FRONTEND_ROOT = os.environ.get("COMFYUI_FRONTEND_ROOT")
 PACK_ROOT = Path(__file__).resolve().parents[2]
 PACK_DIR_NAME = "comfyui-hyperlora"
 
@@ -113,7 +116,8 @@ def running_comfyui(base_dir: Path, start_timeout_s: float = 60):
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, os.path.join(COMFYUI_PATH, "main.py"), "--cpu", "--listen", "127.0.0.1",
-             "--port", str(port), "--base-directory", str(base_dir), "--disable-auto-launch"],
+             "--port", str(port), "--base-directory", str(base_dir), "--disable-auto-launch"]
+            + (["--front-end-root", COMFYUI_FRONTEND_ROOT] if COMFYUI_FRONTEND_ROOT else []),
             cwd=COMFYUI_PATH, stdout=log, stderr=subprocess.STDOUT)
         try:
             base_url = f"http://127.0.0.1:{port}"
