@@ -35,6 +35,8 @@ def measure(images, face_analyzer, reference, top_k: int = 0):
     import comfy.utils
 
     pils = to_pil_list(images)
+    if not pils:
+        raise ValueError("Likeness got an empty image batch; connect the generated images.")
     bar = comfy.utils.ProgressBar(len(pils))
     with face_dependencies():
         from ..hyperlora_core.face import likeness

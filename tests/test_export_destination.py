@@ -9,6 +9,7 @@ from safetensors.torch import load_file
 from hyperlora_core.trainer_lora import trainer_state_dict
 from tests.comfy_standin import comfy, models_root  # noqa: F401
 from tests.face_fixtures import tiny_clip_dir  # noqa: F401
+from tests.test_cli import models, photo_files  # noqa: F401
 
 
 @pytest.fixture
@@ -69,3 +70,25 @@ def test_output_stays_the_default_and_loras_refuse_escapes(comfy, coefficients, 
         export(comfy, coefficients, "../../escape", "comfy", 0.0, "loras")
     with pytest.raises(ValueError, match="Unknown destination"):
         export(comfy, coefficients, "x", "comfy", 0.0, "elsewhere")
+
+
+def test_cli_comfy_trainer_style_matches_the_comfy_file(tmp_path, models, photo_files):  # noqa: F811
+    """make-lora --style comfy_trainer: the same weight change as the comfy file, in Train LoRA's layout."""
+    from hyperlora_core.cli import main
+    from tests.test_cli import make_args
+
+    comfy_file, trainer_file = tmp_path / "me.safetensors", tmp_path / "me_0_steps.safetensors"
+    assert main(make_args(models, photo_files, comfy_file, "--precision", "fp32")) == 0
+    assert main(make_args(models, photo_files, trainer_file, "--precision", "fp32", "--style",
+                          "comfy_trainer")) == 0
+    reference, trainer = load_file(comfy_file), load_file(trainer_file)
+    modules = [k[: -len(".lora_up.weight")] for k in trainer if k.endswith(".lora_up.weight")]
+    names = [k[: -len(".alpha")] for k in reference if k.endswith(".alpha")]
+    assert len(modules) == len(names) and all(m.startswith("diffusion_model.") for m in modules)
+    for module, name in zip(modules, names):  # both follow the checkpoint's module order
+        rank = reference[f"{name}.lora_down.weight"].shape[0]
+        want = float(reference[f"{name}.alpha"]) / rank * (
+            reference[f"{name}.lora_up.weight"].double() @ reference[f"{name}.lora_down.weight"].double())
+        got = trainer[f"{module}.lora_up.weight"].double() @ trainer[f"{module}.lora_down.weight"].double() / rank
+        assert float(trainer[f"{module}.alpha"]) == 1.0
+        assert float((got - want).norm() / want.norm()) < 1e-5

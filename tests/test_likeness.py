@@ -165,6 +165,12 @@ def test_likeness_node_needs_exactly_one_reference(comfy, nodes):  # noqa: F811
     node = mapping["HyperLoRALikeness"]()
     with pytest.raises(ValueError, match="either 'face'"):
         node.measure(as_batch([marker()]), analyzer_)
+    face = mapping["HyperLoRAEncodeFace"]().encode(as_batch([marker()]), nodes[3], analyzer_,
+                                                   **ENCODE_DEFAULTS)["result"][0]
+    with pytest.raises(ValueError, match="not both"):
+        node.measure(as_batch([marker()]), analyzer_, face=face, coefficients=face)
+    with pytest.raises(ValueError, match="empty image batch"):
+        node.measure(torch.zeros(0, 64, 64, 3), analyzer_, face=face)
     mixed = comfy.pack.nodes.types.Coefficients(hyperlora, torch.zeros(1), None, "a mix")
     with pytest.raises(ValueError, match="no ArcFace reference"):
         node.measure(as_batch([marker()]), analyzer_, coefficients=mixed)
