@@ -3,7 +3,8 @@
 // test_web_identities.py decides what is right. Usage: node identity_browser_check.mjs config.json
 //
 // config: { url, chromium, profileDir, timeoutMs, renderer: "classic" | "nodes2", first, second,
-//           newIdentity: { from, to, name } }   (a file the script copies in, as a save would write it)
+//           newIdentity: { from, to, name },   (a file the script copies in, as a save would write it)
+//           likenessText: [...] }   (the ui text HyperLoRA Likeness returns)
 import fs from "node:fs";
 import { createRequire } from "node:module";
 
@@ -136,6 +137,32 @@ await step("saved", async () => {
     await sleep(200);
   }
   return { values };
+});
+
+// Likeness: an "executed" message like the server sends puts the scores on the node, visibly.
+await step("likeness", async () => {
+  await page.evaluate(async (text) => {
+    const { api } = await import("/scripts/api.js");
+    const node = window.LiteGraph.createNode("HyperLoRALikeness");
+    node.pos = [700, 150];
+    window.app.graph.add(node);
+    window.app.canvas.setDirty(true, true);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    api.dispatchCustomEvent("executed", { node: String(node.id), display_node: String(node.id), output: { text } });
+  }, config.likenessText);
+  const deadline = Date.now() + 15000;
+  let seen = null;
+  while (Date.now() < deadline) {
+    seen = await page.evaluate((first) => {
+      const rows = [...document.querySelectorAll("div")].filter((div) => div.textContent === first
+        && div.children.length === 0);
+      const row = rows.find((div) => div.getBoundingClientRect().width > 0);
+      return row ? { shown: true, lines: [...row.parentElement.children].map((div) => div.textContent) } : null;
+    }, config.likenessText[0]);
+    if (seen) break;
+    await sleep(200);
+  }
+  return seen ?? { shown: false };
 });
 
 await finish(null);

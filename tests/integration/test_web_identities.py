@@ -1,4 +1,4 @@
-"""The identity picker in a real browser, on the classic canvas and on Nodes 2.0 (where the frontend has it).
+"""The identity picker and the Likeness scores in a real browser, on the classic canvas and on Nodes 2.0.
 
 A real ComfyUI server with two saved identities (a red and a blue face); identity_browser_check.mjs adds
 HyperLoRA Load Identity to the graph and reports the thumbnail it shows. Needs what test_web_extension.py
@@ -22,6 +22,8 @@ from tests.integration.test_web_extension import CHROMIUM, skip_reason
 
 HERE = Path(__file__).resolve().parent
 TIMEOUT_S = 90
+LIKENESS_TEXT = ["ID similarity (ArcFace cosine) of 2 image(s): 0.712, 0.000 (no face found); best: image 1 "
+                 "(0.712), mean 0.356", "image 1: 0.712", "image 2: 0.000 (no face found)"]
 FACES = {"cast/alice": (220, 40, 40), "cast/bob": (40, 40, 220), "carol": (40, 200, 40)}
 
 
@@ -74,6 +76,7 @@ def test_identity_picker_shows_the_chosen_face(server, renderer, tmp_path):
         "timeoutMs": TIMEOUT_S * 1000, "renderer": renderer, "first": "cast/alice.safetensors",
         "second": "cast/bob.safetensors",
         "newIdentity": {"from": str(staged), "to": str(target), "name": f"new/carol_{renderer}"},
+        "likenessText": LIKENESS_TEXT,
     }, tmp_path)
     if report.get("unsupported"):
         pytest.skip(report["unsupported"])
@@ -90,5 +93,6 @@ def test_identity_picker_shows_the_chosen_face(server, renderer, tmp_path):
     second = report["steps"]["second"]
     assert second["shown"] and np.allclose(second["colour"], FACES["cast/bob"], atol=3)
     assert f"new/carol_{renderer}.safetensors" in report["steps"]["saved"]["values"]
+    assert report["steps"]["likeness"] == {"shown": True, "lines": LIKENESS_TEXT}
     ours = [e for e in report["consoleErrors"] + report["pageErrors"] if "hyperlora" in json.dumps(e).lower()]
     assert not ours, ours
