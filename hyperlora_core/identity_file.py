@@ -39,6 +39,7 @@ THUMBNAIL_SIZE = 128
 MAX_NAME_LENGTH = 200
 # Characters Windows refuses in file names, and control characters (NUL included).
 _BAD_NAME = re.compile(r'[<>:"|?*\\\x00-\x1f\x7f]')
+_WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 _fingerprints: dict[tuple, str] = {}
 
 
@@ -95,6 +96,8 @@ def identity_relative_path(name: str) -> str:
     if any(part != part.strip() or part.endswith(".") for part in parts):
         raise ValueError(f"{what} has a folder or file name that starts or ends with a space or ends with a dot; "
                          "remove them (Windows cannot hold such names).")
+    if any(part.split(".")[0].lower() in _WINDOWS_DEVICES for part in parts):
+        raise ValueError(f"{what} uses a name Windows reserves for devices (CON, NUL, COM1, ...); choose another.")
     return cleaned + EXTENSION
 
 

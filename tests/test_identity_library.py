@@ -99,7 +99,8 @@ def test_an_existing_name_is_never_silently_overwritten(comfy, hyperlora, coeffi
 
 
 @pytest.mark.parametrize("name", ["", "  ", "../escape", "/etc/passwd", "a/../../b", "a//b", "./a", "a\\..\\b",
-                                  "con:stream", "nul\x00byte", "tab\tname", "a/ b", "dots.", "x" * 300])
+                                  "con:stream", "nul\x00byte", "tab\tname", "a/ b", "dots.", "x" * 300,
+                                  "NUL", "cast/com1.txt"])
 def test_names_with_path_tricks_are_refused(comfy, coefficients, name):  # noqa: F811
     save, _ = nodes(comfy)
     with pytest.raises(ValueError):
