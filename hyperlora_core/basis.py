@@ -10,6 +10,7 @@ cache-sized chunks just before use; the result stays memory-bound.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -138,13 +139,27 @@ def _combine_cpu_chunked(coeff: torch.Tensor, data: torch.Tensor) -> torch.Tenso
     return out
 
 
-def combine_bank(bank: BasisBank, coefficients: torch.Tensor, device: torch.device) -> dict[
+def group_compute_bytes(group: BasisGroup) -> int:
+    """Device memory one group's combination takes: its bases copied over plus the result
+    (in the bases' dtype, then float32)."""
+    slots, _, width = group.data.shape
+    return group.data.numel() * group.data.element_size() + slots * width * (group.data.element_size() + 4)
+
+
+def combine_bank(bank: BasisBank, coefficients: torch.Tensor, device: torch.device,
+                 make_room: Callable[[int], None] | None = None) -> dict[
         tuple[int, str], tuple[torch.Tensor, torch.Tensor]]:
-    """Materialise every LoRA matrix: {(module, projection): (lora_up (out, r), lora_down (r, in))}."""
+    """Materialise every LoRA matrix: {(module, projection): (lora_up (out, r), lora_down (r, in))}.
+
+    make_room(bytes), if given, is called before each group with what that group needs on `device`,
+    so a host can free just that much (ComfyUI under dynamic VRAM: nodes/memory.py).
+    """
     down: dict[tuple[int, str], torch.Tensor] = {}
     up: dict[tuple[int, str], torch.Tensor] = {}
     for group in bank.groups:
         a, b = group.matrix_shape
+        if make_room is not None:
+            make_room(group_compute_bytes(group))
         # down: (in, r) -> lora_down (r, in); up: (r, out) -> lora_up (out, r). Transposed views, not
         # copies: matmul reads them as they are, and a file writer makes them contiguous.
         combined = combine_group(group, coefficients, device).view(-1, a, b).transpose(1, 2)

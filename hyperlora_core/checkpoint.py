@@ -7,12 +7,12 @@ config that has to match the checkpoint by hand. Only the attention head split
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from .naming import PROJECTIONS, ldm_block
 from .safetensors_io import SafetensorsFile, refuse_pickle
+from .validate import load_json_file
 
 MODULES_JSON = "hyper_lora_modules.json"
 BASES = "hyper_lora_modules.safetensors"
@@ -95,19 +95,16 @@ def find_checkpoint_files(path: str | Path) -> CheckpointFiles:
 
 def read_module_specs(path: Path) -> list[ModuleSpec]:
     """Parse hyper_lora_modules.json, keeping its (significant) order."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc}). Download it again.") from None
+    raw = load_json_file(path, "Download it again from the HyperLoRA repository.")
     if not isinstance(raw, dict) or not raw:
         raise ValueError(f"{path} should be a JSON object of LoRA modules, but it is empty or not an object.")
     specs = []
     for name, info in raw.items():
         try:
-            hidden = int(info["hidden_size"])
+            hidden = _positive_int(info["hidden_size"])
             cross = info.get("cross_attention_dim")
-            cross = None if cross is None else int(cross)
-        except (KeyError, TypeError, ValueError, AttributeError):
+            cross = None if cross is None else _positive_int(cross)
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
             raise ValueError(
                 f"{path}: entry '{name}' needs 'hidden_size' (a number) and 'cross_attention_dim' "
                 "(a number or null). Download the file again."
@@ -115,6 +112,12 @@ def read_module_specs(path: Path) -> list[ModuleSpec]:
         ldm_block(name)  # raises a clear error for names we cannot map
         specs.append(ModuleSpec(name, hidden, cross))
     return specs
+
+
+def _positive_int(value) -> int:
+    if type(value) is not int or value <= 0:  # JSON 1e400 is inf, 2.5 a float, true a bool: all refused
+        raise ValueError(value)
+    return value
 
 
 def _need(st: SafetensorsFile, key: str) -> tuple[int, ...]:
@@ -197,6 +200,8 @@ def infer_config(files: CheckpointFiles, specs: list[ModuleSpec], heads: int = 1
     }
     if files.base_resampler is not None:
         st["base_resampler"] = SafetensorsFile(files.base_resampler)
+    for weights in st.values():
+        weights.require_float()  # integer "weights" would load and give a garbage LoRA
     num_basis, rank = check_bases(st["bases"], specs, "id")
     has_base = files.base_resampler is not None
     base_rank = check_bases(st["bases"], specs, "base")[1] if has_base else None

@@ -14,24 +14,48 @@ from pathlib import Path
 from .naming import TRIGGER_WORDS
 
 DTYPES = ("fp16", "bf16", "fp32")
+# The face pipeline's messages name node options by default; here they name our flags.
+CLI_HINTS = {"skip": "add --skip-missing",
+             "pick": "faces are numbered from the left, starting at 0, in each photo"}
 EXPECTED_ERRORS = (ValueError, RuntimeError, OSError, ImportError)
+MAX_NAME_BYTES = 255  # the usual file name limit (ext4, NTFS, APFS)
+
+
+def finite_number(text: str) -> float:
+    """argparse type: a finite float (NaN or inf would be baked into every weight of the file)."""
+    from .validate import finite
+
+    try:
+        return finite(text, "the value")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def path_text(text: str) -> str:
+    """argparse type: a path without NUL or line breaks (the OS would fail with a message naming no file)."""
+    if any(ord(char) < 32 for char in text):
+        raise argparse.ArgumentTypeError(f"the path {text!r} contains a control character (NUL or a line break); "
+                                         "type the file name again")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m hyperlora_core", description=(
-        "HyperLoRA without ComfyUI: make an SDXL LoRA from face photos, or check the model files."))
+        "HyperLoRA without ComfyUI: make an SDXL LoRA from face photos, check the model files, or convert "
+        "workflows of the official pack."))
     commands = parser.add_subparsers(dest="command", required=True)
 
     make = commands.add_parser("make-lora", help="turn face photos of one person into an SDXL LoRA file")
-    make.add_argument("--face", action="append", required=True, metavar="IMAGE",
+    make.add_argument("--face", action="append", required=True, metavar="IMAGE", type=path_text,
                       help="a photo of the person; repeat for several photos (they are averaged)")
-    make.add_argument("--models", required=True, metavar="DIR", help="ComfyUI models folder")
+    make.add_argument("--models", required=True, metavar="DIR", type=path_text, help="ComfyUI models folder")
     make.add_argument("--variant", help="checkpoint folder in MODELS/hyper_lora/hyper_lora "
                                         "(default: the only one installed)")
-    make.add_argument("--clip", metavar="DIR",
+    make.add_argument("--clip", metavar="DIR", type=path_text,
                       help="CLIP ViT-L/14 folder with config.json + model.safetensors "
                            "(default: MODELS/hyper_lora/clip_vit/clip_vit_large_14)")
-    make.add_argument("--out", required=True, metavar="FILE", help="the LoRA to write (.safetensors)")
+    make.add_argument("--out", required=True, metavar="FILE", type=path_text,
+                      help="the LoRA to write (.safetensors)")
     make.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     make.add_argument("--style", choices=("comfy", "kohya", "comfy_trainer"), default="comfy",
                       help="key names: comfy (the checkpoint's own, read by ComfyUI and most UIs), kohya "
@@ -39,9 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "Train LoRA continues from; name the file like MODELS/loras/me_0_steps.safetensors)")
     make.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                       help="where the models run (default: cuda when available)")
-    make.add_argument("--strength", type=float, default=0.8,
+    make.add_argument("--strength", type=finite_number, default=0.8,
                       help="recommended LoRA strength written into the file's metadata (default 0.8)")
-    make.add_argument("--base-strength", type=float, default=0.0,
+    make.add_argument("--base-strength", type=finite_number, default=0.0,
                       help="bake the Base-LoRA in at this strength relative to the ID-LoRA "
                            "(default 0: ID only)")
     make.add_argument("--face-index", type=int, metavar="N",
@@ -54,8 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="weights in the file (default fp16)")
 
     check = commands.add_parser("check", help="list the model files, and where missing ones go")
-    check.add_argument("--models", required=True, metavar="DIR", help="ComfyUI models folder")
+    check.add_argument("--models", required=True, metavar="DIR", type=path_text, help="ComfyUI models folder")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    from . import workflow_cli
+
+    workflow_cli.add_parser(commands)
 
     from . import likeness_cli
 
@@ -68,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             return run_check(args)
+        if args.command == "convert-workflow":
+            from . import workflow_cli
+
+            return workflow_cli.run(args)
         if args.command == "likeness":
             from . import likeness_cli
 
@@ -132,7 +164,7 @@ def make_lora(args) -> Path:
     conditioning = face.encode_faces(
         images, analyzer, encoder, remove_background=not args.keep_background,
         select="largest" if args.face_index is None else "index", face_index=args.face_index or 0,
-        skip_missing=args.skip_missing, with_base=with_base,
+        skip_missing=args.skip_missing, with_base=with_base, hints=CLI_HINTS,
         progress=lambda done, total: progress(f"  photo {done} of {total} done"))
 
     progress("Predicting the LoRA weights")
@@ -161,6 +193,9 @@ def _output_path(out: str, force: bool) -> Path:
     path = Path(out).expanduser()
     if path.suffix != ".safetensors":
         raise ValueError(f"--out {out}: the LoRA file name must end in .safetensors.")
+    if len(path.name.encode()) > MAX_NAME_BYTES:
+        raise ValueError(f"--out: the file name is {len(path.name.encode())} bytes long; file systems allow "
+                         f"{MAX_NAME_BYTES}. Choose a shorter name.")
     if path.exists() and not force:
         raise ValueError(f"{path} already exists. Choose another --out, or add --force to overwrite it.")
     if not path.parent.is_dir():
@@ -200,12 +235,18 @@ def _device(choice: str) -> str:
 
 
 def _read_image(path: str):
-    from PIL import Image, UnidentifiedImageError
+    """The photo upright and in RGB, as ComfyUI's Load Image gives it (EXIF orientation applied), so
+    the CLI and a ComfyUI graph make the same LoRA from the same file."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(Path(path).expanduser()) as image:
-            return image.convert("RGB")
+            return ImageOps.exif_transpose(image).convert("RGB")
     except FileNotFoundError:
         raise ValueError(f"The photo {path} does not exist.") from None
-    except (UnidentifiedImageError, OSError) as exc:
+    except Image.DecompressionBombError:
+        raise ValueError(f"The photo {path} has too many pixels (more than {2 * Image.MAX_IMAGE_PIXELS}); Pillow "
+                         "refuses it as a possible decompression bomb. Scale it down (a few megapixels are "
+                         "plenty for a face) and try again.") from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise ValueError(f"Could not read the photo {path} ({exc}). Use a JPEG, PNG or WebP image.") from None

@@ -7,10 +7,13 @@ LoRAs, which add exactly: LoRA(B) at +s plus LoRA(A) at -s (spec section 6).
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .lora import LoraFactors, WeightedLoras
 from .resampler import normalize_tokens
+from .validate import finite
 
 
 def mix_coefficients(weighted: list[tuple[torch.Tensor, float]]) -> torch.Tensor:
@@ -21,6 +24,8 @@ def mix_coefficients(weighted: list[tuple[torch.Tensor, float]]) -> torch.Tensor
     if len(shapes) != 1:
         raise ValueError(f"These identities come from different HyperLoRA checkpoints (shapes {sorted(shapes)}); "
                          "mix identities made with the same checkpoint.")
+    if not all(math.isfinite(w) for _, w in weighted) or not math.isfinite(sum(w for _, w in weighted)):
+        raise ValueError(f"Mixing weights must be finite numbers; got {[w for _, w in weighted]}.")
     if any(w < 0 for _, w in weighted) or sum(w for _, w in weighted) <= 0:
         raise ValueError("Mixing weights must be zero or positive, and at least one must be above zero.")
     total = sum(w for _, w in weighted)
@@ -30,11 +35,13 @@ def mix_coefficients(weighted: list[tuple[torch.Tensor, float]]) -> torch.Tensor
 
 def shift_coefficients(coefficients: torch.Tensor, a: torch.Tensor, b: torch.Tensor, strength: float) -> torch.Tensor:
     """Move an identity along the direction from A to B in coefficient space, renormalised."""
+    finite(strength, "The slider strength")
     return normalize_tokens(coefficients.float() + strength * (b.float() - a.float()))
 
 
 def slider(lora_a: LoraFactors, lora_b: LoraFactors, strength: float) -> WeightedLoras:
     """Concept slider from image A to image B: LoRA(B) at +strength plus LoRA(A) at -strength."""
+    finite(strength, "The slider strength")
     if list(lora_a.up) != list(lora_b.up):
         raise ValueError("The two slider images were turned into LoRAs by different HyperLoRA checkpoints; "
                          "use the same checkpoint for both.")

@@ -13,13 +13,16 @@ from pathlib import Path
 
 
 def add_parser(commands) -> argparse.ArgumentParser:
+    from .cli import path_text
+
     likeness = commands.add_parser("likeness", help="score images by ArcFace likeness to reference photos or "
                                                     "a saved identity")
-    likeness.add_argument("reference", nargs="+", metavar="REFERENCE",
+    likeness.add_argument("reference", nargs="+", metavar="REFERENCE", type=path_text,
                           help="photos of the person (their mean identity is used), or one identity file "
                                "saved with HyperLoRA Save Identity (.safetensors)")
-    likeness.add_argument("--images", nargs="+", required=True, metavar="IMAGE", help="the images to score")
-    likeness.add_argument("--models", required=True, metavar="DIR",
+    likeness.add_argument("--images", nargs="+", required=True, metavar="IMAGE", type=path_text,
+                          help="the images to score")
+    likeness.add_argument("--models", required=True, metavar="DIR", type=path_text,
                           help="ComfyUI models folder (for insightface/models/antelopev2)")
     likeness.add_argument("--sort", action="store_true", help="best first instead of input order")
     likeness.add_argument("--top-k", type=int, default=0, metavar="K", help="print only the K best (implies --sort)")

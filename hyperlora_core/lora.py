@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from .naming import ldm_style_name
+from .validate import finite
 
 
 @dataclass
@@ -60,6 +61,8 @@ def kohya_state_dict(weighted: WeightedLoras, style: str = "comfy",
     """
     if not weighted:
         raise ValueError("There is no LoRA to save.")
+    for number, (_, strength) in enumerate(weighted, 1):
+        finite(strength, f"The strength of LoRA {number} of {len(weighted)}")
     keys = list(weighted[0][0].up)
     for factors, _ in weighted[1:]:
         if list(factors.up) != keys:

@@ -6,7 +6,7 @@ Shared by the Export LoRA node and the CLI so that both write the same file.
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 from .naming import TRIGGER_WORDS
@@ -28,15 +28,34 @@ def lora_metadata(source: str, key_style: str, base_strength: float, recommended
 
 
 def write_lora_atomically(path: str | os.PathLike, tensors: dict, metadata: dict) -> None:
-    """Write to a hidden temporary file beside `path`, then rename: no half-written LoRA is ever left."""
-    from safetensors.torch import save_file
+    """Write through one short-named temporary file of ours beside `path`, then rename.
+
+    No half-written LoRA is ever left: the temporary is removed on every failure we can catch
+    (a full disk, Ctrl+C). The file is created like any other (mode 0666 minus the umask, so 0644
+    usually, not mkstemp's 0600), and the short temporary name works for final names up to the
+    255-byte limit. The bytes are serialised by the safetensors library in memory and written here,
+    so the library leaves no temporary file of its own.
+    """
+    from safetensors.torch import save
 
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
+    data = save(tensors, metadata=metadata)
+    temporary = path.parent / f".hyperlora-{secrets.token_hex(6)}.tmp"
     try:
-        save_file(tensors, temporary, metadata=metadata)
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as exc:
+        raise RuntimeError(f"Could not create a file in {path.parent} ({exc.strerror or exc}). Check that the "
+                           "folder exists and is writable.") from None
+    try:
+        with os.fdopen(handle, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
+    except OSError as exc:  # a full disk, a vanished folder: one readable line, not a traceback
+        temporary.unlink(missing_ok=True)
+        raise RuntimeError(f"Could not write {path} ({exc.strerror or exc}); nothing was saved. Free some "
+                           "disk space or choose another folder, then try again.") from None
+    except BaseException:  # Ctrl+C and anything else: no temporary left behind either
+        temporary.unlink(missing_ok=True)
         raise

@@ -90,6 +90,11 @@ class HyperLoRAModel:
     def basis_bytes(self) -> int:
         return sum(bank.nbytes() for bank in self._banks.values())
 
+    def tensors(self) -> list[torch.Tensor]:
+        """Every tensor the model holds (bases and the small networks), for a host's memory accounting."""
+        held = [g.data for bank in self._banks.values() for g in bank.groups if g.data is not None]
+        return held + [t for weights in self._weights.values() for t in weights.values()]
+
     # -- coefficients ------------------------------------------------------------------------
     def _as_input(self, t, name: str, width: int, ndim: int) -> torch.Tensor:
         t = torch.as_tensor(t)
@@ -108,9 +113,12 @@ class HyperLoRAModel:
     def _fusion_weights(self, weights, batch: int):
         if weights is None:
             return None
-        weights = torch.as_tensor(weights, dtype=torch.float32).flatten()
+        weights = torch.as_tensor(weights, dtype=torch.float64).flatten()
+        if not torch.isfinite(weights).all() or not torch.isfinite(weights.sum()):
+            raise ValueError(f"The image weights must be finite numbers; got {weights.tolist()}.")
         if weights.numel() != batch or (weights < 0).any() or weights.sum() <= 0:
             raise ValueError(f"Give one non-negative weight per reference image ({batch}), not all zero.")
+        weights = (weights / weights.max()).float()  # only ratios matter; 1e308 stays finite in float32
         return weights
 
     @torch.inference_mode()
@@ -141,8 +149,11 @@ class HyperLoRAModel:
 
     # -- LoRA weights --------------------------------------------------------------------------
     @torch.inference_mode()
-    def lora_factors(self, coefficients, kind: str = "id", compute_device=None) -> LoraFactors:
-        """Materialise the LoRA of one coefficient set: factors keyed by ComfyUI model key (float32)."""
+    def lora_factors(self, coefficients, kind: str = "id", compute_device=None, make_room=None) -> LoraFactors:
+        """Materialise the LoRA of one coefficient set: factors keyed by ComfyUI model key (float32).
+
+        make_room(bytes): optional, called before each shape group with the memory it needs on the
+        compute device (see basis.combine_bank)."""
         if kind not in self._banks:
             raise ValueError(f"Unknown LoRA kind '{kind}'" if kind not in ("id", "base") else
                              f"The checkpoint {self.path} has no Base-LoRA.")
@@ -154,7 +165,7 @@ class HyperLoRAModel:
         self.load_bases()
         bank: BasisBank = self._banks[kind]
         device = torch.device(compute_device) if compute_device is not None else self.device
-        matrices = combine_bank(bank, coefficients, device)
+        matrices = combine_bank(bank, coefficients, device, make_room)
         up, down, names = {}, {}, {}
         for (i, proj), (u, d) in matrices.items():
             key, name = self._keys[4 * i + PROJECTIONS.index(proj)]

@@ -8,12 +8,13 @@ and keep the resident memory near the size of what we keep.
 
 from __future__ import annotations
 
-import json
 import os
 import struct
 from pathlib import Path
 
 import torch
+
+from .validate import parse_json_text
 
 DTYPES = {
     "F64": torch.float64,
@@ -27,6 +28,10 @@ DTYPES = {
     "U8": torch.uint8,
     "BOOL": torch.bool,
 }
+FLOAT_DTYPES = ("F64", "F32", "F16", "BF16")
+# Valid safetensors dtypes this loader does not read: a newer or quantised release, not a damaged file.
+UNSUPPORTED_DTYPES = ("F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4", "U16", "U32", "U64", "C64")
+MAX_HEADER_BYTES = 100_000_000  # the safetensors library's own limit
 
 PICKLE_SUFFIXES = {".ckpt", ".bin", ".pt", ".pth", ".pkl", ".pickle"}
 REDOWNLOAD_HINT = "Delete it and download it again (an interrupted download is the usual cause)."
@@ -56,17 +61,18 @@ class SafetensorsFile:
             if len(prefix) < 8:
                 raise ValueError(self._damaged(f"it is only {self.size} bytes long"))
             (header_len,) = struct.unpack("<Q", prefix)
-            if header_len > self.size - 8 or header_len > 100_000_000:
+            if header_len > self.size - 8 or header_len > MAX_HEADER_BYTES:
                 self._not_safetensors(prefix)
-                raise ValueError(self._damaged(f"its header claims {header_len} bytes but the file has {self.size}"))
+                raise ValueError(
+                    f"{self.path} is damaged or incomplete, or not a safetensors file at all (for example a pickle "
+                    f".bin/.ckpt renamed to .safetensors): its header claims {header_len} bytes but the file has "
+                    f"{self.size}. {REDOWNLOAD_HINT}")
             raw = f.read(header_len)
-        try:
-            header = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(self._damaged(f"its header is not valid JSON ({exc})")) from None
+        header = parse_json_text(raw, f"{self.path} is damaged or incomplete: its header", REDOWNLOAD_HINT)
         if not isinstance(header, dict):
             raise ValueError(self._damaged("its header is not a JSON object"))  # noqa: TRY004 (bad file, not bad call)
-        self.metadata = header.pop("__metadata__", None) or {}
+        metadata = header.pop("__metadata__", None) or {}
+        self.metadata = metadata if isinstance(metadata, dict) else {}
         self.data_start = 8 + header_len
         self.entries = header
         self._check_entries()
@@ -88,24 +94,55 @@ class SafetensorsFile:
         return f"{self.path} is damaged or incomplete: {why}. {REDOWNLOAD_HINT}"
 
     def _check_entries(self) -> None:
-        end_max = 0
+        """The checks of the safetensors library: known dtype, whole-number shape and offsets, and
+        tensors that tile the data exactly (no overlap, no gap), ending at the end of the file."""
+        spans = []
         for name, info in self.entries.items():
             try:
-                dtype = DTYPES[info["dtype"]]
-                shape = [int(s) for s in info["shape"]]
-                begin, end = (int(o) for o in info["data_offsets"])
-            except (KeyError, TypeError, ValueError):
+                dtype_name = info["dtype"]
+                shape, offsets = info["shape"], info["data_offsets"]
+            except (KeyError, TypeError):
                 raise ValueError(self._damaged(f"tensor '{name}' has an unreadable header entry")) from None
+            if dtype_name in UNSUPPORTED_DTYPES:
+                raise ValueError(
+                    f"{self.path}: tensor '{name}' is stored as {dtype_name}, a format HyperLoRA for ComfyUI does "
+                    "not read. The file is fine, but it is a converted/quantised version: download the original "
+                    "fp16 (or fp32) release, or convert this file to fp16 first.")
+            if dtype_name not in DTYPES:
+                raise ValueError(self._damaged(f"tensor '{name}' has an unknown dtype {str(dtype_name)[:40]!r}"))
+            if not (_whole_numbers(shape) and _whole_numbers(offsets) and len(offsets) == 2):
+                raise ValueError(self._damaged(f"tensor '{name}' has a shape or offsets that are not whole numbers"))
+            begin, end = offsets
             numel = 1
-            for s in shape:
-                numel *= s
-            if end - begin != numel * dtype.itemsize or begin < 0:
+            for size in shape:
+                numel *= size
+            if begin > end or end - begin != numel * DTYPES[dtype_name].itemsize:
                 raise ValueError(self._damaged(f"tensor '{name}' has inconsistent offsets"))
-            end_max = max(end_max, end)
-        if self.data_start + end_max != self.size:
+            spans.append((begin, end, name))
+        position = 0
+        for begin, end, name in sorted(spans):
+            if begin != position:
+                why = "overlaps another tensor" if begin < position else "leaves a gap before it"
+                raise ValueError(self._damaged(f"tensor '{name}' {why} (its data_offsets do not follow on)"))
+            position = end
+        if self.data_start + position != self.size:
             raise ValueError(
-                self._damaged(f"it should be {self.data_start + end_max} bytes long but is {self.size} bytes")
+                self._damaged(f"it should be {self.data_start + position} bytes long but is {self.size} bytes")
             )
+
+    def float_problem(self) -> str | None:
+        """Why this file cannot hold HyperLoRA weights (a tensor of an integer type), or None."""
+        for name, info in self.entries.items():
+            if info["dtype"] not in FLOAT_DTYPES:
+                return (f"{self.path}: tensor '{name}' is stored as {info['dtype']} (integers), but HyperLoRA "
+                        "weights are floating point. This is not a HyperLoRA file, or a quantised conversion: "
+                        "download the original fp16 release.")
+        return None
+
+    def require_float(self) -> None:
+        problem = self.float_problem()
+        if problem:
+            raise ValueError(problem)
 
     def keys(self) -> list[str]:
         return list(self.entries)
@@ -159,3 +196,8 @@ class SafetensorsFile:
                 self.read_into(key, out, f)
                 result[key] = out
             return result
+
+
+def _whole_numbers(values) -> bool:
+    """A JSON list of non-negative integers (JSON 1e400 parses as inf, 2.5 as a float: both refused)."""
+    return isinstance(values, list) and all(type(v) is int and v >= 0 for v in values)

@@ -8,14 +8,16 @@ CLI `check` command and the loader nodes all show this same report.
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .checkpoint import BASE_RESAMPLER, REQUIRED_FILES
+from .checkpoint import BASE_RESAMPLER, MODULES_JSON, REQUIRED_FILES, read_module_specs
 from .face.antelopev2 import REQUIRED_FILES as ANTELOPE_REQUIRED
+from .onnx_check import onnx_problem
 from .safetensors_io import SafetensorsFile
+from .validate import load_json_file
 
 FOUND, MISSING, OPTIONAL_MISSING, DAMAGED = "found", "missing", "optional-missing", "damaged"
 
@@ -192,7 +194,7 @@ def _check_clip(clip_vit_dirs: list[Path], vision_dirs: list[Path], items: list[
                     if f.suffix.lower() in CLIP_VISION_SUFFIXES and f.is_file()]
     usable, unsure = [], []
     for path in vision_files:
-        kind, problem = describe_clip_vision(path)
+        kind, problem = _guarded(describe_clip_vision, path)
         if problem:
             items.append(SetupItem("clip", path.name, DAMAGED, str(path.parent), str(path), hint=problem))
             continue
@@ -226,7 +228,7 @@ def describe_clip_vision(path: str | Path) -> tuple[str, str | None]:
     shapes = {key: list(info["shape"]) for key, info in st.entries.items()}
     patch = _first_shape(shapes, ("patch_embedding.weight", "visual.conv1.weight"))
     positions = _first_shape(shapes, ("position_embedding.weight", "visual.positional_embedding"))
-    if not patch:
+    if not patch or len(patch) != 4:
         return "unknown (not a CLIP vision model?)", None
     width, patch_size = patch[0], patch[-1]
     tokens = positions[0] if positions else None
@@ -240,33 +242,50 @@ def describe_clip_vision(path: str | Path) -> tuple[str, str | None]:
 # ---------------------------------------------------------------- file checks
 
 
-def safetensors_problem(path: str | Path) -> str | None:
-    """Why a safetensors file cannot be used (truncated, LFS pointer, pickle...), or None.
+def safetensors_problem(path: str | Path, float_only: bool = False) -> str | None:
+    """Why a safetensors file cannot be used (truncated, LFS pointer, pickle, overlapping tensors,
+    unsupported dtype; with float_only, integer tensors), or None.
 
-    Reads only the header: the sum of header size and the largest tensor end must equal the
-    file size, which catches interrupted downloads without reading gigabytes.
+    Reads only the header, with the loader's own checks: the tensors must tile the data exactly up
+    to the end of the file, which catches interrupted downloads without reading gigabytes.
     """
     try:
-        SafetensorsFile(path)
+        st = SafetensorsFile(path)
     except (ValueError, OSError) as exc:
         return str(exc)
-    return None
+    return st.float_problem() if float_only else None
 
 
-def _file_problem(path: Path) -> str | None:
+def _file_problem(path: Path, component: str) -> str | None:
     size = path.stat().st_size
     if path.suffix == ".safetensors":
-        return safetensors_problem(path)
+        return safetensors_problem(path, float_only=component == "hyper_lora")
     if path.suffix == ".json":
         try:
-            json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return f"{path} is not valid JSON ({exc}). Download it again."
+            if path.name == MODULES_JSON:
+                read_module_specs(path)  # the loader's own parse: entries, numbers, module names
+            else:
+                load_json_file(path)
+        except (ValueError, OSError) as exc:
+            return str(exc)
         return None
     if size < TINY_FILE_BYTES:
         return (f"{path} is only {size} bytes, so it is a placeholder (for example a Git LFS pointer), "
                 "not the model. Download the real file again.")
+    if path.suffix == ".onnx":
+        return onnx_problem(path)
     return None
+
+
+def _guarded(check, path: Path, *args):
+    """Run one file's check so that no file, however malformed, can break the whole report:
+    an unexpected failure becomes that file's problem (naming it), and the other files are still checked."""
+    try:
+        return check(path, *args)
+    except Exception as exc:  # noqa: BLE001 (reported to the user as this file's problem, not swallowed)
+        problem = (f"{path} could not be checked ({type(exc).__name__}: {str(exc)[:200]}). It is probably "
+                   "damaged or not the expected file: download it again.")
+        return ("unknown", problem) if check is describe_clip_vision else problem
 
 
 def _file_item(component: str, folder: Path, name: str, *, required: bool, source: str,
@@ -277,7 +296,7 @@ def _file_item(component: str, folder: Path, name: str, *, required: bool, sourc
         status = MISSING if required else OPTIONAL_MISSING
         hint = f"Source: {source}." if required else f"Optional: {source}."
         return SetupItem(component, name, status, str(folder), hint=hint, variant=variant)
-    problem = _file_problem(path) if inspect else None
+    problem = _guarded(_file_problem, path, component) if inspect else None
     if problem:
         return SetupItem(component, name, DAMAGED, str(folder), str(path), hint=problem, variant=variant)
     return SetupItem(component, name, FOUND, str(folder), str(path), variant=variant)
@@ -291,7 +310,10 @@ def _first_shape(shapes: dict, suffixes: tuple[str, ...]) -> list | None:
 
 
 def _subfolders(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    except OSError:  # unreadable folder: reported as holding nothing, the others are still checked
+        return []
 
 
 def _has_any(folder: Path, names: tuple[str, ...]) -> bool:
@@ -301,7 +323,7 @@ def _has_any(folder: Path, names: tuple[str, ...]) -> bool:
 def _unique(paths: list[Path]) -> list[Path]:
     seen, result = set(), []
     for path in paths:
-        key = str(path.resolve()) if path.exists() else str(path)
+        key = os.path.realpath(path)  # never raises, even on a symlink loop
         if key not in seen:
             seen.add(key)
             result.append(path)

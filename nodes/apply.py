@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
+from ..hyperlora_core.validate import finite
 from .encode import encode_images
 from .patching import patch_model
 from .predict import predict
@@ -25,6 +26,7 @@ def strength_input(default: float, tooltip: str):
 
 def weighted_loras(coefficients, id_strength: float, base_strength: float):
     """(LoraFactors, strength) pairs of an identity: the ID-LoRA and, if asked for, the Base-LoRA."""
+    id_strength, base_strength = finite(id_strength, "id_strength"), finite(base_strength, "base_strength")
     weighted = [(coefficients.factors("id"), id_strength)]
     if base_strength != 0:
         weighted.append((coefficients.factors("base"), base_strength))
@@ -72,6 +74,7 @@ class HyperLoRAConceptSlider:
         }}
 
     def apply(self, model, coefficients_a, coefficients_b, strength):
+        strength = finite(strength, "strength")
         if coefficients_a.hyperlora.engine.path != coefficients_b.hyperlora.engine.path:
             raise ValueError("Images A and B were turned into coefficients by different HyperLoRA checkpoints; "
                              "use the same loader for both.")
@@ -105,6 +108,7 @@ class HyperLoRAApplyFace:
         self._last = None  # (inputs, coefficients): a new strength alone must not re-encode the face
 
     def apply(self, model, hyperlora, clip_vision, face_analyzer, image, strength):
+        strength = finite(strength, "strength")
         models = (hyperlora, clip_vision, face_analyzer)
         digest = hashlib.sha256(image.cpu().numpy().tobytes()).hexdigest()
         last = self._last

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..hyperlora_core.face.detection import SELECT_MODES
+from ..hyperlora_core.face.preview import fit_preview
 from .clip_vision import ComfyCLIPEncoder
 from .images import save_temp_previews, to_image_batch, to_pil_list
 from .loaders import face_dependencies
@@ -36,10 +37,10 @@ def encode_images(images, clip_vision, face_analyzer, *, remove_background=True,
 
 
 def detection_previews(pils, conditioning) -> list:
-    """Every input image with its faces boxed and numbered; the chosen face marked."""
+    """Every input image, at preview size, with its faces boxed and numbered; the chosen face marked."""
     from ..hyperlora_core import face
 
-    previews = list(pils)
+    previews = [fit_preview(image)[0] for image in pils]  # preview size: node outputs stay cached
     for faces, chosen, index in zip(all_faces(conditioning), conditioning.detections, conditioning.kept):
         previews[index] = face.preview_detections(pils[index], faces, chosen.index)
     return previews

@@ -7,7 +7,9 @@ with an empty set would list every file to any node that asks for it.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 
 from ..hyperlora_core.checkpoint import MODULES_JSON
 from ..hyperlora_core.face.antelopev2 import REQUIRED_FILES as ANTELOPEV2_FILES
@@ -23,6 +25,16 @@ FOLDERS = {
     "hyper_lora_identities": (("hyper_lora", "identities"), {".safetensors"}),  # Save / Load Identity
 }
 OUR_FOLDERS = ("hyper_lora", "hyper_lora_clip_vit", "hyper_lora_clip_processor", "hyper_lora_identities")
+
+# Bounds of the folder walk behind our dropdowns. ComfyUI's own listing (os.walk with followlinks)
+# never ends on a folder holding two links to itself, and /object_info would hang with it; ours
+# visits each real folder once, stops at a depth no download layout needs, and gives up after a
+# few seconds (listing what it found) rather than keep the server from answering.
+MAX_DEPTH = 8
+MAX_SECONDS = 5.0
+SKIPPED_DIRS = {".git", "__pycache__"}
+
+logger = logging.getLogger(__name__)
 
 
 def register_folders() -> None:
@@ -46,12 +58,46 @@ def _folders_with(folder_name: str, required: tuple[str, ...]) -> list[str]:
     """Sub-folders (relative, '/'-separated) of a registered folder that contain all `required` files."""
     import folder_paths
 
-    found: dict[str, set[str]] = {}
-    for relative in folder_paths.get_filename_list(folder_name):
-        relative = relative.replace(os.sep, "/")
-        folder, _, filename = relative.rpartition("/")
-        found.setdefault(folder, set()).add(filename)
-    return sorted(folder for folder, files in found.items() if folder and set(required) <= files)
+    found: set[str] = set()
+    for base in folder_paths.get_folder_paths(folder_name):
+        found.update(folder for folder, files in walk_folders(base) if folder and set(required) <= files)
+    return sorted(found)
+
+
+def walk_folders(base: str, max_depth: int = MAX_DEPTH, max_seconds: float = MAX_SECONDS):
+    """(relative '/'-separated folder, names of its files) for `base` and its sub-folders.
+
+    Follows symlinks (users link model folders in), but each real folder once: symlink loops end.
+    """
+    deadline = time.monotonic() + max_seconds
+    visited: set[str] = set()
+    pending = [(base, "", 0)]
+    while pending:
+        path, relative, depth = pending.pop()
+        real = os.path.realpath(path)
+        if real in visited:
+            continue
+        visited.add(real)
+        try:
+            entries = list(os.scandir(path))
+        except OSError:  # unreadable, vanished, or a loop the kernel refuses to resolve
+            continue
+        files = set()
+        for entry in entries:
+            try:
+                if entry.is_dir():
+                    if depth < max_depth and entry.name not in SKIPPED_DIRS:
+                        child = f"{relative}/{entry.name}" if relative else entry.name
+                        pending.append((entry.path, child, depth + 1))
+                elif entry.is_file():
+                    files.add(entry.name)
+            except OSError:
+                continue
+        yield relative, files
+        if time.monotonic() > deadline:
+            logger.warning("HyperLoRA: listing %s took over %.0f s; the list may be incomplete. Look for "
+                           "symlinks pointing back into the folder.", base, max_seconds)
+            return
 
 
 def list_checkpoints() -> list[str]:
@@ -81,6 +127,8 @@ def resolve_folder(folder_name: str, relative: str, what: str) -> str:
     """Absolute path of a listed sub-folder; a clear error naming the places searched if it is gone."""
     import folder_paths
 
+    if any(ord(char) < 32 for char in relative):
+        raise ValueError(f"The {what} name {relative!r} contains a control character; pick it from the list.")
     bases = folder_paths.get_folder_paths(folder_name)
     for base in bases:
         path = os.path.normpath(os.path.join(base, relative))

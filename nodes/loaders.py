@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 from .. import hyperlora_core as hl
 from ..hyperlora_core.checkpoint import BASES
+from ..hyperlora_core.safetensors_io import SafetensorsFile
 from . import folders
 from .memory import DEVICE_POLICIES, ManagedHyperLoRA, storage_device
 from .types import CATEGORY, FACE_ANALYZER, HYPERLORA
@@ -107,6 +108,7 @@ class HyperLoRACLIPVisionLoader:
 
         folder = folders.resolve_folder("hyper_lora_clip_vit", clip_model, "CLIP ViT folder")
         path = os.path.join(folder, folders.CLIP_WEIGHTS)
+        SafetensorsFile(path)  # a clear error naming the file for a pickle or a truncated one
         clip_vision = comfy.clip_vision.load(path)
         if clip_vision is None:
             raise ValueError(f"{path} is not a CLIP vision model ComfyUI recognises. Download "

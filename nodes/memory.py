@@ -3,23 +3,48 @@
 The bases of a full checkpoint take about 3 GB. Left on the GPU they would squeeze SDXL
 out of an 8 GB card, so the device policies are:
 
-- auto: bases in RAM; each LoRA is computed on the GPU when ComfyUI reports room for the
-  bases there (they only pass through, group by group), otherwise on the CPU.
+- auto: bases in RAM; each LoRA is computed on the GPU when it can take it, otherwise on the CPU.
 - gpu:  bases stay on the GPU (fastest when VRAM is plentiful).
 - cpu:  bases in RAM, LoRAs computed on the CPU (the engine's chunked path).
 
-Every loaded checkpoint is registered with ComfyUI's model manager as a ModelPatcher whose
-size is what the bases hold on the GPU (nothing under auto/cpu). When ComfyUI needs the room,
-or the user presses "Unload models", it detaches that patcher and our callback releases the
-bases; the engine reads them again from disk the next time a LoRA is made.
+What "can take it" means depends on ComfyUI's memory mode (docs/memory.md):
+
+- Classic (ComfyUI without dynamic VRAM, e.g. v0.3.64): on the GPU when get_free_memory reports
+  room for all the bases (they only pass through, group by group), else on the CPU. Every loaded
+  checkpoint is registered with the model manager as a ModelPatcher whose size is what the bases
+  hold on the GPU (nothing under auto/cpu); when ComfyUI needs the room, or the user presses
+  "Unload models", it detaches that patcher and our callback releases the bases (read again from
+  disk for the next LoRA).
+- Dynamic VRAM (comfy-aimdo, `comfy.memory_management.aimdo_enabled`): resident models fill VRAM
+  and stream, so free memory says little. auto computes on the GPU and, before each shape group,
+  asks ComfyUI to free just what that group needs (`free_memory(bytes, device)`); if the GPU still
+  runs out, that LoRA is computed on the CPU. Bases that are not on the GPU are not registered:
+  load_models_gpu of a non-dynamic patcher would make ComfyUI free its inference reserve, pushing
+  parts of SDXL out of VRAM for nothing. RAM is then given back through the RAM-pressure cache, to
+  which the loaded checkpoint reports its size (`_comfy_cache_tensors`).
 """
 
 from __future__ import annotations
+
+import logging
 
 import torch
 
 DEVICE_POLICIES = ("auto", "gpu", "cpu")
 GPU_HEADROOM = 512 * 1024 * 1024  # room left for the computed LoRA and other buffers under "auto"
+GROUP_HEADROOM = 64 * 1024 * 1024  # per group under dynamic VRAM: matmul workspace and allocator slack
+OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+logger = logging.getLogger(__name__)
+
+
+def dynamic_vram() -> bool:
+    """Whether ComfyUI runs with dynamic VRAM (comfy-aimdo); older ComfyUI has no such module."""
+    try:
+        from comfy import memory_management
+    except ImportError:
+        return False
+    return bool(getattr(memory_management, "aimdo_enabled", False))
 
 
 def storage_device(policy: str) -> torch.device:
@@ -29,16 +54,34 @@ def storage_device(policy: str) -> torch.device:
     return mm.get_torch_device() if policy == "gpu" else torch.device("cpu")
 
 
-def compute_device(policy: str, basis_bytes: int) -> torch.device:
-    """Where to combine the bases into one LoRA now."""
+def compute_plan(policy: str, basis_bytes: int):
+    """(device, make_room): where to combine the bases into one LoRA now, and the callback the engine
+    calls before each shape group (None: nothing to free)."""
     import comfy.model_management as mm
 
     if policy == "cpu":
-        return torch.device("cpu")
+        return torch.device("cpu"), None
     gpu = mm.get_torch_device()
     if policy == "gpu" or gpu.type == "cpu":
-        return gpu
-    return gpu if mm.get_free_memory(gpu) > basis_bytes + GPU_HEADROOM else torch.device("cpu")
+        return gpu, None
+    if dynamic_vram():
+        return gpu, room_maker(gpu)
+    return (gpu if mm.get_free_memory(gpu) > basis_bytes + GPU_HEADROOM else torch.device("cpu")), None
+
+
+def compute_device(policy: str, basis_bytes: int) -> torch.device:
+    """Where to combine the bases into one LoRA now."""
+    return compute_plan(policy, basis_bytes)[0]
+
+
+def room_maker(device: torch.device):
+    """make_room(bytes) for the engine: ComfyUI frees (from resident models) only what is missing."""
+    import comfy.model_management as mm
+
+    def make_room(nbytes: int) -> None:
+        mm.free_memory(nbytes + GROUP_HEADROOM, device)
+
+    return make_room
 
 
 class _BasesHandle(torch.nn.Module):
@@ -68,20 +111,38 @@ class ManagedHyperLoRA:
         return self.engine.has_base
 
     def factors(self, coefficients: torch.Tensor, kind: str = "id"):
-        """The LoRA factors of one coefficient set, computed where the policy says."""
+        """The LoRA factors of one coefficient set, computed where the policy says.
+
+        Under auto, a GPU that runs out of memory part way falls back to the CPU for this LoRA.
+        """
         self.register()
         self.engine.load_bases()  # after ComfyUI released them: read again before measuring
-        device = compute_device(self.policy, self.engine.basis_bytes())
-        factors = self.engine.lora_factors(coefficients, kind, compute_device=device)
+        device, make_room = compute_plan(self.policy, self.engine.basis_bytes())
+        try:
+            factors = self.engine.lora_factors(coefficients, kind, compute_device=device, make_room=make_room)
+        except OUT_OF_MEMORY:
+            if self.policy != "auto" or device.type == "cpu":
+                raise
+            import comfy.model_management as mm
+
+            logger.warning("HyperLoRA: the GPU ran out of memory while making a LoRA; making it on the CPU.")
+            mm.soft_empty_cache()
+            factors = self.engine.lora_factors(coefficients, kind, compute_device=torch.device("cpu"))
         return factors.to(device="cpu")
+
+    def _comfy_cache_tensors(self) -> list[torch.Tensor]:
+        """What ComfyUI's RAM-pressure cache counts for a cached checkpoint: the bases (about 3 GB)."""
+        return self.engine.tensors()
 
     def register(self) -> None:
         """Tell ComfyUI's model manager about the bases (again, after it unloaded them)."""
         import comfy.model_management as mm
         import comfy.model_patcher as mp
 
+        on_gpu = self.engine.device.type != "cpu"
+        if not on_gpu and dynamic_vram():
+            return  # nothing of ours in VRAM; registering would push resident models out (docstring)
         if self._patcher is None:
-            on_gpu = self.engine.device.type != "cpu"
             size = self.engine.basis_bytes() if on_gpu else 0
             self._patcher = mp.ModelPatcher(_BasesHandle(), load_device=mm.get_torch_device(),
                                             offload_device=torch.device("cpu"), size=size)

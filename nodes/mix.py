@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import hyperlora_core as hl
+from ..hyperlora_core.validate import finite
 from .types import CATEGORY, COEFFS, Coefficients
 
 SLOTS = 4
@@ -50,5 +51,6 @@ class HyperLoRAMixIdentities:
         return {"required": required, "optional": optional}
 
     def mix(self, **inputs):
-        weighted = [(inputs.get(f"coefficients_{n}"), inputs.get(f"weight_{n}", 0.0)) for n in range(1, SLOTS + 1)]
+        weighted = [(inputs.get(f"coefficients_{n}"), finite(inputs.get(f"weight_{n}", 0.0), f"weight_{n}"))
+                    for n in range(1, SLOTS + 1)]
         return (mix(weighted),)

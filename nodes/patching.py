@@ -41,6 +41,10 @@ def patch_model(model, weighted):
     """A clone of `model` with each (LoraFactors, strength) added; the input model is left untouched."""
     from comfy.weight_adapter import LoRAAdapter
 
+    from ..hyperlora_core.validate import finite
+
+    for _, strength in weighted:
+        finite(strength, "The LoRA strength")  # NaN would make every patched weight NaN
     patched = model.clone()
     for factors, strength in weighted:
         if strength == 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..hyperlora_core.face.likeness import reference_embedding
+from ..hyperlora_core.validate import parse_number_list
 from .types import CATEGORY, COEFFS, FACE, HYPERLORA, Coefficients
 
 
@@ -11,10 +12,9 @@ def parse_image_weights(text: str, conditioning) -> list[float] | None:
     text = text.strip()
     if not text:
         return None
-    try:
-        weights = [float(part) for part in text.replace(";", ",").split(",") if part.strip()]
-    except ValueError:
-        raise ValueError(f"image_weights must be numbers separated by commas, e.g. '1, 1, 0.5'; got '{text}'.")
+    weights = parse_number_list(text, "image_weights")
+    if any(w < 0 for w in weights) or (weights and sum(weights) <= 0):
+        raise ValueError(f"image_weights must be zero or positive, and not all zero; got '{text}'.")
     last = max(conditioning.kept)
     if len(weights) <= last:
         raise ValueError(f"image_weights gives {len(weights)} weights but the batch has at least {last + 1} photos; "

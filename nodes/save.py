@@ -10,6 +10,7 @@ import torch
 from .. import hyperlora_core as hl
 from ..hyperlora_core.lora_file import lora_metadata, write_lora_atomically
 from ..hyperlora_core.trainer_lora import trainer_state_dict
+from ..hyperlora_core.validate import finite
 from .lora_destination import (
     DESTINATIONS,
     TRAINER_STYLE,
@@ -23,26 +24,50 @@ KEY_STYLES = ("comfy", "kohya", "comfy_trainer")
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
 
+MAX_NAME_BYTES = 255  # the usual file name limit (ext4, NTFS, APFS)
+
+
 def _inside(root: str, path: str) -> bool:
     try:
-        return path != root and os.path.commonpath([root, path]) == root
+        return os.path.commonpath([root, path]) == root
     except ValueError:  # another drive on Windows
         return False
 
 
-def output_file(output_dir: str, filename_prefix: str) -> str:
-    """`<output>/<prefix>_00001_.safetensors` with the next free number; the prefix may not leave the folder."""
+def output_file(output_dir: str, filename_prefix: str, default_name: str = "hyperlora",
+                extension: str = ".safetensors", folder_label: str = "ComfyUI's output folder") -> str:
+    """`<root>/<prefix>_00001_<extension>` with the next free number, like ComfyUI's Save nodes.
+
+    The prefix may name sub-folders ('loras/me'); one ending in '/' (or '.', or empty) names only a
+    folder and gets `default_name`. It may not leave `output_dir` (also not through a symlink), nor
+    hold control characters, and the final name must fit the file system's 255-byte limit.
+    """
+    if any(ord(char) < 32 or char == "\x7f" for char in filename_prefix):
+        raise ValueError(f"The filename_prefix {filename_prefix!r} contains a control character (such as a "
+                         "line break or NUL), which cannot be part of a file name. Type a plain name such as "
+                         "'loras/my_face'.")
     root = os.path.realpath(output_dir)
-    prefix = filename_prefix.strip() or "hyperlora"
+    prefix = filename_prefix.strip()
+    folder_only = not prefix or prefix.endswith(("/", os.sep)) or os.path.basename(os.path.normpath(prefix)) in (".", "")
     target = os.path.realpath(os.path.join(root, prefix))
-    if not _inside(root, target):
-        raise ValueError(f"The filename_prefix '{filename_prefix}' points outside ComfyUI's output folder "
-                         f"({root}). Use a name such as 'loras/my_face' (sub-folders are fine).")
-    folder, base = os.path.split(target)
+    if folder_only:
+        folder, base = target, default_name
+    else:
+        folder, base = os.path.split(target)
+    if not _inside(root, folder) or (not folder_only and target == root):
+        raise ValueError(f"The filename_prefix '{filename_prefix}' points outside {folder_label} ({root}). "
+                         "Use a name such as 'loras/my_face' (sub-folders are fine).")
+    name_bytes = len(f"{base}_00001_{extension}".encode())
+    if name_bytes > MAX_NAME_BYTES:
+        raise ValueError(f"The filename_prefix gives a file name of {name_bytes} bytes, more than the "
+                         f"{MAX_NAME_BYTES} a file system allows; shorten the name '{base[:40]}...'.")
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise ValueError(f"The filename_prefix '{filename_prefix}' uses {folder} as a folder, but it is a file. "
+                         "Choose another name.")
     os.makedirs(folder, exist_ok=True)
-    pattern = re.compile(re.escape(base) + r"_(\d+)_\.safetensors$")
+    pattern = re.compile(re.escape(base) + r"_(\d+)_" + re.escape(extension) + "$")
     numbers = [int(m.group(1)) for name in os.listdir(folder) if (m := pattern.match(name))]
-    return os.path.join(folder, f"{base}_{max(numbers, default=0) + 1:05}_.safetensors")
+    return os.path.join(folder, f"{base}_{max(numbers, default=0) + 1:05}_{extension}")
 
 
 class HyperLoRAExportLoRA:
@@ -81,6 +106,9 @@ class HyperLoRAExportLoRA:
 
     def save(self, coefficients, filename_prefix, key_style, base_strength, recommended_strength, precision,
              destination="output"):
+        base_strength = finite(base_strength, "base_strength")
+        recommended_strength = finite(recommended_strength, "recommended_strength")
+
         weighted = [(coefficients.factors("id"), 1.0)]
         if base_strength != 0:
             weighted.append((coefficients.factors("base"), base_strength))

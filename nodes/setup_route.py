@@ -7,8 +7,10 @@ extra_model_paths.yaml counts) and hands that to hyperlora_core.setup_check.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 ROUTE = "/hyperlora/setup"
+logger = logging.getLogger(__name__)
 
 # setup_check argument -> ComfyUI folder names searched for it (names other packs may register too)
 FOLDER_NAMES = {
@@ -36,7 +38,14 @@ async def handle_setup(request):
     import folder_paths
     from aiohttp import web
 
-    report = await asyncio.to_thread(setup_report, folder_paths)
+    try:
+        report = await asyncio.to_thread(setup_report, folder_paths)
+    except Exception as exc:  # each file is checked on its own; this is a folder-level failure
+        logger.exception("HyperLoRA setup report failed")
+        message = (f"The HyperLoRA setup check failed ({type(exc).__name__}: {exc}). Check that the model "
+                   "folders are readable; the server log has the details.")
+        return web.json_response({"ok": False, "error": message, "items": [], "variants": [], "clip": None},
+                                 status=500)
     return web.json_response(report)
 
 

@@ -32,6 +32,12 @@ class Coefficients:
     arcface: torch.Tensor | None = None
     thumbnail: object = field(default=None, repr=False)
 
+    def _comfy_cache_tensors(self) -> list:
+        """What ComfyUI's RAM-pressure cache counts for cached coefficients: their own tensors and the
+        LoRA factors made from them (not the checkpoint, which its loader's output reports)."""
+        factors = [(f.up, f.down) for f in self._factors.values()]
+        return [t for t in (self.alpha, self.beta) if t is not None] + factors
+
     def factors(self, kind: str = "id"):
         """hyperlora_core LoraFactors of the ID ("id") or Base ("base") LoRA, computed on first use."""
         if kind not in self._factors:

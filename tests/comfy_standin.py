@@ -12,7 +12,16 @@ Each piece mirrors the real v0.3.64 behaviour the nodes rely on, and records wha
   strength-free alpha / rank * up @ down as ComfyUI's calculate_weight does.
 * `comfy.model_management`: CPU only; load_models_gpu records loaded patchers (loaded_models lists
   them), unload_all_models
-  detaches them (as ComfyUI's free_memory does), get_free_memory returns `free_memory`.
+  detaches them (as ComfyUI's free_memory does), get_free_memory returns `free_vram`.
+  VRAM bookkeeping, for the memory policies: `free_vram` bytes are free and `resident_vram` bytes
+  hold other models' weights (SDXL). free_memory(bytes, device) frees only the shortfall
+  (bytes - free_vram) from the resident weights, as ComfyUI partially unloads models, and counts it
+  in `pushed_out`; every call is recorded in `free_calls`. load_models_gpu on a non-CPU device first
+  frees size x 1.1 + `minimum_inference_memory` (ComfyUI's inference reserve), as the real one does
+  for a non-dynamic patcher; its calls are recorded in `load_calls`.
+* Dynamic VRAM mode (`install(..., dynamic_vram=True)`, fixture `comfy_dynamic_vram`): adds
+  `comfy.memory_management` with `aimdo_enabled = True`, as newer ComfyUI with comfy-aimdo has. The
+  classic mode has no such module, like v0.3.64.
 * `comfy.utils.ProgressBar`: records every update_absolute(value, total).
 * `comfy.clip_vision.load(path)`: a transformers CLIPVisionModel from the file's folder behind
   ComfyUI's ClipVisionModel interface (model(pixel_values, intermediate_output=-2) -> (last,
@@ -143,21 +152,40 @@ class LoRAAdapter:
 # -- comfy.model_management / comfy.utils / comfy.clip_vision ---------------------------------------
 def make_model_management() -> types.ModuleType:
     mm = types.ModuleType("comfy.model_management")
-    mm.free_memory = 0
+    mm.free_vram = 0
+    mm.resident_vram = 0
+    mm.pushed_out = 0
+    mm.free_calls: list[tuple[float, torch.device]] = []
+    mm.load_calls: list[list] = []
+    mm.minimum_inference_memory = 1.2 * (1 << 30)
     mm.loaded: list[ModelPatcher] = []
     mm.get_torch_device = lambda: torch.device("cpu")
-    mm.get_free_memory = lambda dev=None: mm.free_memory
+    mm.get_free_memory = lambda dev=None: mm.free_vram
     mm.soft_empty_cache = lambda force=False: None
 
+    def free_memory(memory_required, device, keep_loaded=(), for_dynamic=False, **kwargs):
+        mm.free_calls.append((memory_required, device))
+        moved = max(0, min(memory_required - mm.free_vram, mm.resident_vram))
+        mm.resident_vram -= moved
+        mm.free_vram += moved
+        mm.pushed_out += moved
+        return []
+
     def load_models_gpu(models, *args, **kwargs):
-        for m in models:
-            if m not in mm.loaded:
-                mm.loaded.append(m)
+        mm.load_calls.append(list(models))
+        new = [m for m in models if m not in mm.loaded]
+        devices = {m.load_device for m in new if m.load_device is not None and m.load_device.type != "cpu"}
+        for device in devices:
+            size = sum(m.size for m in new if m.load_device == device)
+            free_memory(size * 1.1 + mm.minimum_inference_memory, device)
+        for m in new:
+            mm.loaded.append(m)
 
     def unload_all_models():
         while mm.loaded:
             mm.loaded.pop().detach(True)
 
+    mm.free_memory = free_memory
     mm.load_models_gpu = load_models_gpu
     mm.loaded_models = lambda only_currently_used=False: list(mm.loaded)
     mm.load_model_gpu = lambda m: load_models_gpu([m])
@@ -205,8 +233,37 @@ def make_clip_vision() -> types.ModuleType:
     return cv
 
 
+def cache_ram_usage(outputs) -> int:
+    """Bytes newer ComfyUI's RAM-pressure cache counts for a cached output (comfy_execution/caching.py,
+    RAMPressureCache.ram_release): CPU tensors in nested lists, tuples and mappings, each storage once,
+    and for any other object what its `_comfy_cache_tensors()` returns."""
+    from collections.abc import Mapping
+
+    seen, total = set(), 0
+
+    def scan(value):
+        nonlocal total
+        if value is None:
+            return
+        values = value.values() if isinstance(value, Mapping) else value if isinstance(value, (list, tuple)) \
+            else (value,)
+        for item in values:
+            if isinstance(item, (list, tuple, Mapping)):
+                scan(item)
+            elif isinstance(item, torch.Tensor) and item.device.type == "cpu":
+                storage = item.untyped_storage()
+                if (storage.data_ptr(), storage.nbytes()) not in seen:
+                    seen.add((storage.data_ptr(), storage.nbytes()))
+                    total += storage.nbytes()
+            elif hasattr(item, "_comfy_cache_tensors"):
+                scan(item._comfy_cache_tensors())
+
+    scan(outputs)
+    return total
+
+
 # -- installing ---------------------------------------------------------------------------------------
-def install(monkeypatch, root: Path) -> types.SimpleNamespace:
+def install(monkeypatch, root: Path, dynamic_vram: bool = False) -> types.SimpleNamespace:
     """Put the stand-in modules into sys.modules for one test (monkeypatch undoes it)."""
     comfy = types.ModuleType("comfy")
     comfy.__path__ = []
@@ -217,6 +274,8 @@ def install(monkeypatch, root: Path) -> types.SimpleNamespace:
         "utils": types.SimpleNamespace(ProgressBar=ProgressBar),
         "clip_vision": make_clip_vision(),
     }
+    if dynamic_vram:
+        parts["memory_management"] = types.SimpleNamespace(aimdo_enabled=True)
     monkeypatch.setitem(sys.modules, "comfy", comfy)
     for name, module in parts.items():
         setattr(comfy, name, module)
@@ -278,6 +337,17 @@ def models_root(tmp_path_factory, tiny_clip_dir):
 def comfy(monkeypatch, models_root, tmp_path):
     """The stand-in ComfyUI, with our folders registered and a fresh output folder."""
     env = install(monkeypatch, models_root)
+    env.folder_paths.output_directory = str(tmp_path / "output")
+    env.folder_paths.temp_directory = str(tmp_path / "temp")
+    env.pack = load_pack()
+    env.pack.nodes.folders.register_folders()
+    return env
+
+
+@pytest.fixture
+def comfy_dynamic_vram(monkeypatch, models_root, tmp_path):
+    """The stand-in ComfyUI in dynamic VRAM mode (comfy-aimdo on), otherwise like `comfy`."""
+    env = install(monkeypatch, models_root, dynamic_vram=True)
     env.folder_paths.output_directory = str(tmp_path / "output")
     env.folder_paths.temp_directory = str(tmp_path / "temp")
     env.pack = load_pack()

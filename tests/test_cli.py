@@ -131,18 +131,22 @@ def test_expected_failures_exit_1_with_a_message_and_write_nothing(models, photo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blank.png", "me.safetensors"]
 
 
-def test_an_interrupted_write_leaves_no_file(models, photo_files, tmp_path, monkeypatch, capsys):
-    import safetensors.torch
+def test_a_full_disk_gives_one_readable_line_and_leaves_no_file(models, photo_files, tmp_path, monkeypatch, capsys):
+    import errno
+    import os
 
-    def fail_halfway(tensors, filename, metadata=None):
-        with open(filename, "wb") as f:
-            f.write(b"half a file")
-        raise OSError("No space left on device")
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(safetensors.torch, "save_file", fail_halfway)
+    monkeypatch.setattr(os, "fsync", disk_full)
+    out = tmp_path / "me.safetensors"
 
-    assert main(make_args(models, photo_files, tmp_path / "me.safetensors")) == 1
-    assert "No space left on device" in capsys.readouterr().err
+    assert main(make_args(models, photo_files, out)) == 1
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last == (f"error: Could not write {out} (No space left on device); nothing was saved. Free some disk "
+                    "space or choose another folder, then try again.")
+    assert "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
 
 

@@ -113,8 +113,9 @@ def test_face_filling_the_frame_is_found_on_a_padded_copy(analyzer):  # noqa: F8
 
 def test_no_face_names_the_image(analyzer, encoder, group_photo):  # noqa: F811
     blank = Image.new("RGB", (300, 300), GREY)
-    with pytest.raises(ValueError, match=r"No face found in image 2 of 3\..*skip_images_without_face.*--skip-missing"):
+    with pytest.raises(ValueError, match=r"No face found in image 2 of 3\..*skip_images_without_face") as error:
         encode_faces([group_photo, blank, group_photo], analyzer, encoder)
+    assert "--skip-missing" not in str(error.value)  # the CLI's flag has no place in a node's message
 
 
 def test_skip_missing_keeps_the_others(analyzer, encoder, group_photo, caplog):  # noqa: F811

@@ -13,7 +13,11 @@ from tests.tiny_onnx import DETECTOR_FILE, LANDMARK_FILE, RECOGNITION_FILE, UNUS
 
 
 def test_tiny_models_take_the_real_insightface_routes(analyzer):  # noqa: F811
-    assert type(analyzer.detector).__name__ == "SCRFD"
+    import insightface
+
+    # insightface 2.x calls the SCRFD decoder SCRFD; 0.7.3 has the same code under the name RetinaFace
+    expected = "RetinaFace" if insightface.__version__.startswith("0.") else "SCRFD"
+    assert type(analyzer.detector).__name__ == expected
     assert analyzer.detector.use_kps and analyzer.detector.fmc == 3
     assert type(analyzer.landmarker).__name__ == "Landmark"
     assert analyzer.landmarker.lmk_num == 106
@@ -138,3 +142,14 @@ def test_cuda_request_without_any_gpu_is_refused(monkeypatch):
     monkeypatch.setattr(providers, "_torch_cuda_available", lambda: False)
     with pytest.raises(RuntimeError, match="no CUDA GPU"):
         choose_providers("cuda")
+
+
+def test_insightface_073_provider_prints_stay_off_stdout(capsys):
+    """insightface 0.7.3 prints a line per model; the CLI's stdout must stay the LoRA path alone."""
+    from hyperlora_core.face import analyzer as analyzer_module
+
+    with pytest.raises(ValueError), analyzer_module._provider_lines_to_log():
+        print("Applied providers: ['CPUExecutionProvider'], with options: {'CPUExecutionProvider': {}}")
+        print("a line from somewhere else")
+        raise ValueError("a damaged file")
+    assert capsys.readouterr().out == "a line from somewhere else\n"

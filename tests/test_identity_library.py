@@ -72,7 +72,7 @@ def test_save_then_load_gives_identical_lora_factors(comfy, hyperlora, coefficie
     assert saved.checkpoint == "sdxl_tiny_fidelity" and saved.fingerprint.startswith("sha256:")
     assert saved.created[:4].isdigit() and saved.thumbnail.dtype == np.uint8
     assert os.path.getsize(path) < 1_000_000
-    assert not [n for n in os.listdir(os.path.dirname(path)) if n.endswith(".tmp")]
+    assert os.listdir(os.path.dirname(path)) == ["alice.safetensors"]  # no temporary file left
 
 
 def test_an_identity_without_base_or_reference_round_trips(comfy, hyperlora, coefficients):  # noqa: F811

@@ -100,14 +100,13 @@ def test_prefix_cannot_leave_the_output_folder(comfy, coefficients, prefix):  # 
 
 
 def test_a_failed_write_leaves_nothing_behind(comfy, coefficients, monkeypatch):  # noqa: F811
-    import safetensors.torch
+    import errno
 
-    def broken(tensors, path, metadata=None):
-        with open(path, "wb") as f:
-            f.write(b"half a file")
-        raise OSError("disk full")
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(safetensors.torch, "save_file", broken)
-    with pytest.raises(OSError, match="disk full"):
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(RuntimeError, match=r"Could not write .*me_00001_\.safetensors \(No space left on device\); "
+                                           "nothing was saved. Free some disk space"):
         export(comfy, coefficients)
     assert os.listdir(os.path.join(comfy.folder_paths.output_directory, "loras")) == []

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tests.comfy_standin import TinyUNet, comfy, models_root  # noqa: F401
+from tests.comfy_standin import TinyUNet, comfy, comfy_dynamic_vram, models_root  # noqa: F401
 from tests.face_fixtures import tiny_clip_dir  # noqa: F401
 
 
@@ -29,12 +29,12 @@ def test_auto_computes_on_the_gpu_only_when_the_bases_fit(comfy, memory):  # noq
     mm = comfy.model_management
     mm.get_torch_device = lambda: torch.device("cuda", 0)
     gib = 1 << 30
-    mm.free_memory = 1 * gib  # SDXL loaded on an 8 GB card
+    mm.free_vram = 1 * gib  # SDXL loaded on an 8 GB card
     assert memory.compute_device("auto", 3 * gib) == torch.device("cpu")
-    mm.free_memory = 6 * gib
+    mm.free_vram = 6 * gib
     assert memory.compute_device("auto", 3 * gib) == torch.device("cuda", 0)
     assert memory.compute_device("cpu", 0) == torch.device("cpu")
-    mm.free_memory = 0
+    mm.free_vram = 0
     assert memory.compute_device("gpu", 3 * gib) == torch.device("cuda", 0)
     assert memory.storage_device("auto") == memory.storage_device("cpu") == torch.device("cpu")
     assert memory.storage_device("gpu") == torch.device("cuda", 0)
@@ -76,3 +76,130 @@ def test_the_strength_is_an_input_of_the_patching_nodes_only(comfy):  # noqa: F8
         names = {**spec["required"], **spec.get("optional", {})}
         has_strength = any(name.endswith("strength") and name != "recommended_strength" for name in names)
         assert has_strength == (node.RETURN_TYPES == ("MODEL",) or key == "HyperLoRAExportLoRA"), key
+
+
+# ---------------------------------------------------------------- dynamic VRAM (comfy-aimdo) and the classic mode
+
+GIB = 1 << 30
+
+
+def on_a_gpu(env, free, resident):
+    """The stand-in as an 8 GB card with SDXL resident: `free` bytes free, `resident` bytes of SDXL weights."""
+    mm = env.model_management
+    mm.get_torch_device = lambda: torch.device("cuda", 0)
+    mm.free_vram, mm.resident_vram = free, resident
+    return mm
+
+
+def fresh_load(env, policy):
+    """Load the checkpoint anew (not the one an earlier test left in the loader's shared cache)."""
+    env.pack.nodes.loaders._loaded.clear()
+    return load(env, policy)
+
+
+def record_compute(monkeypatch, hyperlora, fail_on_gpu=False):
+    """Run the engine on the CPU (no GPU here) but record where the policy asked it to compute."""
+    asked, real = [], hyperlora.engine.lora_factors
+
+    def lora_factors(coefficients, kind="id", compute_device=None, make_room=None):
+        asked.append((torch.device(compute_device), make_room))
+        if fail_on_gpu and torch.device(compute_device).type == "cuda":
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (stand-in)")
+        return real(coefficients, kind, compute_device="cpu", make_room=make_room)
+
+    monkeypatch.setattr(hyperlora.engine, "lora_factors", lora_factors)
+    return asked, real
+
+
+def test_dynamic_vram_auto_computes_on_the_gpu_freeing_only_what_each_group_needs(comfy_dynamic_vram,  # noqa: F811
+                                                                                   monkeypatch):
+    env = comfy_dynamic_vram
+    mm = on_a_gpu(env, free=0, resident=6 * GIB)  # get_free_memory says "full", as under comfy-aimdo
+    hyperlora = fresh_load(env, "auto")
+    assert mm.load_calls == [] and mm.pushed_out == 0  # registering would have freed the inference reserve
+    asked, real = record_compute(monkeypatch, hyperlora)
+    coefficients = some_coefficients(env, hyperlora)
+    factors = coefficients.factors("id")
+    (device, make_room), = asked
+    assert device == torch.device("cuda", 0) and make_room is not None
+    from hyperlora_core.basis import group_compute_bytes
+
+    groups = hyperlora.engine._banks["id"].groups
+    needs = [group_compute_bytes(g) + env.pack.nodes.memory.GROUP_HEADROOM for g in groups]
+    assert [(b, d) for b, d in mm.free_calls] == [(n, torch.device("cuda", 0)) for n in needs]
+    assert mm.pushed_out == max(needs)  # just the largest group, not the bases and not the reserve
+    assert mm.pushed_out < mm.minimum_inference_memory
+    assert mm.load_calls == []
+    reference = real(coefficients.alpha, "id", compute_device="cpu")
+    for key in reference.up:
+        torch.testing.assert_close(factors.up[key], reference.up[key])
+        torch.testing.assert_close(factors.down[key], reference.down[key])
+
+
+def test_classic_mode_keeps_the_free_memory_check_and_registration(comfy, monkeypatch):  # noqa: F811
+    mm = on_a_gpu(comfy, free=1 * GIB, resident=6 * GIB)
+    hyperlora = fresh_load(comfy, "auto")
+    assert len(mm.load_calls) == 1  # registered with the model manager, as on v0.3.64
+    assert mm.pushed_out == pytest.approx(mm.minimum_inference_memory - 1 * GIB)  # its inference reserve
+    mm.free_vram = 0  # SDXL loaded again for sampling
+    asked, _ = record_compute(monkeypatch, hyperlora)
+    some_coefficients(comfy, hyperlora).factors("id")
+    assert asked[0] == (torch.device("cpu"), None)  # not enough reported free: the CPU, nothing freed
+    mm.free_vram = 6 * GIB
+    some_coefficients(comfy, hyperlora, seed=1).factors("id")
+    assert asked[1] == (torch.device("cuda", 0), None)
+
+
+def test_dynamic_vram_out_of_memory_falls_back_to_the_cpu(comfy_dynamic_vram, monkeypatch, caplog):  # noqa: F811
+    env = comfy_dynamic_vram
+    on_a_gpu(env, free=0, resident=6 * GIB)
+    hyperlora = fresh_load(env, "auto")
+    asked, real = record_compute(monkeypatch, hyperlora, fail_on_gpu=True)
+    coefficients = some_coefficients(env, hyperlora)
+    factors = coefficients.factors("id")
+    assert [device.type for device, _ in asked] == ["cuda", "cpu"]
+    assert "making it on the CPU" in caplog.text
+    reference = real(coefficients.alpha, "id", compute_device="cpu")
+    torch.testing.assert_close(next(iter(factors.up.values())), next(iter(reference.up.values())))
+
+
+def test_dynamic_vram_gpu_policy_still_reserves_its_vram(comfy_dynamic_vram, monkeypatch):  # noqa: F811
+    env = comfy_dynamic_vram
+    mm = on_a_gpu(env, free=0, resident=6 * GIB)
+    monkeypatch.setattr(env.pack.nodes.loaders, "storage_device", lambda policy: torch.device("cpu"))
+    hyperlora = fresh_load(env, "gpu")
+    monkeypatch.setattr(hyperlora.engine, "device", torch.device("cuda", 0))  # the bases "live" in VRAM
+    hyperlora._patcher = None
+    hyperlora.register()
+    assert len(mm.load_calls) == 1  # 3 GB really sit in VRAM: ComfyUI must know
+    asked, _ = record_compute(monkeypatch, hyperlora)
+    some_coefficients(env, hyperlora).factors("id")
+    assert asked == [(torch.device("cuda", 0), None)]
+
+
+def test_large_objects_report_their_size_to_the_ram_cache(comfy):  # noqa: F811
+    from tests.comfy_standin import cache_ram_usage
+
+    hyperlora = fresh_load(comfy, "auto")
+    engine = hyperlora.engine
+    small = sum(t.numel() * t.element_size() for w in engine._weights.values() for t in w.values())
+    assert cache_ram_usage([hyperlora]) == engine.basis_bytes() + small
+    coefficients = some_coefficients(comfy, hyperlora)
+    assert cache_ram_usage((coefficients,)) == coefficients.alpha.numel() * 4  # the checkpoint is not counted
+    factors = coefficients.factors("id")
+    matrices = sum(t.numel() for d in (factors.up, factors.down) for t in d.values())
+    assert cache_ram_usage((coefficients,)) == coefficients.alpha.numel() * 4 + matrices * 4
+    comfy.model_management.unload_all_models()
+    hyperlora.engine.release()
+    assert cache_ram_usage([hyperlora]) == small
+
+
+def test_face_conditioning_reports_its_tensors():
+    from hyperlora_core.face.conditioning import FaceConditioning
+    from tests.comfy_standin import cache_ram_usage
+
+    arcface, clip = torch.zeros(2, 512), torch.zeros(2, 257, 32)
+    face = FaceConditioning(arcface, clip, None, [], None, [], [0, 1])
+    assert cache_ram_usage([face]) == (2 * 512 + 2 * 257 * 32) * 4
+    face.base_clip_tokens = torch.zeros(2, 257, 32)
+    assert cache_ram_usage([face]) == (2 * 512 + 2 * 2 * 257 * 32) * 4

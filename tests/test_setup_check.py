@@ -26,17 +26,31 @@ def write_safetensors(path: Path, shapes: dict[str, tuple[int, ...]]) -> Path:
 def install_variant(models: Path, name: str = VARIANT, with_base: bool = False) -> Path:
     folder = models / "hyper_lora" / "hyper_lora" / name
     folder.mkdir(parents=True)
-    (folder / "hyper_lora_modules.json").write_text(json.dumps({"m": {"hidden_size": 8}}))
+    module = "lora_unet_mid_block_attentions_0_transformer_blocks_0_attn1"
+    (folder / "hyper_lora_modules.json").write_text(json.dumps({module: {"hidden_size": 8}}))
     names = ["hyper_lora_modules", "resampler", "id_projector"] + (["base_resampler"] if with_base else [])
     for stem in names:
         write_safetensors(folder / f"{stem}.safetensors", {"w": (4, 4)})
     return folder
 
 
+def onnx_bytes(padding: int = 2048) -> bytes:
+    """A small but complete ONNX model (one Identity node), padded over the placeholder size."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    model = helper.make_model(graph, doc_string="x" * padding)
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
 def install_antelope(folder: Path, names=ANTELOPE_FILES) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name in names:
-        (folder / name).write_bytes(b"\x08\x01" * 2048)
+        (folder / name).write_bytes(onnx_bytes())
     return folder
 
 

@@ -2,11 +2,22 @@
 
 Each model is built with insightface.model_zoo.get_model (an API shared by insightface 0.7.3 and
 later) instead of FaceAnalysis, which would open all five files of the download.
+
+Tested with insightface 0.7.3 (what most ComfyUI installs carry, for IP-Adapter FaceID, InstantID and
+PuLID) and 2.1. The calls used are the same in both: get_model(path, providers=...), prepare(ctx_id,
+det_thresh=..., nms_thresh=...), detector.detect(bgr, input_size=...) -> (boxes with scores, keypoints),
+Landmark.get / ArcFaceONNX.get(bgr, Face), insightface.app.common.Face. One difference: 0.7.3 routes
+the SCRFD detector file to its class `RetinaFace` (the same SCRFD decoding under its old name), 2.x to
+`SCRFD`; and 0.7.3 prints "Applied providers: ..." on stdout for every model, which would corrupt
+the command line's output (its stdout is the LoRA path), so that line goes to the log instead.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
+import sys
 import warnings
 from pathlib import Path
 
@@ -61,15 +72,35 @@ class FaceAnalyzer:
         return feature / norm
 
 
-def _load(path: Path, providers: list[str], expected: str):
+DETECTOR_CLASSES = ("SCRFD", "RetinaFace")  # insightface 2.x, 0.7.3
+
+
+@contextlib.contextmanager
+def _provider_lines_to_log():
+    """insightface 0.7.3's "Applied providers" print goes to the debug log; anything else printed
+    meanwhile (another thread) is passed on to stdout unchanged."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured):
+            yield
+    finally:
+        for line in captured.getvalue().splitlines(keepends=True):
+            if line.startswith("Applied providers:"):
+                logger.debug("insightface: %s", line.rstrip())
+            else:
+                sys.stdout.write(line)
+
+
+def _load(path: Path, providers: list[str], expected: str, also: tuple[str, ...] = ()):
     from insightface.model_zoo import get_model
 
     try:
-        model = get_model(str(path), providers=providers)
+        with _provider_lines_to_log():
+            model = get_model(str(path), providers=providers)
     except Exception as exc:  # onnxruntime/protobuf raise many types for a damaged file
         raise RuntimeError(f"Could not load {path} ({exc}). The file is probably damaged or incomplete: "
                            f"download antelopev2 again.") from exc
-    if type(model).__name__ != expected:
+    if type(model).__name__ not in (expected, *also):
         raise RuntimeError(f"{path} is not the expected {expected} model (insightface sees "
                            f"{type(model).__name__ if model is not None else 'an unknown model'}). Put the "
                            f"original antelopev2 files there.")
@@ -84,7 +115,7 @@ def load_face_analyzer(model_dir, provider: str = "auto") -> FaceAnalyzer:
     folder = find_antelopev2(model_dir)
     providers = choose_providers(provider)
     ctx_id = -1 if providers == [CPU] else 0
-    detector = _load(folder / DETECTOR, providers, "SCRFD")
+    detector = _load(folder / DETECTOR, providers, *DETECTOR_CLASSES[:1], also=DETECTOR_CLASSES[1:])
     landmarker = _load(folder / LANDMARKS, providers, "Landmark")
     recognizer = _load(folder / RECOGNITION, providers, "ArcFaceONNX")
     detector.prepare(ctx_id, det_thresh=DET_THRESH, nms_thresh=NMS_THRESH)

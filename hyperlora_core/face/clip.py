@@ -66,10 +66,17 @@ class TransformersCLIPEncoder:
                 f"The CLIP image encoder folder {folder} lacks {', '.join(missing)}. Download config.json and "
                 f"model.safetensors of openai/clip-vit-large-patch14 into models/hyper_lora/clip_vit/"
                 f"clip_vit_large_14/, or use a ViT-L/14 CLIP vision model from models/clip_vision instead.")
+        from ..safetensors_io import SafetensorsFile
+        from ..validate import load_json_file
+
+        # Our own header and JSON checks first: they name the file and the fix (a pickle renamed to
+        # model.safetensors, a truncated download), where transformers would say "header too large".
+        SafetensorsFile(folder / "model.safetensors")
+        load_json_file(folder / "config.json", "Download config.json of openai/clip-vit-large-patch14 again.")
         from transformers import CLIPVisionModel
 
         try:
-            model = CLIPVisionModel.from_pretrained(str(folder), local_files_only=True)
+            model = CLIPVisionModel.from_pretrained(str(folder), local_files_only=True, use_safetensors=True)
         except Exception as exc:  # transformers raises many types for a damaged or foreign folder
             raise RuntimeError(f"Could not load the CLIP image encoder from {folder} ({exc}). Download "
                                f"openai/clip-vit-large-patch14's config.json and model.safetensors again.") from exc

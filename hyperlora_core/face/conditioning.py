@@ -17,6 +17,11 @@ from .preprocess import check_base_crop, prepare_base_image, prepare_id_face
 
 logger = logging.getLogger(__name__)
 
+# How messages name the user's options: the nodes' by default; the CLI passes its own flags (it has
+# neither node options nor a detection preview).
+NODE_HINTS = {"skip": "turn on 'skip_images_without_face' on the Encode Face node",
+              "pick": "the detection preview shows the numbers"}
+
 
 @dataclass
 class FaceConditioning:
@@ -31,6 +36,10 @@ class FaceConditioning:
     kept: list[int]                          # input indices of the kept images
     all_faces: list[list[DetectedFace]] | None = None  # every face of each kept image, left to right
 
+    def _comfy_cache_tensors(self) -> list[torch.Tensor]:
+        """The tensors held, by the name ComfyUI's RAM-pressure cache asks for to size a cached output."""
+        return [t for t in (self.arcface, self.clip_tokens, self.base_clip_tokens) if t is not None]
+
 
 def _where(number: int, total: int) -> str:
     return f"image {number} of {total}"
@@ -40,14 +49,16 @@ def encode_faces(images: list[Image.Image], analyzer, encoder: CLIPEncoder, *, r
                  grayscale: bool = False, select: str = "largest", face_index: int = 0,
                  skip_missing: bool = False, with_base: bool = False,
                  base_crop=(1.0, 1.0, 1.0, 1.0),
-                 progress: Callable[[int, int], None] | None = None) -> FaceConditioning:
+                 progress: Callable[[int, int], None] | None = None,
+                 hints: dict[str, str] | None = None) -> FaceConditioning:
     """Detect, select, crop (section 7) and encode the face of every image.
 
     select: "largest" (default), "score" or "index" (face_index counted left to right from 0).
     skip_missing: leave out images without a face instead of failing (at least one must remain).
     with_base: also build the Base condition; base_crop = (left, right, top, bottom) factors or None.
-    progress(done, total) is called after each image.
+    progress(done, total) is called after each image. hints: see NODE_HINTS.
     """
+    hints = {**NODE_HINTS, **(hints or {})}
     if not images:
         raise ValueError("No reference images were given.")
     if select not in SELECT_MODES:
@@ -63,11 +74,10 @@ def encode_faces(images: list[Image.Image], analyzer, encoder: CLIPEncoder, *, r
             if not skip_missing:
                 raise ValueError(
                     f"No face found in {where}. Use a photo where the face is clearly visible, not tiny and "
-                    f"not turned away, or leave such images out: turn on 'skip_images_without_face' on the "
-                    f"Encode Face node (--skip-missing on the command line).")
+                    f"not turned away, or leave such images out: {hints['skip']}.")
             logger.warning("No face found in %s; skipped.", where)
         else:
-            face = select_face(faces, select, face_index, where)
+            face = select_face(faces, select, face_index, where, hints["pick"])
             kept.append(number - 1)
             chosen.append(face)
             all_faces.append(faces)

@@ -91,7 +91,7 @@ def detect_faces(analyzer, image: Image.Image) -> list[DetectedFace]:
 
 
 def select_face(faces: list[DetectedFace], select: str = "largest", face_index: int = 0,
-                where: str = "the image") -> DetectedFace:
+                where: str = "the image", pick_hint: str = "the detection preview shows the numbers") -> DetectedFace:
     """Choose one face: "largest" box area, highest detection "score", or "index" (0 = leftmost).
 
     where: how error messages name the image, e.g. "image 2 of 3".
@@ -107,7 +107,7 @@ def select_face(faces: list[DetectedFace], select: str = "largest", face_index: 
             count = f"{len(faces)} face" + ("s" if len(faces) != 1 else "")
             raise ValueError(
                 f"Face index {face_index} does not exist in {where}: {count} found, numbered 0 to "
-                f"{len(faces) - 1} from left to right. Pick one of those (the detection preview shows the "
-                f"numbers), or select the largest face instead.")
+                f"{len(faces) - 1} from left to right. Pick one of those ({pick_hint}), or select the largest "
+                f"face instead.")
         return faces[face_index]
     raise ValueError(f"Unknown face selection '{select}'. Use one of: {', '.join(SELECT_MODES)}.")

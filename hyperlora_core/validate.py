@@ -1,0 +1,70 @@
+"""Checks for numbers and JSON that come from users or files, with errors that name the input.
+
+A NaN or infinite strength reaching torch does not fail: it silently turns every patched weight
+into NaN (and a saved LoRA into garbage). Every strength, weight and text-box number therefore
+passes through `finite` before it is used, and every JSON file through `load_json_file`, whose
+size is bounded and whose too-deep nesting gives a ValueError naming the file, not a RecursionError.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+MAX_JSON_BYTES = 16 * 1024 * 1024  # the released JSONs are a few KB; a config.json is under 10 KB
+
+
+def finite(value, name: str) -> float:
+    """`value` as a finite float, or a ValueError naming the input `name` and what to type instead."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{name} must be a number; got {value!r}.") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number; got {value!r}. Type an ordinary number such as 0.8 "
+                         "(NaN and infinity would make every weight of the model invalid).")
+    return number
+
+
+def parse_number_list(text: str, name: str, example: str = "1, 1, 0.5") -> list[float]:
+    """'1, 1, 0.5' (commas or semicolons) -> finite floats; a ValueError naming `name` otherwise."""
+    parts = [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+    numbers = []
+    for part in parts:
+        try:
+            number = float(part)
+        except ValueError:
+            raise ValueError(f"{name} must be numbers separated by commas, e.g. '{example}'; got '{text}'.") from None
+        if not math.isfinite(number):
+            raise ValueError(f"{name} must hold ordinary finite numbers, e.g. '{example}'; '{part}' is not one "
+                             f"(got '{text}').")
+        numbers.append(number)
+    if numbers and not math.isfinite(sum(abs(n) for n in numbers)):
+        raise ValueError(f"{name} are too large to add up ('{text}'); use small numbers such as '{example}' "
+                         "(only their ratios matter).")
+    return numbers
+
+
+def parse_json_text(raw: str | bytes, where: str, what_to_do: str) -> object:
+    """json.loads whose every failure (bad text, numbers too long, nesting too deep) is a ValueError naming `where`."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{where} is not valid JSON (not UTF-8 text: {exc}). {what_to_do}") from None
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"{where} is not a usable JSON file: its brackets nest far too deeply. {what_to_do}") from None
+    except ValueError as exc:  # JSONDecodeError, and numbers too long to convert
+        raise ValueError(f"{where} is not valid JSON ({exc}). {what_to_do}") from None
+
+
+def load_json_file(path: str | Path, what_to_do: str = "Download it again.", max_bytes: int = MAX_JSON_BYTES):
+    """Read and parse a small JSON file; a ValueError naming the file when it is too big, deep or broken."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ValueError(f"{path} is {size} bytes, far too large for this JSON file (at most {max_bytes}); it is "
+                         f"probably another file under this name. {what_to_do}")
+    return parse_json_text(path.read_bytes(), str(path), what_to_do)

@@ -1,0 +1,236 @@
+"""A ComfyUI UI-format workflow (what the frontend saves) as nodes and links that can be rewired.
+
+The workflow converter replaces nodes and reconnects sockets; this module reads the two link
+forms the frontend writes (arrays in schema 0.4, objects in schema 1), and writes the result back
+in the form it was read, with every link recorded on both of its nodes and a fresh execution order.
+Pure Python: it never imports ComfyUI.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+LINK_FIELDS = ("id", "origin_id", "origin_slot", "target_id", "target_slot", "type")
+
+
+@dataclass(frozen=True)
+class Socket:
+    """An output socket: node id and output slot."""
+
+    node: int
+    slot: int
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """What the converter needs to know of a node type it writes: its sockets and widget order."""
+
+    inputs: tuple  # ((name, type), ...) sockets, in order
+    outputs: tuple  # ((name, type), ...)
+    widgets: tuple  # ((name, default), ...) in the order the frontend saves widgets_values
+    size: tuple = (315, 100)
+
+
+class WorkflowError(ValueError):
+    """A file that is not a UI-format workflow, or one too damaged to convert."""
+
+
+class Graph:
+    """The nodes of a workflow by id, and each input's source socket (links are rebuilt on output)."""
+
+    def __init__(self, workflow: dict):
+        if not isinstance(workflow, dict) or not isinstance(workflow.get("nodes"), list):
+            if isinstance(workflow, dict) and workflow and all(
+                    isinstance(v, dict) and "class_type" in v for v in workflow.values()):
+                raise WorkflowError("This is an API-format prompt (saved with 'Export (API)'), not a workflow. "
+                                    "Convert the workflow file saved with 'Save' / 'Export' instead.")
+            raise WorkflowError("This is not a ComfyUI workflow: it has no list of nodes. Use a .json file "
+                                "saved from ComfyUI's menu (Workflow > Save or Export).")
+        self.original = workflow
+        self.object_links = any(isinstance(raw, dict) for raw in workflow.get("links") or [])
+        self.nodes: dict[int, dict] = {}
+        for node in workflow["nodes"]:
+            if not isinstance(node, dict) or "id" not in node or "type" not in node:
+                raise WorkflowError(f"A node in this workflow has no id or type ({str(node)[:80]}); "
+                                    "the file is damaged.")
+            _check_node(node)
+            if node["id"] in self.nodes:
+                raise WorkflowError(f"Node id {node['id']} is used twice; the file is damaged.")
+            self.nodes[node["id"]] = copy.deepcopy(node)
+        self.links = {}
+        links = workflow.get("links") or []
+        if not isinstance(links, list):
+            raise WorkflowError("The workflow's links are not a list; the file is damaged.")
+        for raw in links:
+            link = ({k: raw.get(k) for k in LINK_FIELDS} if isinstance(raw, dict)
+                    else dict(zip(LINK_FIELDS, raw)) if isinstance(raw, list) and len(raw) >= 6 else None)
+            if link is None or not all(_is_int(link[k]) for k in ("origin_slot", "target_slot")) or not all(
+                    _is_id(link[k]) for k in ("id", "origin_id", "target_id")):
+                raise WorkflowError(f"The link {str(raw)[:80]} is not [id, from, slot, to, slot, type]; "
+                                    "the file is damaged.")
+            self.links[link["id"]] = link
+
+    # ------------------------------------------------------------ reading
+
+    def source(self, node: dict, input_name: str) -> Socket | None:
+        """Where an input of a node (as read) is connected from, or None."""
+        for slot in node.get("inputs") or []:
+            if slot.get("name") == input_name and slot.get("link") is not None:
+                link = self.links.get(slot["link"])
+                if link is not None and link["origin_id"] in self.nodes:
+                    return Socket(link["origin_id"], link["origin_slot"])
+        return None
+
+    def consumers(self, node_id: int) -> list[dict]:
+        """Nodes with an input connected to an output of node_id."""
+        targets = {link["target_id"] for link in self.links.values() if link["origin_id"] == node_id}
+        return [self.nodes[t] for t in targets if t in self.nodes]
+
+    def widget(self, node: dict, names: tuple, name: str, default=None):
+        """A widget value by name: `names` is the node type's widget order (lists are positional)."""
+        values = node.get("widgets_values")
+        if isinstance(values, dict):
+            return values.get(name, default)
+        if isinstance(values, list) and name in names and names.index(name) < len(values):
+            return values[names.index(name)]
+        return default
+
+    def next_id(self) -> int:
+        state = self.original.get("state") or {}
+        known = [self.original.get("last_node_id") or 0, state.get("lastNodeId") or 0, *self.nodes]
+        return max(int(n) for n in known if isinstance(n, (int, float))) + 1
+
+
+def _has_non_finite(value) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_non_finite(v) for v in value)
+    return False
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_id(value) -> bool:
+    return _is_int(value)  # the frontend numbers nodes and links of the main graph
+
+
+def _check_node(node: dict) -> None:
+    """The parts of a node the converter reads have the types the frontend writes."""
+    problem = None
+    if not _is_id(node["id"]) or not isinstance(node["type"], str):
+        problem = "its id or type"
+    elif not isinstance(node.get("inputs") or [], list) or not isinstance(node.get("outputs") or [], list):
+        problem = "its inputs or outputs"
+    elif not all(isinstance(e, dict) and (e.get("link") is None or _is_id(e.get("link")))
+                 for e in (node.get("inputs") or []) + (node.get("outputs") or [])):
+        problem = "an input or output"
+    elif not isinstance(node.get("pos", []), (list, dict)) or not isinstance(node.get("size", []), (list, dict)):
+        problem = "its position or size"
+    if problem:
+        raise WorkflowError(f"Node {str(node.get('id'))[:40]} ({str(node.get('type'))[:40]}) has a damaged "
+                            f"{problem.removeprefix('its ')}; the file is damaged.")
+
+
+class Builder:
+    """The converted workflow: nodes (kept ones copied, new ones from a NodeSpec) and their sources."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.nodes: dict[int, dict] = {}
+        self.sources: dict[int, list] = {}  # node id -> [Socket | None] per input slot
+        self._next = graph.next_id()
+
+    def new_id(self) -> int:
+        self._next += 1
+        return self._next - 1
+
+    def keep(self, node: dict, sources: list) -> dict:
+        """A node kept as it is (core, ours, or another pack's) with its inputs' new sources."""
+        self.nodes[node["id"]] = node
+        self.sources[node["id"]] = sources
+        return node
+
+    def add(self, node_id: int, kind: str, spec: NodeSpec, like: dict, *, offset=(0, 0), widgets=None,
+            sources=None, linked_widgets=()) -> dict:
+        """A node of our kind (or core), placed where `like` was (plus offset), in its mode and colours.
+
+        `linked_widgets`: (name, type, Socket) for widgets the old node had fed by a link.
+        """
+        widgets = dict(widgets or {})
+        values = [widgets.get(name, default) for name, default in spec.widgets]
+        inputs = [{"name": name, "type": kind_, "link": None} for name, kind_ in spec.inputs]
+        inputs += [{"name": name, "type": kind_, "widget": {"name": name}, "link": None}
+                   for name, kind_, _ in linked_widgets]
+        pos = like.get("pos") or [0, 0]
+        pos = [pos[0] + offset[0], pos[1] + offset[1]] if isinstance(pos, list) and len(pos) == 2 else [0, 0]
+        size = like.get("size") if isinstance(like.get("size"), list) and node_id == like.get("id") else None
+        size = [max(size[0], spec.size[0]), max(size[1], spec.size[1])] if size else list(spec.size)
+        node = {"id": node_id, "type": kind, "pos": pos, "size": size, "flags": {}, "order": 0,
+                "mode": like.get("mode", 0), "inputs": inputs,
+                "outputs": [{"name": name, "type": kind_, "links": []} for name, kind_ in spec.outputs],
+                "properties": {"Node name for S&R": kind}, "widgets_values": values}
+        for key in ("color", "bgcolor"):
+            if key in like:
+                node[key] = like[key]
+        self.nodes[node_id] = node
+        self.sources[node_id] = list(sources or [None] * len(spec.inputs)) + [s for _, _, s in linked_widgets]
+        return node
+
+    # ------------------------------------------------------------ writing
+
+    def to_workflow(self) -> dict:
+        """The UI-format workflow: the original's other fields, these nodes, links rebuilt from sources."""
+        out = {k: copy.deepcopy(v) for k, v in self.graph.original.items() if k not in ("nodes", "links")}
+        order = [n for n in self.graph.nodes if n in self.nodes] + [n for n in self.nodes if n not in self.graph.nodes]
+        links = []
+        for node in self.nodes.values():
+            for output in node.get("outputs") or []:
+                output["links"] = []
+        for node_id in order:
+            node = self.nodes[node_id]
+            for slot, (entry, source) in enumerate(zip(node.get("inputs") or [], self.sources[node_id])):
+                entry["link"] = None
+                if source is None or source.node not in self.nodes:
+                    continue
+                outputs = self.nodes[source.node].get("outputs") or []
+                if source.slot >= len(outputs):
+                    continue
+                link_id = len(links) + 1
+                kind = outputs[source.slot].get("type") or entry.get("type")
+                links.append([link_id, source.node, source.slot, node_id, slot, kind])
+                entry["link"] = link_id
+                outputs[source.slot]["links"].append(link_id)
+        for number, node_id in enumerate(self._execution_order(links)):
+            self.nodes[node_id]["order"] = number
+        for node_id in order:
+            if _has_non_finite(self.nodes[node_id]):
+                raise WorkflowError(f"Node {node_id} ({self.nodes[node_id]['type']}) holds a number that is not "
+                                    "finite (NaN or infinity), which no JSON reader accepts; the file is damaged.")
+        out["nodes"] = [self.nodes[node_id] for node_id in order]
+        out["links"] = ([dict(zip(LINK_FIELDS, link)) for link in links] if self.graph.object_links else links)
+        out["last_node_id"] = max(self.nodes, default=0)
+        out["last_link_id"] = len(links)
+        if isinstance(out.get("state"), dict):
+            out["state"]["lastNodeId"] = out["last_node_id"]
+            out["state"]["lastLinkId"] = out["last_link_id"]
+        return out
+
+    def _execution_order(self, links: list) -> list[int]:
+        needs = {node_id: set() for node_id in self.nodes}
+        for _, origin, _, target, _, _ in links:
+            needs[target].add(origin)
+        done, order = set(), []
+        while len(order) < len(needs):
+            ready = sorted(n for n, wants in needs.items() if n not in done and wants <= done)
+            if not ready:  # a cycle (not runnable anyway): keep the remaining nodes in id order
+                ready = sorted(n for n in needs if n not in done)
+            order.append(ready[0])
+            done.add(ready[0])
+        return order

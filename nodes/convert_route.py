@@ -1,0 +1,66 @@
+"""POST /hyperlora/convert_workflow: the web extension's "Convert to HyperLoRA for ComfyUI".
+
+A thin adapter over hyperlora_core.workflow_convert: the request body is {"workflow": <UI-format
+workflow>}; the answer is {"workflow": <converted>, "report": {...}} or, for a file that cannot be
+converted, status 400 with {"error": <what to do>}. The server's own node list is passed along so
+the report can also name other packs' nodes that are not installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+ROUTE = "/hyperlora/convert_workflow"
+MAX_BYTES = 32 * 1024 * 1024  # far above any saved workflow; a larger body is refused before parsing
+
+
+def convert(body: object, installed: set[str] | None) -> tuple[int, dict]:
+    """(HTTP status, JSON answer) for a parsed request body."""
+    from ..hyperlora_core.workflow_convert import WorkflowError, convert_workflow
+
+    if not isinstance(body, dict) or "workflow" not in body:
+        return 400, {"error": 'Send {"workflow": <the workflow>} as JSON.'}
+    try:
+        result = convert_workflow(body["workflow"], installed)
+    except WorkflowError as exc:
+        return 400, {"error": str(exc)}
+    return 200, {"workflow": result.workflow, "report": result.report.to_json()}
+
+
+def installed_node_types() -> set[str] | None:
+    """Every node type the server registered: ComfyUI's top-level `nodes` module, already imported by
+    the server (looked up, not imported, so nothing else named `nodes` is picked up)."""
+    comfy_nodes = sys.modules.get("nodes")
+    mappings = getattr(comfy_nodes, "NODE_CLASS_MAPPINGS", None)
+    return set(mappings) if isinstance(mappings, dict) else None
+
+
+async def handle_convert(request):
+    from aiohttp import web
+
+    if request.content_length is not None and request.content_length > MAX_BYTES:
+        return web.json_response({"error": "The workflow is too large to convert."}, status=413)
+    try:
+        raw = await request.content.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            return web.json_response({"error": "The workflow is too large to convert."}, status=413)
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return web.json_response({"error": "The request is not JSON."}, status=400)
+    status, answer = await asyncio.to_thread(convert, body, installed_node_types())
+    return web.json_response(answer, status=status)
+
+
+def register_convert_route() -> bool:
+    """Add the route to ComfyUI's server; False when no server runs (tests, scripts)."""
+    try:
+        from server import PromptServer
+    except ImportError:
+        return False
+    instance = getattr(PromptServer, "instance", None)
+    if instance is None:
+        return False
+    instance.routes.post(ROUTE)(handle_convert)
+    return True

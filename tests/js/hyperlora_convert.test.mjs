@@ -1,0 +1,99 @@
+// Run with: node --test tests/js/
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { register } from "node:module";
+import { before, test } from "node:test";
+
+import {
+  OFFICIAL_NODE_TYPES,
+  offerMessage,
+  officialTypesToConvert,
+  replaceInPlace,
+  reportNotice,
+} from "../../web/js/hyperlora_convert_logic.js";
+
+register("./stubs/comfy_loader.mjs", import.meta.url);
+
+const official = JSON.parse(readFileSync(new URL(
+  "../../../shared/official-workflows/HyperLoRA-T2I.json", import.meta.url)));
+
+test("the official types of a workflow are offered only when not installed", () => {
+  assert.deepEqual(officialTypesToConvert(official, () => false), [
+    "HyperLoRAApplyLoRA", "HyperLoRAConfig", "HyperLoRAFaceAttr", "HyperLoRAGenerateIDLoRA",
+    "HyperLoRAIDCond", "HyperLoRALoader",
+  ]);
+  assert.deepEqual(officialTypesToConvert(official, () => true), []); // the official pack is installed
+  assert.deepEqual(officialTypesToConvert({ nodes: [{ type: "KSampler" }] }, () => false), []);
+  assert.deepEqual(officialTypesToConvert({}, () => false), []);
+  assert.deepEqual(officialTypesToConvert(null, () => false), []);
+  assert.equal(OFFICIAL_NODE_TYPES.length, 11);
+  assert.match(offerMessage(["HyperLoRALoader"]), /HyperLoRALoader.*Convert it/);
+});
+
+test("the converted workflow replaces the loaded one in place", () => {
+  const loading = { nodes: [1], links: [2], extra: { ds: 1 }, stale: true };
+  const same = loading;
+  replaceInPlace(loading, { nodes: [3], links: [], extra: { ds: 2 }, version: 0.4 });
+  assert.equal(loading, same);
+  assert.deepEqual(loading, { nodes: [3], links: [], extra: { ds: 2 }, version: 0.4 });
+  assert.throws(() => replaceInPlace({}, { error: "x" }), /no workflow/);
+});
+
+test("the notice lists other packs' nodes with their alternatives", () => {
+  const notice = reportNotice({
+    replaced: [{}, {}],
+    third_party: [{ type: "FaceDetailer", pack: "ComfyUI-Impact-Pack", alternative: "HyperLoRA Face Mask" }],
+    notes: [{ node: 12, text: "prompt weighting changes" }, { node: null, text: "face_selection score" }],
+  });
+  assert.equal(notice.severity, "warn");
+  assert.match(notice.summary, /Converted 2/);
+  assert.match(notice.detail, /FaceDetailer \(ComfyUI-Impact-Pack\): HyperLoRA Face Mask/);
+  assert.match(notice.detail, /node 12: prompt weighting/);
+  assert.equal(reportNotice({ replaced: [], third_party: [], notes: [] }).severity, "success");
+});
+
+// ------------------------------------------------------------ the glue, against the stand-in frontend
+
+let extensions, api, convertIfOfficial;
+
+before(async () => {
+  ({ extensions } = await import("./stubs/app.mjs"));
+  ({ api } = await import("./stubs/api.mjs"));
+  ({ convertIfOfficial } = await import("../../web/js/hyperlora_convert.js"));
+});
+
+function answerWith(status, body) {
+  const requests = [];
+  api.fetchApi = async (route, options) => {
+    requests.push({ route, options });
+    return { ok: status < 400, status, json: async () => structuredClone(body) };
+  };
+  return requests;
+}
+
+test("the extension converts after the user agrees, and leaves the workflow alone otherwise", async () => {
+  assert.ok(extensions.some((e) => e.name === "HyperLoRA.ConvertOfficialWorkflows"
+    && typeof e.beforeConfigureGraph === "function"));
+  const converted = { nodes: [{ id: 3, type: "HyperLoRAApply" }], links: [] };
+  const requests = answerWith(200, { workflow: converted, report: { replaced: [{}], third_party: [], notes: [] } });
+  globalThis.confirm = () => false;
+  const declined = structuredClone(official);
+  assert.equal(await convertIfOfficial(declined), false);
+  assert.deepEqual(declined, official);
+  assert.equal(requests.length, 0);
+
+  globalThis.confirm = () => true;
+  const accepted = structuredClone(official);
+  assert.equal(await convertIfOfficial(accepted), true);
+  assert.deepEqual(accepted, converted);
+  assert.equal(requests[0].route, "/hyperlora/convert_workflow");
+  assert.deepEqual(JSON.parse(requests[0].options.body).workflow, official);
+});
+
+test("a server error leaves the workflow as it was", async () => {
+  answerWith(400, { error: "This is an API-format prompt" });
+  globalThis.confirm = () => true;
+  const workflow = structuredClone(official);
+  assert.equal(await convertIfOfficial(workflow), false);
+  assert.deepEqual(workflow, official);
+});

@@ -1,0 +1,78 @@
+"""POST /hyperlora/convert_workflow, served through a stand-in for ComfyUI's server module."""
+
+import asyncio
+import json
+import sys
+import types
+
+import pytest
+
+from tests.test_setup_route import pack_module
+from tests.workflow_validation import REPO_ROOT
+
+OFFICIAL = REPO_ROOT.parent / "shared" / "official-workflows" / "HyperLoRA-T2I-InstantID.json"
+
+
+def serve(monkeypatch, installed=None):
+    """Register the route on a stand-in PromptServer; `installed` becomes ComfyUI's node list."""
+    web = pytest.importorskip("aiohttp.web")
+    server = types.ModuleType("server")
+    server.PromptServer = types.SimpleNamespace(instance=types.SimpleNamespace(routes=web.RouteTableDef()))
+    monkeypatch.setitem(sys.modules, "server", server)
+    comfy_nodes = types.ModuleType("nodes")
+    comfy_nodes.NODE_CLASS_MAPPINGS = {name: object for name in installed or ()}
+    monkeypatch.setitem(sys.modules, "nodes", comfy_nodes)
+    assert pack_module("nodes.convert_route").register_convert_route() is True
+    return server.PromptServer.instance.routes
+
+
+def post(routes, data: bytes):
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    async def run():
+        app = web.Application()
+        app.add_routes(routes)
+        async with TestClient(TestServer(app)) as client:
+            response = await client.post("/hyperlora/convert_workflow", data=data,
+                                         headers={"Content-Type": "application/json"})
+            return response.status, await response.json()
+
+    return asyncio.run(run())
+
+
+def test_route_converts_and_reports_what_is_missing(monkeypatch):
+    routes = serve(monkeypatch, installed={"KSampler", "CheckpointLoaderSimple", "CLIPTextEncode"})
+    workflow = json.loads(OFFICIAL.read_text(encoding="utf-8"))
+    status, answer = post(routes, json.dumps({"workflow": workflow}).encode())
+    assert status == 200
+    kinds = {node["type"] for node in answer["workflow"]["nodes"]}
+    assert "HyperLoRAApply" in kinds and "HyperLoRAIDCond" not in kinds
+    third_party = {entry["type"]: entry["pack"] for entry in answer["report"]["third_party"]}
+    assert third_party["ApplyInstantIDAdvanced"] == "ComfyUI_InstantID"
+    assert third_party["EmptyLatentImage"] == "not installed on this server"  # not in this server's list
+    assert "KSampler" not in third_party
+    assert "Replaced" in answer["report"]["text"]
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"{not json", "not JSON"),
+    (b"[1, 2]", '{"workflow"'),
+    (json.dumps({"workflow": {"3": {"class_type": "KSampler", "inputs": {}}}}).encode(), "API-format"),
+    (json.dumps({"workflow": {"nodes": [{"id": 1}]}}).encode(), "no id or type"),
+])
+def test_bad_requests_get_a_clear_error(monkeypatch, data, message):
+    status, answer = post(serve(monkeypatch), data)
+    assert status == 400 and message in answer["error"]
+
+
+def test_oversized_requests_are_refused(monkeypatch):
+    route = pack_module("nodes.convert_route")
+    monkeypatch.setattr(route, "MAX_BYTES", 100)
+    status, answer = post(serve(monkeypatch), json.dumps({"workflow": {"nodes": [], "pad": "x" * 200}}).encode())
+    assert status == 413 and "too large" in answer["error"]
+
+
+def test_without_a_comfyui_server_no_route_is_registered(monkeypatch):
+    monkeypatch.setitem(sys.modules, "server", None)
+    assert pack_module("nodes.convert_route").register_convert_route() is False

@@ -1,0 +1,66 @@
+// Pure logic of "Convert to HyperLoRA for ComfyUI": no ComfyUI imports, so Node's test runner checks it.
+// The conversion itself runs on the server (POST /hyperlora/convert_workflow, hyperlora_core/workflow_convert.py).
+
+/** The eleven node types of the official ComfyUI-HyperLoRA pack (bytedance), as saved in its workflows. */
+export const OFFICIAL_NODE_TYPES = [
+  "HyperLoRAConfig", "HyperLoRALoader", "HyperLoRAIDCond", "HyperLoRABaseCond", "HyperLoRAGenerateIDLoRA",
+  "HyperLoRAGenerateBaseLoRA", "HyperLoRAApplyLoRA", "HyperLoRASaveLoRA", "HyperLoRAFaceAttr",
+  "HyperLoRAUniLoader", "HyperLoRAUniGenerateIDLoRA",
+];
+
+/**
+ * The official node types a workflow uses that this ComfyUI does not have (sorted, each once).
+ * With the official pack installed nothing is offered: its nodes work as saved.
+ * `isRegistered(type)` says whether the frontend knows a node type.
+ */
+export function officialTypesToConvert(workflow, isRegistered) {
+  const nodes = Array.isArray(workflow?.nodes) ? workflow.nodes : [];
+  const found = new Set();
+  for (const node of nodes) {
+    const type = node?.type;
+    if (OFFICIAL_NODE_TYPES.includes(type) && !isRegistered(type)) found.add(type);
+  }
+  return [...found].sort();
+}
+
+/** The question put to the user before converting. */
+export function offerMessage(types) {
+  return (
+    `This workflow was made with the official ComfyUI-HyperLoRA pack (${types.join(", ")}), which is ` +
+    "not installed. Convert it to HyperLoRA for ComfyUI? Positions, links and settings are kept; " +
+    "nothing is saved until you save the workflow."
+  );
+}
+
+/**
+ * Replace the workflow being loaded by the converted one, in place: the frontend goes on loading the
+ * very object it handed to beforeConfigureGraph.
+ */
+export function replaceInPlace(target, converted) {
+  if (!converted || !Array.isArray(converted.nodes)) throw new Error("the server sent no workflow");
+  for (const key of Object.keys(target)) {
+    if (!(key in converted)) delete target[key];
+  }
+  Object.assign(target, converted);
+  return target;
+}
+
+/** A short summary of the server's report for a notification: {severity, summary, detail}. */
+export function reportNotice(report) {
+  const replaced = report?.replaced?.length ?? 0;
+  const others = report?.third_party ?? [];
+  const lines = others.map((entry) => {
+    const alternative = entry.alternative ? `: ${entry.alternative}` : "";
+    return `${entry.type} (${entry.pack})${alternative}`;
+  });
+  const notes = (report?.notes ?? []).map((note) => (note.node == null ? note.text : `node ${note.node}: ${note.text}`));
+  const detail = [
+    ...(lines.length ? ["Still needs nodes of other packs:", ...lines] : ["Needs only core ComfyUI and HyperLoRA."]),
+    ...(notes.length ? ["", ...notes] : []),
+  ].join("\n");
+  return {
+    severity: lines.length ? "warn" : "success",
+    summary: `Converted ${replaced} HyperLoRA node(s) to HyperLoRA for ComfyUI`,
+    detail,
+  };
+}
