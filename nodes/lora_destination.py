@@ -25,10 +25,14 @@ def destination_folder(destination: str) -> str:
 def destination_prefix(prefix: str, destination: str, key_style: str) -> str:
     """The file prefix inside the destination: in models/loras a leading 'loras/' (the default prefix, meant
     for the output folder) is dropped; files for core Train LoRA get the '_0_steps' it reads from the name."""
-    prefix = prefix.strip()
-    if destination == "loras" and prefix.replace("\\", "/").startswith("loras/"):
-        prefix = prefix[len("loras/"):]
-    return trainer_file_prefix(prefix or "hyperlora") if key_style == TRAINER_STYLE else prefix
+    # Only spaces are trimmed here: output_file refuses control characters, so they must reach it.
+    if destination == "loras" and prefix.strip(" ").replace("\\", "/").startswith("loras/"):
+        prefix = prefix.strip(" ")[len("loras/"):]
+    if key_style != TRAINER_STYLE:
+        return prefix
+    if not prefix.strip(" ") or prefix.rstrip(" ").endswith(("/", "\\")):
+        prefix = prefix.rstrip(" ") + "hyperlora"  # a folder only: Train LoRA still needs a name
+    return trainer_file_prefix(prefix.rstrip(" "))
 
 
 def refresh_lists(destination: str) -> None:

@@ -70,6 +70,12 @@ def test_output_stays_the_default_and_loras_refuse_escapes(comfy, coefficients, 
         export(comfy, coefficients, "../../escape", "comfy", 0.0, "loras")
     with pytest.raises(ValueError, match="Unknown destination"):
         export(comfy, coefficients, "x", "comfy", 0.0, "elsewhere")
+    for style in ("comfy", "comfy_trainer"):
+        with pytest.raises(ValueError, match="control character"):
+            export(comfy, coefficients, "loras/me\r", style, 0.0, "loras")
+    assert not loras.exists() or not any(loras.rglob("*.safetensors"))
+    folder_only = export(comfy, coefficients, "loras/cast/", "comfy_trainer", 0.0, "loras")
+    assert os.path.basename(folder_only) == "hyperlora_0_steps_00001_.safetensors"
 
 
 def test_cli_comfy_trainer_style_matches_the_comfy_file(tmp_path, models, photo_files):  # noqa: F811
