@@ -179,11 +179,11 @@ def filter_reason(error: dict, server_host: str) -> str | None:
 def test_our_files_load_and_register_their_extensions(browser):
     loaded = step(browser, "load")
     ours = {f"/extensions/{PACK_DIR_NAME}/js/{path.name}" for path in (PACK_ROOT / "web" / "js").glob("*.js")}
-    assert len(ours) == 5
+    assert len(ours) == 7
     assert browser["ourFiles"] == {path: 200 for path in ours}
     names = registered_extension_names()
     assert names == {"hyperlora.setup_status", "hyperlora.face_picking", "hyperlora.identity_thumbnails",
-                     "hyperlora.likeness_scores"}
+                     "hyperlora.likeness_scores", "HyperLoRA.ConvertOfficialWorkflows"}
     assert names <= set(loaded["extensions"]), f"registered: {sorted(loaded['extensions'])}"
     print(f"page ready {loaded['seconds']:.1f} s after navigation")
 
