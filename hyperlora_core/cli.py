@@ -165,7 +165,8 @@ def make_lora(args) -> Path:
         images, analyzer, encoder, remove_background=not args.keep_background,
         select="largest" if args.face_index is None else "index", face_index=args.face_index or 0,
         skip_missing=args.skip_missing, with_base=with_base, hints=CLI_HINTS,
-        progress=lambda done, total: progress(f"  photo {done} of {total} done"))
+        progress=lambda done, total: progress(f"  photo {done} of {total} done"),
+        names=[str(path) for path in args.face])
 
     progress("Predicting the LoRA weights")
     alpha = model.predict_id_coefficients(conditioning.arcface, conditioning.clip_tokens)

@@ -16,6 +16,9 @@ from .types import CATEGORY, COEFFS, FACE_ANALYZER, HYPERLORA
 
 STRENGTH_TOOLTIP = ("How strongly the identity is applied. 0.75-0.85 usually; higher for long prompts, lower "
                     "for more freedom to edit. Negative values push away from the face.")
+# Apply Face has no skip switch: point to the nodes that have one.
+APPLY_FACE_HINTS = {"skip": "Apply Face cannot, so use HyperLoRA Encode Face with 'skip_images_without_face' "
+                            "on, then Predict Coefficients and HyperLoRA Apply"}
 BASE_TOOLTIP = ("Strength of the Base-LoRA, which carries what is not identity (lighting, style, clothes of the "
                 "photos). 0 uses the ID-LoRA alone; needs a checkpoint with a Base-LoRA.")
 
@@ -115,7 +118,8 @@ class HyperLoRAApplyFace:
         if last is not None and all(a is b for a, b in zip(last[0][0], models)) and last[0][1] == digest:
             coefficients = last[1]
         else:
-            conditioning, _ = encode_images(image, clip_vision, face_analyzer, base_condition=False)
+            conditioning, _ = encode_images(image, clip_vision, face_analyzer, base_condition=False,
+                                            hints=APPLY_FACE_HINTS)
             coefficients = predict(hyperlora, conditioning)
             self._last = ((models, digest), coefficients)
         return (patch_model(model, weighted_loras(coefficients, strength, 0.0)),)

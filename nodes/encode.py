@@ -20,8 +20,12 @@ def _crop_factor(side: str):
 
 def encode_images(images, clip_vision, face_analyzer, *, remove_background=True, grayscale=False,
                   face_selection="largest", face_index=0, skip_images_without_face=False, base_condition=True,
-                  base_crop=(1.0, 1.0, 1.0, 1.0)):
-    """Run the face pipeline on an IMAGE batch with a progress bar on the node."""
+                  base_crop=(1.0, 1.0, 1.0, 1.0), hints=None):
+    """Run the face pipeline on an IMAGE batch with a progress bar on the node.
+
+    hints: what the calling node offers when a photo has no usable face (default: Encode Face's options,
+    NODE_HINTS in face/conditioning.py).
+    """
     import comfy.utils
 
     pils = to_pil_list(images)
@@ -33,7 +37,7 @@ def encode_images(images, clip_vision, face_analyzer, *, remove_background=True,
             pils, face_analyzer, ComfyCLIPEncoder(clip_vision), remove_background=remove_background,
             grayscale=grayscale, select=face_selection, face_index=face_index,
             skip_missing=skip_images_without_face, with_base=base_condition, base_crop=tuple(base_crop),
-            progress=lambda done, total: bar.update_absolute(done, total)), pils
+            progress=lambda done, total: bar.update_absolute(done, total), hints=hints), pils
 
 
 def detection_previews(pils, conditioning) -> list:

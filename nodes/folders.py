@@ -15,6 +15,7 @@ from ..hyperlora_core.checkpoint import MODULES_JSON
 from ..hyperlora_core.face.antelopev2 import REQUIRED_FILES as ANTELOPEV2_FILES
 
 CLIP_WEIGHTS = "model.safetensors"
+INSIGHTFACE_MODELS = "models"  # insightface keeps its model packs in <root>/models/<pack name>
 
 # folder name -> (default location under ComfyUI/models, extensions of the files we look for)
 FOLDERS = {
@@ -111,8 +112,50 @@ def list_clip_models() -> list[str]:
 
 
 def list_face_models() -> list[str]:
-    """AntelopeV2 folders: the detector, landmark and recognition ONNX files side by side."""
-    return _folders_with("insightface", ANTELOPEV2_FILES)
+    """AntelopeV2 folders: the detector, landmark and recognition ONNX files side by side.
+
+    Named as other face packs (InstantID, IP-Adapter FaceID, PuLID) name them: the README layout
+    insightface/models/antelopev2 is listed as `antelopev2`, the nested unzip mistake as
+    `antelopev2/antelopev2`. The `models/` that insightface itself puts in its root is left out.
+    """
+    return sorted({face_model_name(folder) for folder in _folders_with("insightface", ANTELOPEV2_FILES)})
+
+
+def face_model_name(relative: str) -> str:
+    """The listed name of a face model folder given relative to an insightface root."""
+    head, _, rest = relative.replace(os.sep, "/").partition("/")
+    return rest if head == INSIGHTFACE_MODELS and rest else relative
+
+
+def canonical_face_model(name: str) -> str | None:
+    """The listed name an old saved value stands for (`models/antelopev2` was listed before), or None."""
+    if not isinstance(name, str):
+        return None
+    listed = list_face_models()
+    if name in listed:
+        return name
+    renamed = face_model_name(name)
+    return renamed if renamed in listed else None
+
+
+def resolve_face_model(name: str) -> str:
+    """Absolute path of a listed face model folder; old names (`models/antelopev2`) work too.
+
+    The first folder with all the files wins: registered roots in order, in each the README layout
+    (<insightface>/models/<name>) before a folder of that name directly under the root.
+    """
+    import folder_paths
+
+    found = []
+    for base in folder_paths.get_folder_paths("insightface"):
+        for relative in (os.path.join(INSIGHTFACE_MODELS, name), name):
+            path = os.path.normpath(os.path.join(base, relative))
+            if _inside(base, path) and os.path.isdir(path):
+                found.append(path)
+    complete = [path for path in found if all(os.path.isfile(os.path.join(path, f)) for f in ANTELOPEV2_FILES)]
+    if complete or found:
+        return (complete or found)[0]  # an incomplete folder still gets the loader's list of missing files
+    return resolve_folder("insightface", name, "face model folder")  # the error naming the places searched
 
 
 def _inside(base: str, path: str) -> bool:

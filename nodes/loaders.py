@@ -8,6 +8,8 @@ from contextlib import contextmanager
 
 from .. import hyperlora_core as hl
 from ..hyperlora_core.checkpoint import BASES
+from ..hyperlora_core.face.antelopev2 import EXPECTED_LOCATION as ANTELOPEV2_LOCATION
+from ..hyperlora_core.face.antelopev2 import REQUIRED_FILES as ANTELOPEV2_FILES
 from ..hyperlora_core.safetensors_io import SafetensorsFile
 from . import folders
 from .memory import DEVICE_POLICIES, ManagedHyperLoRA, storage_device
@@ -72,13 +74,27 @@ class HyperLoRAFaceAnalyzerLoader:
     def INPUT_TYPES(cls):
         return {"required": {
             "face_model": (folders.list_face_models(), {
-                "tooltip": "A folder with the AntelopeV2 ONNX files (scrfd_10g_bnkps, 2d106det, glintr100)."}),
+                "tooltip": "A folder with the AntelopeV2 ONNX files (scrfd_10g_bnkps, 2d106det, glintr100). "
+                           "antelopev2 is models/insightface/models/antelopev2, as other face packs name it."}),
             "provider": (PROVIDERS, {"default": "auto", "tooltip": "Where face analysis runs. auto: the GPU when "
                                      "onnxruntime-gpu can use it, else the CPU."}),
         }}
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, face_model):
+        """Accept the listed names and the old spelling `models/antelopev2` of saved workflows.
+
+        Defining this replaces ComfyUI's "value not in list" check of face_model, so the same
+        check is made here, with a message that says where the files go.
+        """
+        if folders.canonical_face_model(face_model) is not None:
+            return True
+        listed = folders.list_face_models()
+        return (f"face model folder '{face_model}' not in {listed}. Put {', '.join(ANTELOPEV2_FILES)} in "
+                f"{ANTELOPEV2_LOCATION}, then press 'r' to refresh the lists and pick antelopev2.")
+
     def load(self, face_model, provider):
-        path = folders.resolve_folder("insightface", face_model, "face model folder")
+        path = folders.resolve_face_model(face_model)
         with face_dependencies():
             from ..hyperlora_core import face
 

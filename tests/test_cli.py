@@ -118,7 +118,8 @@ def test_expected_failures_exit_1_with_a_message_and_write_nothing(models, photo
 
     assert main(make_args(models, [str(blank)], out)) == 1
     err = capsys.readouterr().err
-    assert "error: No face found in image 1 of 1" in err and "Traceback" not in err
+    assert f"error: No face found in image 1 of 1, {blank} (640x480 pixels)" in err and "Traceback" not in err
+    assert "add --skip-missing" in err and "skip_images_without_face" not in err
     assert f"1 = {blank}" in err  # the progress says which file is image 1
 
     assert main(make_args(models, photo_files, out, "--variant", "sdxl_other")) == 1

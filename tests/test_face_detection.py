@@ -113,7 +113,7 @@ def test_face_filling_the_frame_is_found_on_a_padded_copy(analyzer):  # noqa: F8
 
 def test_no_face_names_the_image(analyzer, encoder, group_photo):  # noqa: F811
     blank = Image.new("RGB", (300, 300), GREY)
-    with pytest.raises(ValueError, match=r"No face found in image 2 of 3\..*skip_images_without_face") as error:
+    with pytest.raises(ValueError, match=r"No face found in image 2 of 3 \(300x300 pixels\)\..*skip_images_without_face") as error:
         encode_faces([group_photo, blank, group_photo], analyzer, encoder)
     assert "--skip-missing" not in str(error.value)  # the CLI's flag has no place in a node's message
 
@@ -139,5 +139,5 @@ def test_skip_missing_still_needs_one_face(analyzer, encoder):  # noqa: F811
 
 
 def test_bad_index_fails_even_with_skip_missing(analyzer, encoder, group_photo):  # noqa: F811
-    with pytest.raises(ValueError, match="image 1 of 1: 3 faces found"):
+    with pytest.raises(ValueError, match=r"image 1 of 1 \(1280x640 pixels\): 3 faces found"):
         encode_faces([group_photo], analyzer, encoder, select="index", face_index=5, skip_missing=True)

@@ -51,7 +51,7 @@ def test_face_models_accept_the_nested_unzip_mistake(env, tmp_path):
     env.folder_paths.add_model_folder_path("insightface", str(other))
     folders = load_pack().nodes.folders
     folders.register_folders()
-    assert folders.list_face_models() == ["models/antelopev2", "models/antelopev2/antelopev2"]
+    assert folders.list_face_models() == ["antelopev2", "antelopev2/antelopev2"]
 
 
 def test_resolve_refuses_missing_and_outside_folders(env):
@@ -61,3 +61,48 @@ def test_resolve_refuses_missing_and_outside_folders(env):
         folders.resolve_folder("hyper_lora", "gone", "HyperLoRA checkpoint")
     with pytest.raises(ValueError, match="was not found"):
         folders.resolve_folder("hyper_lora", os.path.join("..", "clip_vit", "clip_vit_tiny"), "HyperLoRA checkpoint")
+
+
+def test_face_model_is_listed_as_other_face_packs_name_it(env, models_root):  # noqa: F811
+    """README layout insightface/models/antelopev2 -> 'antelopev2' (what the example workflows ask for)."""
+    folders = load_pack().nodes.folders
+    folders.register_folders()
+    assert folders.list_face_models() == ["antelopev2"]
+    expected = str(models_root / "models" / "insightface" / "models" / "antelopev2")
+    assert folders.resolve_face_model("antelopev2") == expected
+    assert folders.resolve_face_model("models/antelopev2") == expected  # the name listed before
+
+
+def test_face_model_in_an_extra_path_to_insightface_models(env, tmp_path):
+    """extra_model_paths.yaml pointing at .../insightface/models, or a pack folder straight under a root."""
+    from tests.tiny_onnx import write_antelopev2
+
+    write_antelopev2(tmp_path / "shared" / "insightface" / "models" / "antelopev2", with_unused=False)
+    write_antelopev2(tmp_path / "other" / "buffalo_like", with_unused=False)
+    env.folder_paths.add_model_folder_path("insightface", str(tmp_path / "shared" / "insightface" / "models"))
+    env.folder_paths.add_model_folder_path("insightface", str(tmp_path / "other"))
+    folders = load_pack().nodes.folders
+    folders.register_folders()
+    assert folders.list_face_models() == ["antelopev2", "buffalo_like"]
+    assert folders.resolve_face_model("buffalo_like") == str(tmp_path / "other" / "buffalo_like")
+
+
+def test_face_model_prefers_a_complete_folder(env, tmp_path, models_root):  # noqa: F811
+    """An empty insightface/antelopev2 beside the README layout must not hide the real files."""
+    (models_root / "models" / "insightface" / "antelopev2").mkdir(exist_ok=True)
+    folders = load_pack().nodes.folders
+    folders.register_folders()
+    assert folders.resolve_face_model("antelopev2").endswith(os.path.join("models", "antelopev2"))
+
+
+def test_the_loader_accepts_old_and_new_names_and_says_where_files_go(env):
+    pack = load_pack()
+    pack.nodes.folders.register_folders()
+    loader = pack.NODE_CLASS_MAPPINGS["HyperLoRAFaceAnalyzerLoader"]
+    assert loader.VALIDATE_INPUTS(face_model="antelopev2") is True
+    assert loader.VALIDATE_INPUTS(face_model="models/antelopev2") is True
+    message = loader.VALIDATE_INPUTS(face_model="buffalo_l")
+    assert "'buffalo_l' not in ['antelopev2']" in message
+    assert "models/insightface/models/antelopev2" in message and "glintr100.onnx" in message
+    with pytest.raises(ValueError, match="was not found"):
+        pack.nodes.folders.resolve_face_model("../../hyper_lora")

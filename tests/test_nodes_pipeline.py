@@ -51,7 +51,7 @@ def encode(comfy, images, clip_vision, analyzer_, **options):  # noqa: F811
 def loaded(comfy):  # noqa: F811
     """HyperLoRA, face analyzer and CLIP vision loaded through the loader nodes."""
     (hyperlora,) = node(comfy, "HyperLoRACheckpointLoader").load("sdxl_tiny_fidelity", "auto", "auto")
-    (analyzer_,) = node(comfy, "HyperLoRAFaceAnalyzerLoader").load("models/antelopev2", "cpu")
+    (analyzer_,) = node(comfy, "HyperLoRAFaceAnalyzerLoader").load("antelopev2", "cpu")
     (clip_vision,) = node(comfy, "HyperLoRACLIPVisionLoader").load("clip_vit_tiny")
     return hyperlora, analyzer_, clip_vision
 

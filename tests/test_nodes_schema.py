@@ -60,7 +60,7 @@ def test_lists_show_what_is_installed(comfy):  # noqa: F811
     assert all_inputs(mappings["HyperLoRACheckpointLoader"])["checkpoint"][0] == [
         "sdxl_tiny_fidelity", "sdxl_tiny_no_base"]
     assert all_inputs(mappings["HyperLoRACLIPVisionLoader"])["clip_model"][0] == ["clip_vit_tiny"]
-    assert all_inputs(mappings["HyperLoRAFaceAnalyzerLoader"])["face_model"][0] == ["models/antelopev2"]
+    assert all_inputs(mappings["HyperLoRAFaceAnalyzerLoader"])["face_model"][0] == ["antelopev2"]
 
 
 def test_face_selection_choices_are_the_pipelines(comfy):  # noqa: F811
@@ -89,4 +89,4 @@ def test_missing_face_library_is_a_clear_error_on_that_node(comfy, monkeypatch):
     monkeypatch.setitem(sys.modules, "insightface", None)  # what a broken install looks like to import
     loader = comfy.pack.NODE_CLASS_MAPPINGS["HyperLoRAFaceAnalyzerLoader"]()
     with pytest.raises(RuntimeError, match="need insightface and onnxruntime"):
-        loader.load("models/antelopev2", "cpu")
+        loader.load("antelopev2", "cpu")

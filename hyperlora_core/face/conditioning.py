@@ -41,8 +41,10 @@ class FaceConditioning:
         return [t for t in (self.arcface, self.clip_tokens, self.base_clip_tokens) if t is not None]
 
 
-def _where(number: int, total: int) -> str:
-    return f"image {number} of {total}"
+def _where(number: int, total: int, image: Image.Image, names: list[str] | None) -> str:
+    """How a message names an image: its position, its name if known, and its size to tell it apart."""
+    name = f", {names[number - 1]}" if names else ""
+    return f"image {number} of {total}{name} ({image.width}x{image.height} pixels)"
 
 
 def encode_faces(images: list[Image.Image], analyzer, encoder: CLIPEncoder, *, remove_background: bool = True,
@@ -50,13 +52,14 @@ def encode_faces(images: list[Image.Image], analyzer, encoder: CLIPEncoder, *, r
                  skip_missing: bool = False, with_base: bool = False,
                  base_crop=(1.0, 1.0, 1.0, 1.0),
                  progress: Callable[[int, int], None] | None = None,
-                 hints: dict[str, str] | None = None) -> FaceConditioning:
+                 hints: dict[str, str] | None = None, names: list[str] | None = None) -> FaceConditioning:
     """Detect, select, crop (section 7) and encode the face of every image.
 
     select: "largest" (default), "score" or "index" (face_index counted left to right from 0).
     skip_missing: leave out images without a face instead of failing (at least one must remain).
     with_base: also build the Base condition; base_crop = (left, right, top, bottom) factors or None.
-    progress(done, total) is called after each image. hints: see NODE_HINTS.
+    progress(done, total) is called after each image. hints: see NODE_HINTS. names: how messages name the
+    images (e.g. file names), beside their position and size.
     """
     hints = {**NODE_HINTS, **(hints or {})}
     if not images:
@@ -68,7 +71,7 @@ def encode_faces(images: list[Image.Image], analyzer, encoder: CLIPEncoder, *, r
     total = len(images)
     kept, chosen, all_faces, embeddings, id_crops, base_crops = [], [], [], [], [], []
     for number, image in enumerate(images, start=1):
-        where = _where(number, total)
+        where = _where(number, total, image, names)
         faces = detect_faces(analyzer, image)
         if not faces:
             if not skip_missing:

@@ -1,0 +1,267 @@
+"""Every file in example_workflows/ runs end to end on a real ComfyUI server, through its HTTP API.
+
+The server (main.py --cpu) gets a base directory laid out as the README tells a user to install:
+tiny HyperLoRA checkpoints, tiny AntelopeV2 ONNX models and a tiny CLIP ViT under the README's folders,
+and our pack in custom_nodes. The multi-GB core loaders (checkpoint, ControlNet, ...) are swapped for
+tiny stand-ins by a test-only package (standin_nodes/, see its docstring) that keeps their names, inputs
+and file lists; an empty placeholder file under the name the workflow asks for sits in the folder the
+core loader lists. Every LoadImage gets a photo the tiny face detector finds a face in.
+
+Each workflow is sent as the frontend sends it (UI format -> API format with the server's /object_info).
+The one change: the image size is shrunk (1024 -> RUN_SIZE) so that 30 sampler steps take seconds on a
+CPU; every other value, model names included, is as shipped. Required: the prompt is accepted and
+succeeds, nothing comes from the cache (the caches are emptied between workflows), every output node
+has output, images are not one flat colour, exported LoRA files load, are finite and fit the model.
+A workflow added to example_workflows/ joins this test by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scripts.build_example_workflows import OUT_DIR, README
+from tests.face_fixtures import GREY, paint_marker, tiny_clip_dir  # noqa: F401
+from tests.integration.conftest import COMFYUI_PATH, PACK_ROOT, import_comfyui, install_pack, running_comfyui
+from tests.integration.test_example_workflows_server import get_json, post_prompt, to_api_prompt
+from tests.workflow_validation import load_core_schemas, widget_slots
+
+WORKFLOWS = sorted(OUT_DIR.glob("*.json"))
+RUN_SIZE = 128  # pixels: latents of 16 x 16
+SIZE_INPUTS = {"EmptyLatentImage": ("width", "height"), "EmptySD3LatentImage": ("width", "height")}
+RUN_TIMEOUT_S = 300
+START_TIMEOUT_S = 120
+NO_FACE_PHOTO, NO_FACE_SIZE = "no_face.png", (600, 400)
+# What the user is told when a photo has no face, by the node that meets it: only what that node offers.
+NO_FACE_ADVICE = {"HyperLoRAEncodeFace": "turn on 'skip_images_without_face' on the Encode Face node",
+                  "HyperLoRAApplyFace": "Apply Face cannot, so use HyperLoRA Encode Face with "
+                                        "'skip_images_without_face' on"}
+STANDIN_DIR = PACK_ROOT / "tests" / "integration" / "standin_nodes"
+
+# Where the README's model table puts each file (relative to ComfyUI/models); checked against README.md.
+HYPERLORA_VARIANTS = ("sdxl_hyper_id_lora_v1_fidelity", "sdxl_hyper_id_lora_v1_edit")
+README_FOLDERS = {
+    "hyperlora": "hyper_lora/hyper_lora/",
+    "clip_vit": "hyper_lora/clip_vit/clip_vit_large_14/",
+    "antelopev2": "insightface/models/antelopev2/",
+    "clip_vision": "clip_vision/",
+}
+# Core loaders the stand-in package replaces: the input naming the file, and the folder it is listed from.
+STANDIN_FILES = {
+    "CheckpointLoaderSimple": ("ckpt_name", "checkpoints"),
+    "ControlNetLoader": ("control_net_name", "controlnet"),
+    "DiffControlNetLoader": ("control_net_name", "controlnet"),
+    "VAELoader": ("vae_name", "vae"),
+    "UNETLoader": ("unet_name", "diffusion_models"),
+}
+# Core loaders that read a real (tiny) file: the input naming it, the folder, and how to write the file.
+TINY_FILES = {"CLIPVisionLoader": ("clip_name", "clip_vision")}
+
+
+def load_workflow(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def nodes_of(workflows, kind: str):
+    return [node for wf in workflows for node in wf["nodes"] if node["type"] == kind]
+
+
+def face_photo(number: int):
+    """A 640 x 480 photo with one face marker, different for every input image (place, size, background)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(number)
+    background = tuple(int(v) for v in np.clip(np.array(GREY) + rng.integers(-40, 40, 3), 0, 255))
+    side = int(rng.integers(110, 190))
+    x, y = int(rng.integers(40, 640 - side - 40)), int(rng.integers(30, 480 - side - 30))
+    return paint_marker(Image.new("RGB", (640, 480), background), (x, y, x + side, y + side),
+                        score=float(rng.uniform(0.8, 1.0)), size=float(rng.uniform(0.3, 0.7)))
+
+
+def write_tiny_clip_file(tiny_clip_dir: Path, path: Path) -> None:  # noqa: F811
+    """The tiny CLIP ViT as one file (as in clip_vision/), its config in the metadata for the stand-in."""
+    from safetensors.torch import load_file, save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = (tiny_clip_dir / "config.json").read_text(encoding="utf-8")
+    save_file(load_file(str(tiny_clip_dir / "model.safetensors")), str(path), metadata={"config": config})
+
+
+def install_models(models: Path, workflows: list[dict], tiny_unet, tiny_clip_dir: Path) -> None:  # noqa: F811
+    from tests.integration.tiny_models import write_matching_checkpoint
+    from tests.tiny_onnx import write_antelopev2
+
+    first = write_matching_checkpoint(models / README_FOLDERS["hyperlora"] / HYPERLORA_VARIANTS[0], tiny_unet)
+    for variant in HYPERLORA_VARIANTS[1:]:
+        shutil.copytree(first, models / README_FOLDERS["hyperlora"] / variant)
+    shutil.copytree(tiny_clip_dir, models / README_FOLDERS["clip_vit"])
+    write_antelopev2(models / README_FOLDERS["antelopev2"])
+    for kind, (input_name, folder) in TINY_FILES.items():
+        for node in nodes_of(workflows, kind):
+            write_tiny_clip_file(tiny_clip_dir, models / folder / node_value(node, input_name))
+    for kind, (input_name, folder) in STANDIN_FILES.items():
+        for node in nodes_of(workflows, kind):
+            path = models / folder / node_value(node, input_name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"test placeholder: the stand-in loader never reads it")
+
+
+def node_value(node: dict, input_name: str):
+    """A core node's saved widget value, found by input name through ComfyUI's own schema of the node."""
+    slots = widget_slots(load_core_schemas()[node["type"]])
+    return node["widgets_values"][[slot.input_name for slot in slots].index(input_name)]
+
+
+@pytest.fixture(scope="module")
+def tiny_unet():
+    import_comfyui()
+    from tests.integration import tiny_pipeline
+
+    return tiny_pipeline.build_unet()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, tiny_unet, tiny_clip_dir):  # noqa: F811
+    if not COMFYUI_PATH:
+        pytest.skip("set COMFYUI_PATH to a ComfyUI checkout to run the integration tests")
+    from PIL import Image
+
+    base = tmp_path_factory.mktemp("comfy_run")
+    install_pack(base)
+    (base / "custom_nodes" / "hyperlora_test_standins").symlink_to(STANDIN_DIR, target_is_directory=True)
+    (base / "HYPERLORA_TEST_STANDINS").write_text("the test-only stand-in loaders may replace core loaders here\n")
+    workflows = [load_workflow(path) for path in WORKFLOWS]
+    install_models(base / "models", workflows, tiny_unet, tiny_clip_dir)
+    (base / "input").mkdir()
+    names = sorted({node_value(node, "image") for node in nodes_of(workflows, "LoadImage")})
+    for number, name in enumerate(names):
+        face_photo(number).save(base / "input" / name, format="PNG")  # lossless whatever the name: exact markers
+    Image.new("RGB", NO_FACE_SIZE, GREY).save(base / "input" / NO_FACE_PHOTO)
+    with running_comfyui(base, START_TIMEOUT_S) as (url, log_path):
+        yield url, get_json(f"{url}/object_info"), log_path, base
+
+
+def empty_caches(base_url: str) -> None:
+    """POST /free, then wait until the prompt worker has taken the flags (it empties its caches then)."""
+    request = urllib.request.Request(f"{base_url}/free", method="POST", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"unload_models": True, "free_memory": True}).encode())
+    urllib.request.urlopen(request, timeout=30).close()
+    deadline = time.monotonic() + 30
+    while get_json(f"{base_url}/hyperlora_test/pending_flags")["flags"]:
+        assert time.monotonic() < deadline, "the prompt worker did not take the /free flags"
+        time.sleep(0.05)
+
+
+def wait_for_history(base_url: str, prompt_id: str, log_path: Path) -> dict:
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        history = get_json(f"{base_url}/history/{prompt_id}")
+        if prompt_id in history:
+            return history[prompt_id]
+        time.sleep(0.2)
+    pytest.fail(f"no result after {RUN_TIMEOUT_S} s:\n{log_path.read_text()[-4000:]}")
+
+
+def run_prompt(base_url: str, prompt: dict, log_path: Path) -> dict:
+    """Queue a prompt on empty caches; its history entry once it has finished."""
+    empty_caches(base_url)
+    status, answer = post_prompt(base_url, prompt)
+    assert status == 200, ("the server refused the prompt. A model file it lacks? Our loaders' files go where "
+                           "the README says (README_FOLDERS); a core loader needs an entry in STANDIN_FILES or "
+                           "TINY_FILES.\n" + json.dumps(answer, indent=1)[:4000])
+    return wait_for_history(base_url, answer["prompt_id"], log_path)
+
+
+def fetch_image(base_url: str, image: dict) -> np.ndarray:
+    from PIL import Image
+
+    query = urllib.parse.urlencode({k: image[k] for k in ("filename", "subfolder", "type")})
+    with urllib.request.urlopen(f"{base_url}/view?{query}", timeout=30) as response:
+        return np.asarray(Image.open(response).convert("RGB"), dtype=np.float32)
+
+
+def check_lora_file(path: str, tiny_unet) -> None:
+    """Loads, is finite, and every LoRA module names a weight of the model it was made for."""
+    import comfy.lora
+    import torch
+    from safetensors.torch import load_file
+
+    tensors = load_file(path)
+    assert tensors, f"{path} is empty"
+    assert all(torch.isfinite(t.float()).all() for t in tensors.values()), f"{path} has NaN or inf"
+    key_map = comfy.lora.model_lora_keys_unet(tiny_unet.model, {})
+    patches = comfy.lora.load_lora(tensors, key_map, log_missing=False)
+    modules = {key.split(".")[0] for key in tensors}
+    assert len(patches) == len(modules) > 0, f"{path}: {len(patches)} of {len(modules)} modules fit the model"
+
+
+def test_readme_names_the_folders_the_models_are_placed_in():
+    readme = README.read_text(encoding="utf-8")
+    for folder in README_FOLDERS.values():
+        assert f"`{folder}" in readme, folder
+    for variant in HYPERLORA_VARIANTS:
+        assert f"{README_FOLDERS['hyperlora']}{variant}/" in readme, variant
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=[path.stem for path in WORKFLOWS])
+def test_workflow_runs_end_to_end(server, path, tiny_unet):
+    base_url, object_info, log_path, _ = server
+    workflow = load_workflow(path)
+    prompt = to_api_prompt(workflow, object_info)
+    for node in prompt.values():
+        for input_name in SIZE_INPUTS.get(node["class_type"], ()):
+            node["inputs"][input_name] = RUN_SIZE
+
+    result = run_prompt(base_url, prompt, log_path)
+
+    messages = dict(result["status"]["messages"])
+    assert result["status"]["status_str"] == "success", json.dumps(messages.get("execution_error"), indent=1)
+    assert messages["execution_cached"]["nodes"] == [], "served from the cache: a stale result, not this run"
+    output_nodes = {node_id for node_id, node in prompt.items() if object_info[node["class_type"]]["output_node"]}
+    assert output_nodes, f"{path.name} has no output node"
+    missing = output_nodes - set(result["outputs"])  # other nodes may add previews (Encode Face does)
+    assert not missing, f"output nodes without output: {sorted(missing)}"
+    for node_id in sorted(output_nodes):
+        output = result["outputs"][node_id]
+        kind = prompt[node_id]["class_type"]
+        assert any(output.values()), f"node {node_id} ({kind}) gave no output"
+        for image in output.get("images", []):
+            pixels = fetch_image(base_url, image)
+            assert pixels.std(axis=(0, 1)).max() > 2.0, f"node {node_id} ({kind}): a flat image {image}"
+        for text in output.get("text", []):
+            if str(text).endswith(".safetensors"):
+                check_lora_file(text, tiny_unet)
+    standins = get_json(f"{base_url}/hyperlora_test/pending_flags")["standins"]
+    assert standins, "the core loaders were not swapped"
+    log = log_path.read_text()
+    assert "Traceback" not in log and "IMPORT FAILED" not in log, log[-4000:]
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=[path.stem for path in WORKFLOWS])
+def test_a_photo_without_a_face_is_named_with_what_to_do(server, path):
+    """The first photo swapped for one without a face: the error names it and offers only that node's options."""
+    base_url, object_info, log_path, _ = server
+    prompt = to_api_prompt(load_workflow(path), object_info)
+    photo = min((node_id for node_id, node in prompt.items() if node["class_type"] == "LoadImage"), key=int)
+    prompt[photo]["inputs"]["image"] = NO_FACE_PHOTO
+    for node in prompt.values():
+        for input_name in SIZE_INPUTS.get(node["class_type"], ()):
+            node["inputs"][input_name] = RUN_SIZE
+    result = run_prompt(base_url, prompt, log_path)
+
+    assert result["status"]["status_str"] == "error"
+    error = dict(result["status"]["messages"])["execution_error"]
+    assert error["node_type"] in NO_FACE_ADVICE, error
+    width, height = NO_FACE_SIZE
+    message = error["exception_message"]
+    assert re.match(rf"No face found in image 1 of \d+ \({width}x{height} pixels\)\.", message), message
+    assert NO_FACE_ADVICE[error["node_type"]] in message
+    assert "--skip-missing" not in message
