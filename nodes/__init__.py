@@ -1,7 +1,10 @@
 """The ComfyUI nodes of the pack: thin adapters over hyperlora_core (comfy is imported inside functions)."""
 
 from .apply import HyperLoRAApply, HyperLoRAApplyFace, HyperLoRAConceptSlider
+from .conditioning import HyperLoRAApplyConditioning
 from .encode import HyperLoRAEncodeFace
+from .face_mask import HyperLoRAFaceMask
+from .hooks import HyperLoRAIdentityHook
 from .identity import HyperLoRALoadIdentity, HyperLoRASaveIdentity
 from .likeness import HyperLoRALikeness
 from .loaders import HyperLoRACheckpointLoader, HyperLoRACLIPVisionLoader, HyperLoRAFaceAnalyzerLoader
@@ -27,6 +30,9 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "HyperLoRALikeness": "HyperLoRA Likeness (ID similarity)",
     "HyperLoRASaveIdentity": "HyperLoRA Save Identity",
     "HyperLoRALoadIdentity": "HyperLoRA Load Identity",
+    "HyperLoRAApplyConditioning": "HyperLoRA Apply to Conditioning (when / where)",
+    "HyperLoRAIdentityHook": "HyperLoRA Identity Hook",
+    "HyperLoRAFaceMask": "HyperLoRA Face Mask",
 }
 NODES = (
     HyperLoRACheckpointLoader, HyperLoRAFaceAnalyzerLoader, HyperLoRACLIPVisionLoader, HyperLoRAEncodeFace,
@@ -34,4 +40,5 @@ NODES = (
     HyperLoRAMixIdentities, HyperLoRAExportLoRA, HyperLoRATriggerWords,
     HyperLoRALikeness, HyperLoRASaveIdentity, HyperLoRALoadIdentity,
 )
+NODES += (HyperLoRAApplyConditioning, HyperLoRAIdentityHook, HyperLoRAFaceMask)
 NODE_CLASS_MAPPINGS = {node.__name__: node for node in NODES}

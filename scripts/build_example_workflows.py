@@ -427,6 +427,82 @@ def save_lora(wf: Workflow) -> None:
              "save_lora")
 
 
+def two_people(wf: Workflow) -> None:
+    wf.add("Note", 0, text=FILES_NOTE + "\n\nTwo people in one image: person A's identity only in the left half, "
+           "B's only in the right half; the prompt draws the scene and everything outside both masks. Each "
+           "masked identity costs one more model pass per step. Masks are 1024 x 1024 like the latent; draw "
+           "your own (or use HyperLoRA Face Mask on a layout image) for other compositions.")
+    m = models(wf)
+    person_a = wf.add("LoadImage", 1, "Two people", title="Person A (left)", image="person_a.jpg")
+    person_b = wf.add("LoadImage", 1, "Two people", title="Person B (right)", image="person_b.jpg")
+    a, _ = face_identity(wf, 2, "Identities", m, person_a["IMAGE"], " (A)")
+    b, _ = face_identity(wf, 2, "Identities", m, person_b["IMAGE"], " (B)")
+    empty = wf.add("SolidMask", 3, "Masks", title="Empty 1024 x 1024", value=0.0, width=1024, height=1024)
+    half = wf.add("SolidMask", 3, "Masks", title="Half (512 x 1024)", value=1.0, width=512, height=1024)
+    left = wf.add("MaskComposite", 3, "Masks", title="Left half", destination=empty["MASK"], source=half["MASK"],
+                  x=0, y=0, operation="add")
+    right = wf.add("MaskComposite", 3, "Masks", title="Right half", destination=empty["MASK"],
+                   source=half["MASK"], x=512, y=0, operation="add")
+    positive, negative = prompts(wf, 4, m["sdxl"]["CLIP"], "photo of two people standing side by side in a "
+                                 "park, looking at the camera, natural light, detailed skin, sharp focus")
+    with_a = wf.add("HyperLoRAApplyConditioning", 4, "Prompt", title="Person A on the left",
+                    positive=positive["CONDITIONING"], negative=negative["CONDITIONING"],
+                    coefficients=a["coefficients"], strength=STRENGTH, mask=left["MASK"])
+    with_b = wf.add("HyperLoRAApplyConditioning", 4, "Prompt", title="Person B on the right",
+                    positive=with_a["positive"], negative=with_a["negative"], coefficients=b["coefficients"],
+                    strength=STRENGTH, mask=right["MASK"])
+    generate(wf, 5, m["sdxl"]["MODEL"], with_b["positive"], with_b["negative"], m["sdxl"]["VAE"], "two_people")
+
+
+def late_identity(wf: Workflow) -> None:
+    wf.add("Note", 0, text=FILES_NOTE + "\n\nThe identity starts at 30 % of the steps: the first steps follow "
+           "the prompt alone and settle the composition, pose and framing; the face comes after. No extra "
+           "cost: one model pass per step, as with HyperLoRA Apply. fade_in softens the start.")
+    m = models(wf)
+    photo = wf.add("LoadImage", 1, "Face photo", image="face.jpg")
+    coefficients, _ = face_identity(wf, 2, "Identity", m, photo["IMAGE"])
+    positive, negative = prompts(wf, 3, m["sdxl"]["CLIP"], "wide shot photo of a person riding a bicycle "
+                                 "through a city street at dusk, motion, cinematic light, sharp focus")
+    identity = wf.add("HyperLoRAApplyConditioning", 3, "Prompt", title="Identity from step 30 %",
+                      positive=positive["CONDITIONING"], negative=negative["CONDITIONING"],
+                      coefficients=coefficients["coefficients"], strength=STRENGTH, start_at=0.3, end_at=1.0,
+                      fade_in=0.1)
+    generate(wf, 4, m["sdxl"]["MODEL"], identity["positive"], identity["negative"], m["sdxl"]["VAE"],
+             "identity_from_30_percent")
+
+
+def face_redraw(wf: Workflow) -> None:
+    wf.add("Note", 0, text=FILES_NOTE + "\n\nRedraws the face of an existing image (an earlier render) with "
+           "the identity, leaving the rest untouched: Face Mask finds the face, the identity is applied only "
+           "there, the core inpaint nodes redraw it (denoise 0.6: lower keeps more of the old face), and "
+           "the result is pasted back through the same mask. For several faces, set face_selection to index "
+           "and chain one redraw per face.")
+    m = models(wf)
+    photo = wf.add("LoadImage", 2, "Identity", title="Face photo (the identity)", image="face.jpg")
+    coefficients, _ = face_identity(wf, 2, "Identity", m, photo["IMAGE"])
+    picture = wf.add("LoadImage", 1, "Image to redraw", title="Image to redraw", image="render.png")
+    face_mask = wf.add("HyperLoRAFaceMask", 1, "Image to redraw", image=picture["IMAGE"],
+                       face_analyzer=m["face_analyzer"]["face_analyzer"], face_selection="largest",
+                       shape="outline", grow=0.15, grow_unit="face fraction", feather=16.0)
+    wf.add("PreviewImage", 1, "Image to redraw", title="Face mask", images=face_mask["preview"])
+    positive, negative = prompts(wf, 3, m["sdxl"]["CLIP"], "close-up photo of a person's face, natural skin "
+                                 "texture, detailed eyes, sharp focus")
+    identity = wf.add("HyperLoRAApplyConditioning", 3, "Prompt", title="Identity at the face",
+                      positive=positive["CONDITIONING"], negative=negative["CONDITIONING"],
+                      coefficients=coefficients["coefficients"], strength=STRENGTH, mask=face_mask["mask"])
+    inpaint = wf.add("InpaintModelConditioning", 4, "Redraw", positive=identity["positive"],
+                     negative=identity["negative"], vae=m["sdxl"]["VAE"], pixels=picture["IMAGE"],
+                     mask=face_mask["mask"], noise_mask=True)
+    sampler = wf.add("KSampler", 4, "Redraw", model=m["sdxl"]["MODEL"], positive=inpaint["positive"],
+                     negative=inpaint["negative"], latent_image=inpaint["latent"], seed=42,
+                     control_after_generate="randomize", denoise=0.6, **SAMPLER)
+    decoded = wf.add("VAEDecode", 4, "Redraw", samples=sampler["LATENT"], vae=m["sdxl"]["VAE"])
+    pasted = wf.add("ImageCompositeMasked", 4, "Redraw", title="Paste the new face back",
+                    destination=picture["IMAGE"], source=decoded["IMAGE"], x=0, y=0, resize_source=False,
+                    mask=face_mask["mask"])
+    wf.add("SaveImage", 5, "Redraw", images=pasted["IMAGE"], filename_prefix="hyperlora/face_redraw")
+
+
 EXAMPLES = (
     Example("hyperlora_one_photo", "Text to image with the likeness of one photo: the 4-node shortcut.",
             "Load Image → HyperLoRA Apply Face (+ Checkpoint Loader, Load CLIP Vision, Face Analyzer Loader) → "
@@ -446,6 +522,16 @@ EXAMPLES = (
     Example("hyperlora_save_lora", "Saves the identity as a normal SDXL LoRA file, and generates an image with "
             "it.", "Load Image → HyperLoRA Encode Face → HyperLoRA Predict Coefficients → HyperLoRA Export LoRA "
             "(and → HyperLoRA Apply → KSampler)", save_lora),
+    Example("hyperlora_two_people", "Two people in one image: identity A in the left half, B in the right, "
+            "the prompt for the rest.", "(Load Image → Encode Face → Predict Coefficients) ×2 + Solid Mask → Mask "
+            "Composite (left / right) → HyperLoRA Apply to Conditioning ×2 (chained) → KSampler", two_people),
+    Example("hyperlora_identity_from_30_percent", "The identity only from 30 % of the steps on: the prompt "
+            "sets the composition first.", "Load Image → Encode Face → Predict Coefficients → HyperLoRA Apply "
+            "to Conditioning (start_at 0.3) → KSampler", late_identity),
+    Example("hyperlora_face_redraw", "Redraws the face of an existing image with the identity (the core-only "
+            "answer to a FaceDetailer pass).", "Load Image → HyperLoRA Face Mask → HyperLoRA Apply to "
+            "Conditioning (mask) → Inpaint Model Conditioning → KSampler → VAE Decode → Image Composite Masked",
+            face_redraw),
 )
 
 

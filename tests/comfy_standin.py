@@ -26,6 +26,13 @@ Each piece mirrors the real v0.3.64 behaviour the nodes rely on, and records wha
 * `comfy.clip_vision.load(path)`: a transformers CLIPVisionModel from the file's folder behind
   ComfyUI's ClipVisionModel interface (model(pixel_values, intermediate_output=-2) -> (last,
   penultimate, pooled, None), patcher, load_device).
+* `comfy.hooks` (the parts the hook nodes build, not the sampling side): WeightHook(strength_model,
+  strength_clip) with weights / weights_clip / need_weight_init / hook_keyframe / custom_should_register
+  and should_register(model, model_options, target_dict, registered); HookGroup (add without duplicates,
+  clone and clone_and_combine clone every hook, so they make new objects as the real ones do);
+  HookKeyframe(strength, start_percent, guarantee_steps); HookKeyframeGroup (add keeps keyframes sorted by
+  start_percent, clone); EnumWeightTarget.Model / .Clip. Which strength runs at which step is ComfyUI's
+  sampling code and is tested on real ComfyUI only (tests/integration/test_comfyui_hooks.py).
 
 `install(monkeypatch, root)` puts the modules into sys.modules for one test; `load_pack()` imports the
 pack the way ComfyUI does (package from its __init__.py under a module name of our choosing).
@@ -233,6 +240,83 @@ def make_clip_vision() -> types.ModuleType:
     return cv
 
 
+# -- comfy.hooks --------------------------------------------------------------------------------------
+def make_hooks() -> types.ModuleType:
+    import enum
+
+    hooks = types.ModuleType("comfy.hooks")
+
+    class EnumWeightTarget(enum.Enum):
+        Model = "model"
+        Clip = "clip"
+
+    class HookKeyframe:
+        def __init__(self, strength, start_percent=0.0, guarantee_steps=1):
+            self.strength, self.start_percent, self.guarantee_steps = strength, float(start_percent), guarantee_steps
+
+        def clone(self):
+            return HookKeyframe(self.strength, self.start_percent, self.guarantee_steps)
+
+    class HookKeyframeGroup:
+        def __init__(self):
+            self.keyframes = []
+
+        def add(self, keyframe):
+            self.keyframes = sorted([*self.keyframes, keyframe], key=lambda k: k.start_percent)
+
+        def clone(self):
+            c = HookKeyframeGroup()
+            c.keyframes = [k.clone() for k in self.keyframes]
+            return c
+
+    class WeightHook:
+        def __init__(self, strength_model=1.0, strength_clip=1.0):
+            self.weights = self.weights_clip = None
+            self.need_weight_init = True
+            self._strength_model, self._strength_clip = strength_model, strength_clip
+            self.hook_keyframe = HookKeyframeGroup()
+            self.hook_ref = object()
+            self.custom_should_register = lambda hook, model, model_options, target_dict, registered: True
+
+        def should_register(self, model, model_options, target_dict, registered):
+            return self.custom_should_register(self, model, model_options, target_dict, registered)
+
+        def clone(self):
+            c = WeightHook(self._strength_model, self._strength_clip)
+            c.__dict__.update(self.__dict__)
+            return c
+
+        def __eq__(self, other):
+            return type(other) is WeightHook and other.hook_ref is self.hook_ref
+
+        def __hash__(self):
+            return id(self.hook_ref)
+
+    class HookGroup:
+        def __init__(self):
+            self.hooks = []
+
+        def add(self, hook):
+            if hook not in self.hooks:
+                self.hooks.append(hook)
+
+        def clone(self):
+            c = HookGroup()
+            for hook in self.hooks:
+                c.add(hook.clone())
+            return c
+
+        def clone_and_combine(self, other):
+            c = self.clone()
+            for hook in other.hooks if other is not None else ():
+                c.add(hook.clone())
+            return c
+
+    for cls in (EnumWeightTarget, HookKeyframe, HookKeyframeGroup, WeightHook, HookGroup):
+        setattr(hooks, cls.__name__, cls)
+    return hooks
+
+
 def cache_ram_usage(outputs) -> int:
     """Bytes newer ComfyUI's RAM-pressure cache counts for a cached output (comfy_execution/caching.py,
     RAMPressureCache.ram_release): CPU tensors in nested lists, tuples and mappings, each storage once,
@@ -273,6 +357,7 @@ def install(monkeypatch, root: Path, dynamic_vram: bool = False) -> types.Simple
         "model_management": make_model_management(),
         "utils": types.SimpleNamespace(ProgressBar=ProgressBar),
         "clip_vision": make_clip_vision(),
+        "hooks": make_hooks(),
     }
     if dynamic_vram:
         parts["memory_management"] = types.SimpleNamespace(aimdo_enabled=True)

@@ -25,7 +25,9 @@ SCHEMAS = {**CORE, **PACK}
 PACK_CLASSES = sys.modules["hyperlora_pack_under_test"].NODE_CLASS_MAPPINGS  # imported by load_pack_schemas
 OUTPUT_NODES = {kind for kind, schema in CORE.items() if schema.get("output_node")} | {
     kind for kind, cls in PACK_CLASSES.items() if getattr(cls, "OUTPUT_NODE", False)}
-APPLY_NODES = {"HyperLoRAApplyFace": "strength", "HyperLoRAApply": "id_strength"}
+APPLY_NODES = {"HyperLoRAApplyFace": "strength", "HyperLoRAApply": "id_strength", "HyperLoRAApplyConditioning":
+               "strength"}
+CONDITIONING_PASSES = ("ControlNetApplyAdvanced", "HyperLoRAApplyConditioning", "InpaintModelConditioning")
 NAMES = [example.name for example in build.EXAMPLES]
 
 # What each workflow is for: the node types it must contain.
@@ -38,6 +40,10 @@ REQUIRED_TYPES = {
     "hyperlora_concept_slider": {"HyperLoRAConceptSlider", "HyperLoRAApplyFace", "HyperLoRAPredictCoefficients"},
     "hyperlora_mix_identities": {"HyperLoRAMixIdentities", "HyperLoRAApply"},
     "hyperlora_save_lora": {"HyperLoRAExportLoRA", "HyperLoRAApply"},
+    "hyperlora_two_people": {"HyperLoRAApplyConditioning", "SolidMask", "MaskComposite"},
+    "hyperlora_identity_from_30_percent": {"HyperLoRAApplyConditioning", "HyperLoRAPredictCoefficients"},
+    "hyperlora_face_redraw": {"HyperLoRAFaceMask", "HyperLoRAApplyConditioning", "InpaintModelConditioning",
+                              "ImageCompositeMasked"},
     "hyperlora_save_identity": {"HyperLoRAEncodeFace", "HyperLoRAPredictCoefficients", "HyperLoRASaveIdentity"},
     "hyperlora_from_saved_identity": {"HyperLoRALoadIdentity", "HyperLoRAApply"},
     "hyperlora_rank_by_likeness": {"HyperLoRALoadIdentity", "HyperLoRALikeness", "HyperLoRAFaceAnalyzerLoader"},
@@ -118,17 +124,19 @@ def sampler_problems(graph: Graph, sampler: dict) -> list[str]:
     if (graph.widget(sampler, "sampler_name"), graph.widget(sampler, "scheduler")) != ("dpmpp_2m", "karras"):
         problems.append("KSampler is not dpmpp_2m / karras")
     latent = graph.source(sampler, "latent_image")
-    if latent is None or latent["type"] != "EmptyLatentImage" or [
-            graph.widget(latent, "width"), graph.widget(latent, "height")] != [1024, 1024]:
+    redraw = latent is not None and latent["type"] == "InpaintModelConditioning"  # an existing image's size
+    if not redraw and (latent is None or latent["type"] != "EmptyLatentImage" or [
+            graph.widget(latent, "width"), graph.widget(latent, "height")] != [1024, 1024]):
         problems.append("the latent is not an SDXL 1024x1024 EmptyLatentImage")
     applied = [n for n in graph.ancestors(sampler) if n["type"] in APPLY_NODES or (
         n["type"] == TRAINED_FROM_EXPORT and graph.widget(n, "existing_lora") != "[None]")]
-    if not applied or graph.source(sampler, "model")["type"] not in {*APPLY_NODES, "HyperLoRAConceptSlider",
-                                                                     TRAINED_FROM_EXPORT}:
+    by_conditioning = any(n["type"] == "HyperLoRAApplyConditioning" for n in graph.ancestors(sampler))
+    if not applied or not by_conditioning and graph.source(sampler, "model")["type"] not in {
+            *APPLY_NODES, "HyperLoRAConceptSlider", TRAINED_FROM_EXPORT}:
         problems.append("the KSampler's model is not patched by HyperLoRA")
     for name, wants_trigger in (("positive", True), ("negative", False)):
         encoder = graph.source(sampler, name)
-        while encoder is not None and encoder["type"] == "ControlNetApplyAdvanced":
+        while encoder is not None and encoder["type"] in CONDITIONING_PASSES:
             encoder = graph.source(encoder, name)
         if encoder is None or encoder["type"] != "CLIPTextEncode":
             problems.append(f"the {name} prompt is not a CLIPTextEncode")
@@ -309,6 +317,47 @@ def test_refine_continues_the_lora_export_writes():
     assert int(existing.split("_steps_")[0].split("_")[-1]) == 0  # how Train LoRA reads the steps done
     assert graph.source(train, "latents")["type"] == "VAEEncode"
     assert graph.source(graph.of_type("SaveLoRANode")[0], "lora") is train
+
+
+def test_two_people_chains_two_identities_on_left_and_right_masks_and_leaves_the_model_plain():
+    graph = Graph(load("hyperlora_two_people"))
+    sampler = graph.of_type("KSampler")[0]
+    second = graph.source(sampler, "positive")
+    first = graph.source(second, "positive")
+    assert second["type"] == first["type"] == "HyperLoRAApplyConditioning"
+    assert graph.source(second, "negative") is first and graph.source(sampler, "negative") is second
+    assert graph.source(sampler, "model")["type"] == "CheckpointLoaderSimple"
+    people = [graph.source(n, "coefficients") for n in (first, second)]
+    assert people[0] is not people[1]
+    offsets = [graph.widget(graph.source(n, "mask"), "x") for n in (first, second)]
+    assert offsets == [0, 512]
+    half = graph.source(graph.source(first, "mask"), "source")
+    assert [graph.widget(half, k) for k in ("value", "width", "height")] == [1.0, 512, 1024]
+
+
+def test_identity_from_30_percent_starts_late_on_the_plain_model():
+    graph = Graph(load("hyperlora_identity_from_30_percent"))
+    sampler = graph.of_type("KSampler")[0]
+    identity = graph.source(sampler, "positive")
+    assert identity["type"] == "HyperLoRAApplyConditioning" and graph.source(sampler, "negative") is identity
+    assert graph.widget(identity, "start_at") == 0.3 and graph.widget(identity, "end_at") == 1.0
+    assert graph.source(sampler, "model")["type"] == "CheckpointLoaderSimple"
+
+
+def test_face_redraw_masks_the_face_applies_the_identity_there_and_pastes_it_back():
+    graph = Graph(load("hyperlora_face_redraw"))
+    face_mask = graph.of_type("HyperLoRAFaceMask")[0]
+    picture = graph.source(face_mask, "image")
+    identity = graph.of_type("HyperLoRAApplyConditioning")[0]
+    inpaint = graph.of_type("InpaintModelConditioning")[0]
+    paste = graph.of_type("ImageCompositeMasked")[0]
+    assert graph.source(identity, "mask") is face_mask and graph.source(inpaint, "mask") is face_mask
+    assert graph.source(inpaint, "pixels") is picture and graph.source(paste, "destination") is picture
+    assert graph.source(paste, "mask") is face_mask and graph.source(inpaint, "positive") is identity
+    assert graph.widget(inpaint, "noise_mask") is True
+    assert 0.3 <= graph.widget(graph.of_type("KSampler")[0], "denoise") < 1.0
+    coefficients = graph.source(identity, "coefficients")
+    assert picture not in [n for n in graph.ancestors(coefficients) if n["type"] == "LoadImage"]
 
 
 # ---------------------------------------------------------------- the checks can fail

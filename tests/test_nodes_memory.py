@@ -75,7 +75,8 @@ def test_the_strength_is_an_input_of_the_patching_nodes_only(comfy):  # noqa: F8
         spec = node.INPUT_TYPES()
         names = {**spec["required"], **spec.get("optional", {})}
         has_strength = any(name.endswith("strength") and name != "recommended_strength" for name in names)
-        assert has_strength == (node.RETURN_TYPES == ("MODEL",) or key == "HyperLoRAExportLoRA"), key
+        hooks = key in ("HyperLoRAApplyConditioning", "HyperLoRAIdentityHook")  # they patch when sampling
+        assert has_strength == (node.RETURN_TYPES == ("MODEL",) or key == "HyperLoRAExportLoRA" or hooks), key
 
 
 # ---------------------------------------------------------------- dynamic VRAM (comfy-aimdo) and the classic mode

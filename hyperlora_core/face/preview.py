@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from PIL import Image, ImageDraw, ImageFont
 
 from .detection import DetectedFace
@@ -32,16 +34,17 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
-def preview_detections(image: Image.Image, faces: list[DetectedFace], chosen: int,
+def preview_detections(image: Image.Image, faces: list[DetectedFace], chosen: int | Collection[int],
                        max_side: int = DETECTION_PREVIEW_SIDE) -> Image.Image:
     """The image (at most `max_side` wide and high) with every face's box and its left-to-right
-    number (the chosen face in green), so a user can see which face_index to pick."""
+    number (the chosen face(s) in green), so a user can see which face_index to pick."""
+    chosen = {chosen} if isinstance(chosen, int) else set(chosen)
     preview, scale = fit_preview(image, max_side)  # a copy
     draw = ImageDraw.Draw(preview)
     line = max(2, round(max(preview.size) / 300))
     font = _font(max(14, round(max(preview.size) / 25)))
     for face in faces:
-        colour = CHOSEN_COLOUR if face.index == chosen else OTHER_COLOUR
+        colour = CHOSEN_COLOUR if face.index in chosen else OTHER_COLOUR
         x1, y1, x2, y2 = (float(v) * scale for v in face.bbox)
         draw.rectangle((x1, y1, x2, y2), outline=colour, width=line)
         for x, y in face.kps * scale:

@@ -27,7 +27,8 @@ def test_server_lists_our_nodes_and_installed_checkpoints(tmp_path):
     assert ours == {
         "HyperLoRACheckpointLoader", "HyperLoRAFaceAnalyzerLoader", "HyperLoRACLIPVisionLoader", "HyperLoRAEncodeFace",
         "HyperLoRAPredictCoefficients", "HyperLoRAApply", "HyperLoRAApplyFace", "HyperLoRAConceptSlider",
-        "HyperLoRAMixIdentities", "HyperLoRAExportLoRA", "HyperLoRATriggerWords",
+        "HyperLoRAMixIdentities", "HyperLoRAExportLoRA", "HyperLoRATriggerWords"} | {
+        "HyperLoRAApplyConditioning", "HyperLoRAIdentityHook", "HyperLoRAFaceMask"} | {
         "HyperLoRALikeness", "HyperLoRASaveIdentity", "HyperLoRALoadIdentity"}
     loader = info["HyperLoRACheckpointLoader"]
     assert loader["input"]["required"]["checkpoint"][0] == ["my_variant"]

@@ -1,0 +1,128 @@
+"""An identity as a ComfyUI weight hook (HOOKS), and the Identity Hook node for core's hook nodes.
+
+A hook carries our ready-made LoRAAdapter dicts (no kohya name mapping) and is patched in by the
+sampler only for the conditioning it is attached to. ComfyUI drops hook keys the model lacks without a
+word, so the hook checks the sampled model when the sampler registers it, like Apply does at once.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..hyperlora_core.schedule import fade_keyframes
+from .patching import check_model_matches
+from .types import CATEGORY, COEFFS
+
+HOOKS = "HOOKS"  # core's socket type of a comfy.hooks.HookGroup
+HOOK_KEYFRAMES = "HOOK_KEYFRAMES"  # core's socket type of a comfy.hooks.HookKeyframeGroup
+HOOKS_SINCE = "v0.3.7 (December 2024)"
+TESTED_WITH = "v0.3.64"
+
+
+def comfy_hooks():
+    """comfy.hooks, or an error that says which ComfyUI is needed."""
+    try:
+        from comfy import hooks
+    except ImportError as exc:
+        raise RuntimeError(_too_old()) from exc
+    if not all(hasattr(hooks, name) for name in ("WeightHook", "HookGroup", "HookKeyframe", "HookKeyframeGroup")):
+        raise RuntimeError(_too_old())
+    return hooks
+
+
+def _too_old() -> str:
+    return (f"This ComfyUI has no weight hooks (comfy.hooks), which the scheduled and masked HyperLoRA nodes "
+            f"need. Update ComfyUI to {HOOKS_SINCE} or newer (this pack is tested with {TESTED_WITH}); "
+            "until then use HyperLoRA Apply, which patches the whole model.")
+
+
+def _registers_only_on_a_fitting_unet(factors):
+    """A hook's custom_should_register: never on CLIP (the LoRA is for the UNet); on a UNet only if every
+    LoRA weight fits, otherwise the same error as Apply, raised when the sampler starts."""
+
+    def should_register(hook, model, model_options, target_dict, registered):
+        hooks = comfy_hooks()
+        if target_dict.get("target") == hooks.EnumWeightTarget.Clip:
+            return False
+        check_model_matches(model, factors)
+        return True
+
+    return should_register
+
+
+def identity_hook(coefficients, strength: float):
+    """A WeightHook that adds the identity's ID-LoRA at `strength` (times any keyframe strength)."""
+    from comfy.weight_adapter import LoRAAdapter
+
+    hooks = comfy_hooks()
+    factors = coefficients.factors("id")
+    hook = hooks.WeightHook(strength_model=strength, strength_clip=0.0)
+    hook.weights = {key: LoRAAdapter(set(), (factors.up[key], factors.down[key], factors.alpha, None, None, None))
+                    for key in factors.up}
+    hook.weights_clip = {}
+    hook.need_weight_init = False  # the dict is already keyed by model weight: no name mapping
+    hook.custom_should_register = _registers_only_on_a_fitting_unet(factors)
+    return hook
+
+
+def fade_keyframe_group(start: float, end: float, fade_in: float, fade_out: float):
+    """A HookKeyframeGroup for the window's fades, or None without fades.
+
+    guarantee_steps is 0 for every keyframe: each step takes the latest keyframe its noise level has
+    passed, so a ramp with more keyframes than steps still reaches full strength on time.
+    """
+    keyframes = fade_keyframes(start, end, fade_in, fade_out)
+    if not keyframes:
+        return None
+    hooks = comfy_hooks()
+    group = hooks.HookKeyframeGroup()
+    for percent, value in keyframes:
+        group.add(hooks.HookKeyframe(strength=value, start_percent=percent, guarantee_steps=0))
+    return group
+
+
+def identity_hook_group(coefficients, strength: float, keyframes=None, prev_hooks=None):
+    """HookGroup with the identity's hook (after prev_hooks' hooks, which are cloned, not changed)."""
+    hooks = comfy_hooks()
+    hook = identity_hook(coefficients, strength)
+    if keyframes is not None:
+        hook.hook_keyframe = keyframes.clone()
+    group = prev_hooks.clone() if prev_hooks is not None else hooks.HookGroup()
+    group.add(hook)
+    return group
+
+
+class HyperLoRAIdentityHook:
+    DESCRIPTION = ("The identity as a ComfyUI hook (HOOKS), for core's hook nodes: Cond Set Props, Set Hook "
+                   "Keyframes, Cond Pair Set Props, ... Most people want HyperLoRA Apply to Conditioning, which "
+                   "does start/end, fades and masks in one node.")
+    CATEGORY = f"{CATEGORY}/control"
+    FUNCTION = "create"
+    RETURN_TYPES = (HOOKS,)
+    RETURN_NAMES = ("hooks",)
+    OUTPUT_TOOLTIPS = (("The identity hook (plus prev_hooks): attach it to positive AND negative in one node "
+                       "(e.g. Cond Pair Set Props) so both share it and cost one model pass per step."),)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "coefficients": (COEFFS, {"tooltip": "From Predict Coefficients or Mix Identities."}),
+            "strength": ("FLOAT", {"default": 0.8, "min": -4.0, "max": 4.0, "step": 0.01,
+                                   "tooltip": "LoRA strength of the identity (0.75-0.85 usually); keyframes "
+                                              "multiply it."}),
+        }, "optional": {
+            "prev_hooks": (HOOKS, {"tooltip": "Hooks to combine with (e.g. another LoRA hook); they stay as "
+                                              "they are and run together with the identity."}),
+            "hook_kf": (HOOK_KEYFRAMES, {"tooltip": "A strength schedule for the identity only, from core's "
+                                                    "Create Hook Keyframe nodes."}),
+        }}
+
+    def create(self, coefficients, strength, prev_hooks=None, hook_kf=None):
+        return (identity_hook_group(coefficients, finite("strength", strength), hook_kf, prev_hooks),)
+
+
+def finite(name: str, value: float) -> float:
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number; got {value}.")
+    return value

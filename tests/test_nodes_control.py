@@ -1,0 +1,210 @@
+"""Apply to Conditioning and Identity Hook on the stand-in: how conditioning lists and hooks are built.
+
+What ComfyUI's sampler then does with them (per-step strengths, regions) is proven on real ComfyUI in
+tests/integration/test_comfyui_hooks.py; here: windows, masks, chaining, sharing, checks and errors.
+"""
+
+import itertools
+import sys
+
+import pytest
+import torch
+
+from hyperlora_core.schedule import check_window, fade_keyframes, ramp
+from tests.comfy_standin import ModelPatcher, TinyUNet, comfy, models_root  # noqa: F401
+from tests.face_fixtures import tiny_clip_dir  # noqa: F401
+
+
+def node(comfy, key):  # noqa: F811
+    return comfy.pack.NODE_CLASS_MAPPINGS[key]()
+
+
+@pytest.fixture
+def coefficients(comfy):  # noqa: F811
+    (hyperlora,) = node(comfy, "HyperLoRACheckpointLoader").load("sdxl_tiny_fidelity", "auto", "auto")
+    gen = torch.Generator().manual_seed(0)
+    shape = (hyperlora.config.num_queries, hyperlora.config.num_basis)
+    alpha, beta = (torch.nn.functional.normalize(torch.randn(shape, generator=gen), dim=-1) for _ in range(2))
+    return comfy.pack.nodes.types.Coefficients(hyperlora, alpha, beta)
+
+
+def conds(tag, **values):
+    return [[torch.full((1, 2, 4), float(tag)), {"pooled_output": torch.zeros(1, 4), **values}]]
+
+
+def apply(comfy, positive, negative, coefficients, strength=0.8, start=0.0, end=1.0, **optional):  # noqa: F811
+    return node(comfy, "HyperLoRAApplyConditioning").apply(positive, negative, coefficients, strength, start, end,
+                                                           **optional)
+
+
+def split(conds_):
+    default = [c for c in conds_ if c[1].get("default")]
+    hooked = [c for c in conds_ if "hooks" in c[1]]
+    return default, hooked
+
+
+# ------------------------------------------------------------------------------- schedule (engine)
+
+
+def test_fade_keyframes_are_a_rising_then_falling_step_ramp_that_reaches_one():
+    keyframes = fade_keyframes(0.2, 0.8, 0.1, 0.05)
+    percents, values = zip(*keyframes)
+    assert percents[0] == 0.2 and list(percents) == sorted(percents)
+    assert 0 < values[0] < 0.1 and max(values) == 1.0 and values[-1] < 0.2
+    peak = values.index(1.0)
+    assert list(values[:peak]) == sorted(values[:peak]) and percents[peak] == pytest.approx(0.3)
+    assert list(values[peak:]) == sorted(values[peak:], reverse=True)
+    assert percents[peak + 1] == pytest.approx(0.75)
+    for (a, value), (b, _) in itertools.pairwise(keyframes):  # each value is the ramp's mean on its interval
+        assert value == pytest.approx((ramp(a, 0.2, 0.8, 0.1, 0.05) + ramp(b, 0.2, 0.8, 0.1, 0.05)) / 2, abs=1e-9)
+
+
+def test_fades_longer_than_the_window_overlap_and_never_reach_one():
+    values = [v for _, v in fade_keyframes(0.4, 0.6, 0.5, 0.5)]
+    assert max(values) < 0.25 and min(values) > 0
+    assert fade_keyframes(0.3, 0.7, 0.0, 0.0) == [] and fade_keyframes(0.7, 0.3, 0.1, 0.1) == []
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -0.1, 1.5])
+def test_window_values_must_be_fractions(bad):
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        check_window(0.0, bad)
+
+
+# ------------------------------------------------------------------------------- conditioning lists
+
+
+def test_window_without_mask_marks_the_scene_default_and_shares_one_hook_group(comfy, coefficients):  # noqa: F811
+    positive, negative = conds(1), conds(2)
+    pos, neg = apply(comfy, positive, negative, coefficients, 0.7, 0.3, 0.8)
+    for out, original in ((pos, positive), (neg, negative)):
+        (default,), (hooked,) = split(out)
+        assert len(out) == 2 and default[0] is original[0][0] and hooked[0] is original[0][0]
+        assert "default" not in hooked[1] and "mask" not in hooked[1]
+        assert (hooked[1]["start_percent"], hooked[1]["end_percent"]) == (0.3, 0.8)
+        assert "start_percent" not in default[1]
+    assert split(pos)[1][0][1]["hooks"] is split(neg)[1][0][1]["hooks"]  # one group: one UNet call per step
+    assert "default" not in positive[0][1] and len(positive) == 1  # inputs untouched
+    (hook,) = split(pos)[1][0][1]["hooks"].hooks
+    assert hook._strength_model == 0.7 and hook.need_weight_init is False and hook.weights_clip == {}
+    factors = coefficients.factors("id")
+    assert set(hook.weights) == set(factors.up)
+    key = next(iter(factors.up))
+    assert hook.weights[key].weights[0] is factors.up[key] and hook.weights[key].weights[2] == factors.alpha
+    assert hook.hook_keyframe.keyframes == []  # no fades: constant strength, no keyframe work
+
+
+def test_mask_and_region_prompt_go_on_the_hooked_copies_only(comfy, coefficients):  # noqa: F811
+    region = conds(3)
+    mask = torch.zeros(16, 16)
+    mask[:, :8] = 1
+    pos, neg = apply(comfy, conds(1), conds(2), coefficients, mask=mask, region_positive=region)
+    (_,), (hooked_pos,) = split(pos)
+    (_,), (hooked_neg,) = split(neg)
+    assert hooked_pos[0] is region[0][0] and hooked_neg[0][0, 0, 0] == 2
+    for hooked in (hooked_pos, hooked_neg):
+        assert hooked[1]["mask"].shape == (1, 16, 16) and torch.equal(hooked[1]["mask"][0], mask)
+        assert hooked[1]["mask_strength"] == 1.0 and hooked[1]["set_area_to_bounds"] is False
+        assert "start_percent" not in hooked[1] and "end_percent" not in hooked[1]
+
+
+def test_chaining_people_marks_the_background_once_and_keeps_each_identity(comfy, coefficients):  # noqa: F811
+    left, right = torch.zeros(1, 8, 8), torch.zeros(1, 8, 8)
+    left[..., :4], right[..., 4:] = 1, 1
+    pos, neg = apply(comfy, conds(1), conds(2), coefficients, 0.8, mask=left)
+    pos, neg = apply(comfy, pos, neg, coefficients, 0.6, mask=right)
+    for out in (pos, neg):
+        defaults, hooked = split(out)
+        assert len(out) == 3 and len(defaults) == 1 and len(hooked) == 2
+        assert [h[1]["hooks"].hooks[0]._strength_model for h in hooked] == [0.8, 0.6]
+        assert all(len(h[1]["hooks"].hooks) == 1 for h in hooked)  # B is not stacked on A's copy
+        assert [torch.equal(h[1]["mask"], m) for h, m in zip(hooked, (left, right))] == [True, True]
+    assert [h[1]["hooks"] for h in split(pos)[1]] == [h[1]["hooks"] for h in split(neg)[1]]
+
+
+def test_existing_hooks_and_windows_are_combined_not_replaced(comfy, coefficients):  # noqa: F811
+    (other,) = node(comfy, "HyperLoRAIdentityHook").create(coefficients, 0.3)
+    positive = conds(1, hooks=other, start_percent=0.5)
+    negative = conds(2, hooks=other, start_percent=0.5)
+    pos, neg = apply(comfy, positive, negative, coefficients, 0.8, 0.2, 0.9, region_positive=positive)
+    (scene_pos, hooked_pos), (scene_neg, hooked_neg) = pos, neg
+    assert hooked_pos[1]["hooks"] is hooked_neg[1]["hooks"] is not other  # one combined group for both
+    assert [h._strength_model for h in hooked_pos[1]["hooks"].hooks] == [0.3, 0.8]
+    assert (hooked_pos[1]["start_percent"], hooked_pos[1]["end_percent"]) == (0.5, 0.9)
+    for scene in (scene_pos, scene_neg):  # the other LoRA hook stays on the background
+        assert scene[1]["hooks"] is other and scene[1]["default"] is True
+
+
+def test_an_unmasked_identity_is_not_taken_for_the_scene_by_the_next_node(comfy, coefficients):  # noqa: F811
+    pos, neg = apply(comfy, conds(1), conds(2), coefficients, 0.8, 0.0, 0.5)
+    pos2, neg2 = apply(comfy, pos, neg, coefficients, 0.6, 0.5, 1.0)
+    for out in (pos2, neg2):
+        defaults, hooked = split(out)
+        assert len(out) == 3 and len(defaults) == 1 and "hooks" not in defaults[0][1]
+        assert [(h[1].get("start_percent", 0.0), h[1].get("end_percent", 1.0)) for h in hooked] == [(0.0, 0.5), (0.5, 1.0)]
+        assert [len(h[1]["hooks"].hooks) for h in hooked] == [1, 1]
+
+
+def test_fades_put_step_keyframes_that_never_hold_a_step_on_the_hook(comfy, coefficients):  # noqa: F811
+    pos, _ = apply(comfy, conds(1), conds(2), coefficients, 0.8, 0.1, 0.9, fade_in=0.2, fade_out=0.1)
+    (hook,) = split(pos)[1][0][1]["hooks"].hooks
+    keyframes = hook.hook_keyframe.keyframes
+    assert [(k.start_percent, k.strength) for k in keyframes] == fade_keyframes(0.1, 0.9, 0.2, 0.1)
+    assert all(k.guarantee_steps == 0 for k in keyframes)
+
+
+def test_off_switches_return_the_inputs_and_bad_values_are_refused(comfy, coefficients):  # noqa: F811
+    positive, negative = conds(1), conds(2)
+    assert apply(comfy, positive, negative, coefficients, 0.0) == (positive, negative)
+    assert apply(comfy, positive, negative, coefficients, 0.8, 0.6, 0.4) == (positive, negative)
+    with pytest.raises(ValueError, match="strength must be a finite number"):
+        apply(comfy, positive, negative, coefficients, float("nan"))
+    with pytest.raises(ValueError, match="fade_in .* between 0 and 1"):
+        apply(comfy, positive, negative, coefficients, fade_in=float("inf"))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        apply(comfy, positive, negative, coefficients, mask=torch.full((4, 4), float("nan")))
+    with pytest.raises(ValueError, match="MASK"):
+        apply(comfy, positive, negative, coefficients, mask=torch.ones(1, 1, 4, 4))
+    masked_only = conds(1, mask=torch.ones(1, 4, 4))
+    with pytest.raises(ValueError, match="region_positive"):
+        apply(comfy, masked_only, negative, coefficients)
+
+
+# ------------------------------------------------------------------------------- hooks
+
+
+def test_the_hook_checks_the_sampled_model_and_stays_off_clip(comfy, coefficients):  # noqa: F811
+    hooks_module = sys.modules["comfy.hooks"]
+    (group,) = node(comfy, "HyperLoRAIdentityHook").create(coefficients, 0.8)
+    (hook,) = group.hooks
+    factors = coefficients.factors("id")
+    fitting = ModelPatcher(TinyUNet(factors))
+    model_target = {"target": hooks_module.EnumWeightTarget.Model}
+    assert hook.should_register(fitting, {}, model_target, None) is True
+    assert hook.should_register(fitting, {}, {"target": hooks_module.EnumWeightTarget.Clip}, None) is False
+    partial = TinyUNet(factors)
+    partial._weights = dict(list(partial._weights.items())[:3])
+    with pytest.raises(ValueError, match=rf"{len(factors.up) - 3} of {len(factors.up)} LoRA weights do not fit"):
+        hook.should_register(ModelPatcher(partial), {}, model_target, None)
+
+
+def test_identity_hook_combines_with_previous_hooks_and_keyframes_without_changing_them(comfy, coefficients):  # noqa: F811
+    hooks_module = sys.modules["comfy.hooks"]
+    (first,) = node(comfy, "HyperLoRAIdentityHook").create(coefficients, 0.5)
+    schedule = hooks_module.HookKeyframeGroup()
+    schedule.add(hooks_module.HookKeyframe(0.25, 0.4))
+    (both,) = node(comfy, "HyperLoRAIdentityHook").create(coefficients, 0.9, prev_hooks=first, hook_kf=schedule)
+    assert len(first.hooks) == 1 and len(both.hooks) == 2 and both.hooks[0] is not first.hooks[0]
+    assert first.hooks[0].hook_keyframe.keyframes == []
+    ours = both.hooks[1]
+    assert ours._strength_model == 0.9 and ours.hook_keyframe is not schedule
+    assert [(k.strength, k.start_percent) for k in ours.hook_keyframe.keyframes] == [(0.25, 0.4)]
+
+
+def test_a_comfyui_without_hooks_gets_a_clear_update_message(comfy, coefficients, monkeypatch):  # noqa: F811
+    monkeypatch.delitem(sys.modules, "comfy.hooks")
+    monkeypatch.delattr(sys.modules["comfy"], "hooks")
+    with pytest.raises(RuntimeError, match=r"Update ComfyUI to v0\.3\.7 .*or newer"):
+        apply(comfy, conds(1), conds(2), coefficients)
+    with pytest.raises(RuntimeError, match="no weight hooks"):
+        node(comfy, "HyperLoRAIdentityHook").create(coefficients, 0.8)
