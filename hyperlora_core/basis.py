@@ -2,9 +2,13 @@
 
 Each LoRA matrix is sum_k c[k] * basis[k]. Projections whose bases have the same
 shape are stacked into one (G, K, a*b) tensor at load time, so a new identity
-costs one batched matmul per group instead of 1,120 small ops. On the CPU, half
-precision matmul is very slow, so half bases are converted to fp32 in
-cache-sized chunks just before use; the result stays memory-bound.
+costs one batched operation per group instead of 1,120 small ops.
+
+Which CPU kernel is fastest depends on the machine (half-precision matmul is native
+on some CPUs and ~50x slower than a read on others), so the CPU path is chosen once
+per process by timing the candidates on a slice of the real bases (`cpu_plan`).
+On a GPU the bases are either resident (policy "gpu") or streamed from pinned RAM
+group by group on a side stream, overlapping the copies with the combination (`auto`).
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from dataclasses import dataclass, field
 import torch
 
 from .checkpoint import ModuleSpec
+from .combine_cpu import CPU_PATHS, CpuPlan, cpu_plan
+from .combine_gpu import combine_resident, combine_streamed
 from .naming import PROJECTIONS
 from .safetensors_io import SafetensorsFile
 
 LOAD_THREADS = min(4, os.cpu_count() or 1)
-CPU_CHUNK_ELEMENTS = 1 << 22  # fp32 scratch of 16 MiB: few Python steps, bounded extra memory
 
 
 @dataclass
@@ -95,74 +100,61 @@ def load_bank(bank: BasisBank, st: SafetensorsFile, dtype: torch.dtype, pin_memo
         group.data = data
 
 
-def combine_group(group: BasisGroup, coefficients: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """sum_k c[g, k] * basis[g, k] for every slot g of the group: (G, a*b) float32 on `device`."""
-    coeff = coefficients.index_select(0, group.token_index.to(coefficients.device))
-    data = group.data
-    if device.type == "cpu":
-        return _combine_cpu_chunked(coeff.float().cpu(), data)
-    basis = data.to(device, non_blocking=True)
-    result = torch.bmm(coeff.to(device=device, dtype=basis.dtype).unsqueeze(1), basis).squeeze(1)
-    return result.float()
+def _coefficient_rows(bank: BasisBank, coefficients: torch.Tensor) -> list[torch.Tensor]:
+    return [coefficients.index_select(0, g.token_index.to(coefficients.device)).float().cpu() for g in bank.groups]
 
 
-def _combine_cpu_chunked(coeff: torch.Tensor, data: torch.Tensor) -> torch.Tensor:
-    """CPU path: convert contiguous blocks of whole slots to fp32 and multiply them in one bmm.
+def bank_cpu_plan(bank: BasisBank, coefficients: torch.Tensor) -> CpuPlan:
+    """The CPU path this machine uses for this bank's dtype (timed once per process)."""
+    groups = [(c, g.data) for c, g in zip(_coefficient_rows(bank, coefficients), bank.groups)]
+    return cpu_plan(groups, bank.groups[0].data.dtype)
 
-    Half-precision matmul on the CPU is ~50x slower than reading the bytes, while the
-    half -> float conversion of contiguous memory runs at memory speed (and on all cores).
+
+def combine_groups(bank: BasisBank, coefficients: torch.Tensor, device: torch.device,
+                   cpu_path: str | None = None) -> list[torch.Tensor]:
+    """sum_k c[g, k] * basis[g, k] for every slot g of every group: (G, a*b) float32 on `device`.
+
+    CPU: the path `cpu_plan` chose for this machine (or `cpu_path`). GPU: bases resident there are
+    combined in place; bases in RAM are streamed through one group's worth of VRAM.
     """
-    slots, num_basis, width = data.shape
-    out = torch.empty((slots, width), dtype=torch.float32)
-    if data.dtype == torch.float32:
-        torch.bmm(coeff.unsqueeze(1), data, out=out.unsqueeze(1))
-        return out
-    per_slot = num_basis * width
-    if per_slot <= CPU_CHUNK_ELEMENTS:
-        step = CPU_CHUNK_ELEMENTS // per_slot
-        scratch = torch.empty((min(step, slots), num_basis, width), dtype=torch.float32)
-        for s0 in range(0, slots, step):
-            s1 = min(s0 + step, slots)
-            block = scratch[: s1 - s0]
-            block.copy_(data[s0:s1])
-            torch.bmm(coeff[s0:s1].unsqueeze(1), block, out=out[s0:s1].unsqueeze(1))
-        return out
-    rows = max(1, CPU_CHUNK_ELEMENTS // width)  # a slot larger than the scratch: go by rows of its basis
-    scratch = torch.empty((rows, width), dtype=torch.float32)
-    out.zero_()
-    for s in range(slots):
-        for k0 in range(0, num_basis, rows):
-            k1 = min(k0 + rows, num_basis)
-            block = scratch[: k1 - k0]
-            block.copy_(data[s, k0:k1])
-            out[s : s + 1].addmm_(coeff[s : s + 1, k0:k1], block)
-    return out
+    rows = _coefficient_rows(bank, coefficients)
+    datas = [g.data for g in bank.groups]
+    if device.type == "cpu":
+        datas = [d.cpu() for d in datas]
+        path = cpu_path or cpu_plan(list(zip(rows, datas)), datas[0].dtype).path
+        return [CPU_PATHS[path](c, d) for c, d in zip(rows, datas)]
+    if all(d.device.type != "cpu" for d in datas):
+        return [combine_resident(c, d) for c, d in zip(rows, datas)]
+    return combine_streamed(rows, datas, device)
 
 
 def group_compute_bytes(group: BasisGroup) -> int:
-    """Device memory one group's combination takes: its bases copied over plus the result
-    (in the bases' dtype, then float32)."""
+    """Device memory one group's combination takes at most: its bases copied over plus the result
+    (in the bases' dtype, then float32). Streaming needs less (a workspace of at most 256 MB)."""
     slots, _, width = group.data.shape
     return group.data.numel() * group.data.element_size() + slots * width * (group.data.element_size() + 4)
 
 
 def combine_bank(bank: BasisBank, coefficients: torch.Tensor, device: torch.device,
-                 make_room: Callable[[int], None] | None = None) -> dict[
+                 make_room: Callable[[int], None] | None = None, cpu_path: str | None = None) -> dict[
         tuple[int, str], tuple[torch.Tensor, torch.Tensor]]:
     """Materialise every LoRA matrix: {(module, projection): (lora_up (out, r), lora_down (r, in))}.
 
-    make_room(bytes), if given, is called before each group with what that group needs on `device`,
-    so a host can free just that much (ComfyUI under dynamic VRAM: nodes/memory.py).
+    make_room(bytes), if given, is called for each group, before the combination starts, with what
+    that group needs on `device`, so a host can free just that much (ComfyUI under dynamic VRAM:
+    nodes/memory.py). cpu_path forces a CPU kernel (see combine_cpu).
     """
     down: dict[tuple[int, str], torch.Tensor] = {}
     up: dict[tuple[int, str], torch.Tensor] = {}
-    for group in bank.groups:
-        a, b = group.matrix_shape
-        if make_room is not None:
+    if make_room is not None:
+        for group in bank.groups:
             make_room(group_compute_bytes(group))
+    combined_groups = combine_groups(bank, coefficients, device, cpu_path)
+    for n, group in enumerate(bank.groups):
+        a, b = group.matrix_shape
         # down: (in, r) -> lora_down (r, in); up: (r, out) -> lora_up (out, r). Transposed views, not
         # copies: matmul reads them as they are, and a file writer makes them contiguous.
-        combined = combine_group(group, coefficients, device).view(-1, a, b).transpose(1, 2)
+        combined = combined_groups[n].view(-1, a, b).transpose(1, 2)
         for g, (i, proj, role) in enumerate(group.slots):
             (down if role == "down" else up)[(i, proj)] = combined[g]
     return {key: (up[key], down[key]) for key in down}

@@ -8,6 +8,7 @@ import torch
 
 from .basis import BasisBank, combine_bank, load_bank, plan_bank
 from .checkpoint import HyperLoRAConfig, find_checkpoint_files, infer_config, read_module_specs
+from .combine_gpu import workspace_elements
 from .lora import LoraFactors, kohya_state_dict
 from .naming import PROJECTIONS, kohya_module, model_key
 from .resampler import fuse_and_normalize, id_tokens, resampler_tokens
@@ -33,6 +34,8 @@ def load_hyperlora(path, device=None, dtype=None, *, heads: int = 12, dim_head: 
     dtype: storage dtype of the bases (default: as in the file). The small resampler runs
     in fp32 on the CPU (CPU half matmul is slow) and in `dtype` on a GPU.
     heads, dim_head: the attention split, which the shapes do not reveal (released: 12 x 64).
+    pin_memory: keep CPU bases in pinned RAM when CUDA is available, so streaming them to the GPU
+    for each LoRA (device policy "auto") overlaps with the combination.
     """
     files = find_checkpoint_files(path)
     specs = read_module_specs(files.modules_json)
@@ -89,6 +92,13 @@ class HyperLoRAModel:
 
     def basis_bytes(self) -> int:
         return sum(bank.nbytes() for bank in self._banks.values())
+
+    def streaming_bytes(self) -> int:
+        """VRAM a LoRA computed on a GPU needs beyond the LoRA itself when the bases stay in RAM:
+        the streaming workspace (at most the largest group; see combine_gpu)."""
+        size = self.dtype.itemsize
+        return max(workspace_elements([(len(g.slots), bank.num_basis, g.matrix_shape[0] * g.matrix_shape[1])
+                                       for g in bank.groups], size) * size for bank in self._banks.values())
 
     def tensors(self) -> list[torch.Tensor]:
         """Every tensor the model holds (bases and the small networks), for a host's memory accounting."""
@@ -149,11 +159,15 @@ class HyperLoRAModel:
 
     # -- LoRA weights --------------------------------------------------------------------------
     @torch.inference_mode()
-    def lora_factors(self, coefficients, kind: str = "id", compute_device=None, make_room=None) -> LoraFactors:
+    def lora_factors(self, coefficients, kind: str = "id", compute_device=None, make_room=None, *,
+                     cpu_path: str | None = None) -> LoraFactors:
         """Materialise the LoRA of one coefficient set: factors keyed by ComfyUI model key (float32).
 
-        make_room(bytes): optional, called before each shape group with the memory it needs on the
-        compute device (see basis.combine_bank)."""
+        make_room(bytes): optional, called for each shape group with the memory it needs on the
+        compute device (see basis.combine_bank).
+        cpu_path: force a CPU kernel (see combine_cpu; benchmarks and tests); default: the one
+        timed fastest on this machine.
+        """
         if kind not in self._banks:
             raise ValueError(f"Unknown LoRA kind '{kind}'" if kind not in ("id", "base") else
                              f"The checkpoint {self.path} has no Base-LoRA.")
@@ -165,7 +179,7 @@ class HyperLoRAModel:
         self.load_bases()
         bank: BasisBank = self._banks[kind]
         device = torch.device(compute_device) if compute_device is not None else self.device
-        matrices = combine_bank(bank, coefficients, device, make_room)
+        matrices = combine_bank(bank, coefficients, device, make_room, cpu_path)
         up, down, names = {}, {}, {}
         for (i, proj), (u, d) in matrices.items():
             key, name = self._keys[4 * i + PROJECTIONS.index(proj)]

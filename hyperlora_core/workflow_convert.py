@@ -83,7 +83,7 @@ SPECS = {
                                      ("destination", "output")),
                                     (315, 168)),
     "CLIPTextEncode": NodeSpec((("clip", "CLIP"),), (("CONDITIONING", "CONDITIONING"),), (("text", ""),),
-                               (400, 200)),
+                               (220, 100)),  # a replaced prompt node keeps its own size
     "ImageBatch": NodeSpec((("image1", "IMAGE"), ("image2", "IMAGE")), (("IMAGE", "IMAGE"),), (), (210, 46)),
 }
 
@@ -189,6 +189,8 @@ class _Converter:
         self.installed = installed
         self.report = Report()
         self.outputs: dict[int, list] = {}  # converted node id -> value per output slot
+        definitions = workflow.get("definitions") if isinstance(workflow.get("definitions"), dict) else {}
+        self.subgraph_ids = {g.get("id") for g in definitions.get("subgraphs") or [] if isinstance(g, dict)}
         self.busy: set[int] = set()
 
     def run(self) -> Conversion:
@@ -202,11 +204,16 @@ class _Converter:
                        node.get("inputs") or []]
             self.b.keep(node, sources)
             self._note_third_party(node)
-        for subgraph in (self.g.original.get("definitions") or {}).get("subgraphs") or []:
-            inner = {n.get("type") for n in subgraph.get("nodes") or [] if isinstance(n, dict)}
+        definitions = self.g.original.get("definitions")
+        for subgraph in (definitions.get("subgraphs") or []) if isinstance(definitions, dict) else []:
+            if not isinstance(subgraph, dict) or not isinstance(subgraph.get("nodes"), list):
+                continue
+            inner = {n.get("type") for n in subgraph["nodes"] if isinstance(n, dict)}
             if inner & set(OFFICIAL_NODE_TYPES):
                 self.note(None, f"the subgraph '{subgraph.get('name', subgraph.get('id'))}' holds official "
                                 "HyperLoRA nodes; convert them by hand (subgraphs are not converted).")
+        self.b.make_room({node_id for node_id in self.b.nodes if node_id in self.outputs or
+                          node_id not in self.g.nodes})
         return Conversion(self.b.to_workflow(), self.report)
 
     # ------------------------------------------------------------ sources and values
@@ -292,7 +299,7 @@ class _Converter:
             pack, alternative = KNOWN_THIRD_PARTY[kind]
             self.report.third_party.append((node["id"], kind, pack, alternative))
         elif self.installed is not None and kind not in self.installed and kind not in FRONTEND_ONLY \
-                and kind not in SPECS:
+                and kind not in SPECS and kind not in self.subgraph_ids:
             self.report.third_party.append((node["id"], kind, "not installed on this server", ""))
 
     # ------------------------------------------------------------ conversion of one node

@@ -103,6 +103,28 @@ class Graph:
         return max(int(n) for n in known if isinstance(n, (int, float))) + 1
 
 
+TITLE_H, GAP = 30, 10  # a node's title bar sits above its pos; nodes keep a small gap
+MAX_LAYOUT_NODES = 300
+LAYOUT_BUDGET = 3_000_000  # overlap checks: well under a second, whatever the graph
+_STEP, _REACH = 40, 1600
+_NEARBY = sorted(((dx, dy) for dx in range(-_REACH, _REACH + 1, _STEP) for dy in range(-_REACH, _REACH + 1, _STEP)),
+                 key=lambda d: (d[0] * d[0] + d[1] * d[1], abs(d[0]), d[1]))
+
+
+def _box(node: dict):
+    """(left, top, right, bottom) on the canvas, title bar included; None without a usable pos/size."""
+    pos, size = node.get("pos"), node.get("size")
+    if not (isinstance(pos, list) and isinstance(size, list) and len(pos) == 2 and len(size) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                    for v in (*pos, *size))):
+        return None
+    return (pos[0], pos[1] - TITLE_H, pos[0] + size[0], pos[1] + size[1])
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] + GAP and b[0] < a[2] + GAP and a[1] < b[3] + GAP and b[1] < a[3] + GAP
+
+
 def _has_non_finite(value) -> bool:
     if isinstance(value, float):
         return not math.isfinite(value)
@@ -184,6 +206,37 @@ class Builder:
         return node
 
     # ------------------------------------------------------------ writing
+
+    def make_room(self, movable: set[int]) -> None:
+        """Move the `movable` nodes (the ones the converter wrote, often larger than what they replace)
+        to the nearest place where they cover no other node; every other node keeps its position."""
+        if len(self.nodes) > MAX_LAYOUT_NODES:
+            return  # a graph this large was not made by hand; leave the layout to the user
+        placed = [b for node_id, node in self.nodes.items() if node_id not in movable and (b := _box(node))]
+        budget = LAYOUT_BUDGET
+        in_place = [n for n in self.graph.nodes if n in movable and n in self.nodes]  # replaced, same id
+        in_place.sort(key=lambda n: self._growth(n))  # the ones that kept their size keep their place first
+        for node_id in in_place + [n for n in self.nodes if n in movable and n not in self.graph.nodes]:
+            node = self.nodes[node_id]
+            box = _box(node)
+            if box is None:
+                continue
+            for dx, dy in _NEARBY:
+                budget -= len(placed)
+                if budget < 0:
+                    return  # an unusually crowded graph: the rest stay where they are
+                moved = (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
+                if not any(_overlap(moved, other) for other in placed):
+                    node["pos"] = [node["pos"][0] + dx, node["pos"][1] + dy]
+                    box = moved
+                    break
+            placed.append(box)
+
+    def _growth(self, node_id) -> float:
+        before, after = _box(self.graph.nodes[node_id]), _box(self.nodes[node_id])
+        if before is None or after is None:
+            return 0.0
+        return (after[2] - after[0]) * (after[3] - after[1]) - (before[2] - before[0]) * (before[3] - before[1])
 
     def to_workflow(self) -> dict:
         """The UI-format workflow: the original's other fields, these nodes, links rebuilt from sources."""

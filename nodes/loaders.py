@@ -27,7 +27,8 @@ def load_checkpoint(path: str, dtype: str, policy: str) -> ManagedHyperLoRA:
     key = (os.path.realpath(path), dtype, policy, os.path.getmtime(bases) if os.path.exists(bases) else None)
     managed = _loaded.get(key)
     if managed is None:
-        engine = hl.load_hyperlora(path, device=storage_device(policy), dtype=None if dtype == "auto" else dtype)
+        engine = hl.load_hyperlora(path, device=storage_device(policy), dtype=None if dtype == "auto" else dtype,
+                                   pin_memory=policy == "auto")  # auto streams the bases to the GPU: pinned RAM
         managed = ManagedHyperLoRA(engine, os.path.basename(os.path.normpath(path)), policy)
         managed.register()
         _loaded[key] = managed

@@ -67,7 +67,7 @@ def test_base_lora_matches_reference(tiny_checkpoint_fp32, face_features):
 
 def test_fp16_chunked_cpu_path_matches_reference(tiny_checkpoint, face_features, monkeypatch):
     """Half bases go through the chunked fp32 path; force several chunks per slot."""
-    monkeypatch.setattr("hyperlora_core.basis.CPU_CHUNK_ELEMENTS", 8 * 64)
+    monkeypatch.setattr("hyperlora_core.combine_cpu.CPU_CHUNK_ELEMENTS", 8 * 64)
     model = hl.load_hyperlora(tiny_checkpoint, **TINY_HEADS)
     assert model.dtype == torch.float16
     coeff = torch.nn.functional.normalize(torch.randn(8 * len(TINY_MODULES), 8), dim=-1)

@@ -9,6 +9,7 @@ import pytest
 
 from hyperlora_core import workflow_convert as wc
 from hyperlora_core.cli import main
+from hyperlora_core.workflow_graph import _box, _overlap
 from tests.workflow_validation import (
     REPO_ROOT,
     _compatible,
@@ -68,12 +69,20 @@ def check_converted(result: wc.Conversion, original: dict) -> None:
     assert workflow["last_link_id"] == len(workflow["links"])
     assert workflow["last_node_id"] == max(nodes)
     assert workflow["groups"] == original["groups"] and workflow["extra"] == original["extra"]
-    # every node that kept its id kept its place
+    # nodes the converter did not write keep their place; the ones it wrote (often larger) moved at most
+    # to the nearest free place; no two nodes cover each other
     before = {n["id"]: n for n in original["nodes"]}
+    written = {node_id for node_id, *_ in result.report.replaced} | (set(nodes) - set(before))
     for node_id, node in nodes.items():
         if node_id in before:
-            assert node["pos"] == before[node_id]["pos"]
             assert node["mode"] == before[node_id].get("mode", 0)
+            if node_id not in written:
+                assert node["pos"] == before[node_id]["pos"]
+            else:
+                assert max(abs(a - b) for a, b in zip(node["pos"], before[node_id]["pos"])) <= 1600
+    boxes = {node_id: _box(node) for node_id, node in nodes.items()}
+    if not any(_overlap(_box(a), _box(b)) for a in original["nodes"] for b in original["nodes"] if a is not b):
+        assert not [(a, b) for a in boxes for b in boxes if a < b and _overlap(boxes[a], boxes[b])]
 
 
 @pytest.mark.parametrize("path", OFFICIAL_FILES, ids=lambda p: p.stem)
@@ -423,7 +432,7 @@ def test_random_damage_gives_a_clear_error_or_a_whole_workflow():
     rng = random.Random(5)
     junk = [None, "x", -1, 3.5, [], {}, [1, 2], {"a": 1}, True, float("nan"), 10**9]
     base = official("HyperLoRA-T2I-ConceptSlider")
-    for _ in range(200):
+    for _ in range(120):
         workflow = copy.deepcopy(base)
         for _ in range(rng.randint(1, 3)):
             node = rng.choice(workflow["nodes"])
@@ -445,3 +454,30 @@ def test_random_damage_gives_a_clear_error_or_a_whole_workflow():
         except wc.WorkflowError:
             continue
         json.dumps(result.workflow, allow_nan=False)  # the browser's JSON.parse would accept it
+
+
+def test_subgraphs_are_reported_not_converted():
+    workflow = official("HyperLoRA-T2I")
+    inner = copy.deepcopy(official("HyperLoRA-T2I")["nodes"])
+    workflow["definitions"] = {"subgraphs": [{"id": "5f0c-sub", "name": "My face", "nodes": inner}]}
+    workflow["nodes"].append({"id": 99, "type": "5f0c-sub", "pos": [0, 0], "inputs": [], "outputs": []})
+    result = wc.convert_workflow(workflow, installed={"KSampler"})
+    assert "subgraph 'My face'" in result.report.text()
+    assert "5f0c-sub" not in {kind for _, kind, _, _ in result.report.third_party}
+    assert result.workflow["definitions"] == workflow["definitions"]  # left as it was
+
+
+def test_a_crowded_graph_converts_quickly():
+    """Layout work is bounded: 250 official nodes piled on one spot still convert in a moment."""
+    import time
+
+    wf = Official()
+    wf.node(1, "CheckpointLoaderSimple", outputs=[("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")])
+    for i in range(2, 252):
+        wf.node(i, "HyperLoRAApplyLoRA", inputs=[("model", "MODEL"), ("lora", "LORA")], outputs=[("MODEL", "MODEL")])
+        wf.get(i)["pos"] = [0, 0]
+        wf.link(i - 1, 0, i, "model")
+    started = time.perf_counter()
+    result = wc.convert_workflow(wf.data)
+    assert time.perf_counter() - started < 10
+    assert len(View(result.workflow).of_type("HyperLoRAApply")) == 250

@@ -182,8 +182,8 @@ def test_our_files_load_and_register_their_extensions(browser):
     assert len(ours) == 7
     assert browser["ourFiles"] == {path: 200 for path in ours}
     names = registered_extension_names()
-    assert names == {"hyperlora.setup_status", "hyperlora.face_picking", "hyperlora.identity_thumbnails",
-                     "hyperlora.likeness_scores", "HyperLoRA.ConvertOfficialWorkflows"}
+    assert names == {"hyperlora.setup_status", "hyperlora.face_picking", "hyperlora.convert_official_workflows",
+                     "hyperlora.identity_thumbnails", "hyperlora.likeness_scores"}
     assert names <= set(loaded["extensions"]), f"registered: {sorted(loaded['extensions'])}"
     print(f"page ready {loaded['seconds']:.1f} s after navigation")
 

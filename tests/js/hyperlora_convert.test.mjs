@@ -72,7 +72,7 @@ function answerWith(status, body) {
 }
 
 test("the extension converts after the user agrees, and leaves the workflow alone otherwise", async () => {
-  assert.ok(extensions.some((e) => e.name === "HyperLoRA.ConvertOfficialWorkflows"
+  assert.ok(extensions.some((e) => e.name === "hyperlora.convert_official_workflows"
     && typeof e.beforeConfigureGraph === "function"));
   const converted = { nodes: [{ id: 3, type: "HyperLoRAApply" }], links: [] };
   const requests = answerWith(200, { workflow: converted, report: { replaced: [{}], third_party: [], notes: [] } });

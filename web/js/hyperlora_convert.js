@@ -49,7 +49,7 @@ export async function convertIfOfficial(graphData) {
 }
 
 app.registerExtension({
-  name: "HyperLoRA.ConvertOfficialWorkflows",
+  name: "hyperlora.convert_official_workflows",
   // Called (and awaited) by the 1.2x and 1.5x frontends before a loaded workflow is configured.
   async beforeConfigureGraph(graphData) {
     await convertIfOfficial(graphData);

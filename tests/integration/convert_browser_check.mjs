@@ -1,0 +1,70 @@
+// Opens an official ComfyUI-HyperLoRA workflow in the real frontend, accepts the conversion offer and
+// reports what the graph holds then, as JSON on stdout. test_convert_browser.py decides what is right.
+// Usage: node convert_browser_check.mjs config.json   (config: { url, chromium, profileDir, timeoutMs, workflow })
+import fs from "node:fs";
+import { createRequire } from "node:module";
+
+const config = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const report = { consoleErrors: [], pageErrors: [], failures: [] };
+const OFFER = "Convert it to HyperLoRA for ComfyUI?";
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+let context = null;
+async function finish(failure) {
+  clearTimeout(watchdog);
+  if (failure) report.failures.push(failure);
+  await context?.close().catch(() => {});
+  process.stdout.write(`${JSON.stringify(report)}\n`);
+  process.exit(0);
+}
+const watchdog = setTimeout(() => finish("timed out"), config.timeoutMs);
+
+const { chromium } = createRequire(import.meta.url)("playwright-core");
+context = await chromium.launchPersistentContext(config.profileDir, {
+  executablePath: config.chromium,
+  headless: true,
+  viewport: { width: 1280, height: 900 },
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"],
+});
+const page = context.pages()[0] ?? (await context.newPage());
+page.on("console", (message) => {
+  if (message.type() === "error") report.consoleErrors.push({ text: message.text(), url: message.location().url });
+});
+page.on("pageerror", (error) => report.pageErrors.push({ message: error.message, stack: error.stack ?? "" }));
+
+try {
+  await page.goto(config.url, { waitUntil: "load" });
+  await page.waitForFunction(() => window.app?.graph && window.app.extensions?.length && window.LiteGraph,
+    null, { timeout: config.timeoutMs });
+  await sleep(1500); // the frontend's own start-up dialogs and the default graph
+  for (let tries = 0; tries < 5; tries++) await page.keyboard.press("Escape");
+  report.extensions = await page.evaluate(() => window.app.extensions.map((e) => e.name));
+
+  await page.evaluate((workflow) => {
+    window.hlLoading = window.app.loadGraphData(workflow).then(() => "loaded", (e) => `failed: ${e}`);
+  }, config.workflow);
+  const offer = page.getByText(OFFER, { exact: false }).first();
+  await offer.waitFor({ state: "visible", timeout: 20000 });
+  report.offer = (await offer.innerText()).slice(0, 300);
+  // The frontend's confirm dialog (PrimeVue); the accepting button's label differs between versions.
+  const dialog = page.locator("[role=dialog]", { hasText: OFFER }).last();
+  const buttons = dialog.getByRole("button");
+  const labels = await buttons.allInnerTexts();
+  report.buttons = labels;
+  const accept = labels.findIndex((label) => /^(confirm|ok|yes|convert)/i.test(label.trim()));
+  if (accept < 0) throw new Error(`no accepting button among ${JSON.stringify(labels)}`);
+  await buttons.nth(accept).click();
+  report.loading = await page.evaluate(() => window.hlLoading);
+  await sleep(1000);
+  report.nodeTypes = await page.evaluate(() => (window.app.graph.nodes ?? window.app.graph._nodes).map((n) => n.type));
+  report.linkCount = await page.evaluate(() => {
+    const links = window.app.graph.links;
+    return links instanceof Map ? links.size : Object.keys(links ?? {}).length;
+  });
+  report.dialogs = (await page.locator("[role=dialog]:visible").allInnerTexts()).map((t) => t.slice(0, 400));
+  report.toasts = (await page.locator(".p-toast-message").allInnerTexts()).map((t) => t.slice(0, 600));
+} catch (error) {
+  report.failures.push(`${error.stack ?? error}`);
+}
+await finish();
