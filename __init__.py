@@ -9,6 +9,7 @@ shows up as an error on that node instead of a pack that fails to load.
 from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 from .nodes.convert_route import register_convert_route
 from .nodes.folders import register_folders
+from .nodes.identity_route import register_routes as register_identity_routes
 from .nodes.setup_route import register_routes
 
 WEB_DIRECTORY = "./web"
@@ -20,6 +21,7 @@ except ImportError:
 else:
     register_folders()
     register_routes()  # GET /hyperlora/setup, read by the web extension
+    register_identity_routes()  # GET /hyperlora/identity_thumbnail, the identity picker's faces
     register_convert_route()  # POST /hyperlora/convert_workflow, for workflows of the official pack
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]

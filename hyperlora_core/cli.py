@@ -1,4 +1,4 @@
-"""`python -m hyperlora_core`: make an SDXL LoRA from face photos, or check the model files.
+"""`python -m hyperlora_core`: make an SDXL LoRA from face photos, check the model files, or score likeness.
 
 For people who want the LoRA file without building a ComfyUI graph (or on a server): it runs
 the same engine and face pipeline as the nodes. MODELS is a ComfyUI-style models folder:
@@ -57,9 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--out", required=True, metavar="FILE", type=path_text,
                       help="the LoRA to write (.safetensors)")
     make.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-    make.add_argument("--style", choices=("comfy", "kohya"), default="comfy",
-                      help="key names: comfy (the checkpoint's own, read by ComfyUI and most UIs) or kohya "
-                           "(LDM-style, for kohya sd-scripts, e.g. fine-tuning)")
+    make.add_argument("--style", choices=("comfy", "kohya", "comfy_trainer"), default="comfy",
+                      help="key names: comfy (the checkpoint's own, read by ComfyUI and most UIs), kohya "
+                           "(LDM-style, for kohya sd-scripts, e.g. fine-tuning) or comfy_trainer (what core "
+                           "Train LoRA continues from; name the file like MODELS/loras/me_0_steps.safetensors)")
     make.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                       help="where the models run (default: cuda when available)")
     make.add_argument("--strength", type=finite_number, default=0.8,
@@ -83,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     from . import workflow_cli
 
     workflow_cli.add_parser(commands)
+
+    from . import likeness_cli
+
+    likeness_cli.add_parser(commands)
     return parser
 
 
@@ -95,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
             from . import workflow_cli
 
             return workflow_cli.run(args)
+        if args.command == "likeness":
+            from . import likeness_cli
+
+            return likeness_cli.run(args, _read_image, progress)
         path = make_lora(args)
     except EXPECTED_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -166,7 +175,12 @@ def make_lora(args) -> Path:
         beta = model.predict_base_coefficients(conditioning.base_clip_tokens)
         weighted.append((model.lora_factors(beta, "base"), args.base_strength))
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.precision]
-    tensors = {k: v.cpu() for k, v in kohya_state_dict(weighted, style=args.style, dtype=dtype).items()}
+    if args.style == "comfy_trainer":
+        from .trainer_lora import trainer_state_dict
+
+        tensors = {k: v.cpu() for k, v in trainer_state_dict(weighted, dtype=dtype).items()}
+    else:
+        tensors = {k: v.cpu() for k, v in kohya_state_dict(weighted, style=args.style, dtype=dtype).items()}
 
     metadata = lora_metadata(variant.name, args.style, args.base_strength, args.strength)
     progress(f"Writing {out}")

@@ -79,7 +79,8 @@ SPECS = {
                                (("id_strength", 0.8), ("base_strength", 0.0)), (315, 112)),
     "HyperLoRAExportLoRA": NodeSpec((("coefficients", "HYPERLORA_COEFFS"),), (("path", "STRING"),),
                                     (("filename_prefix", "loras/hyperlora"), ("key_style", "comfy"),
-                                     ("base_strength", 0.0), ("recommended_strength", 0.8), ("precision", "fp16")),
+                                     ("base_strength", 0.0), ("recommended_strength", 0.8), ("precision", "fp16"),
+                                     ("destination", "output")),
                                     (315, 168)),
     "CLIPTextEncode": NodeSpec((("clip", "CLIP"),), (("CONDITIONING", "CONDITIONING"),), (("text", ""),),
                                (220, 100)),  # a replaced prompt node keeps its own size

@@ -5,6 +5,8 @@ from .conditioning import HyperLoRAApplyConditioning
 from .encode import HyperLoRAEncodeFace
 from .face_mask import HyperLoRAFaceMask
 from .hooks import HyperLoRAIdentityHook
+from .identity import HyperLoRALoadIdentity, HyperLoRASaveIdentity
+from .likeness import HyperLoRALikeness
 from .loaders import HyperLoRACheckpointLoader, HyperLoRACLIPVisionLoader, HyperLoRAFaceAnalyzerLoader
 from .metadata import apply_search_aliases
 from .mix import HyperLoRAMixIdentities
@@ -26,6 +28,9 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "HyperLoRAMixIdentities": "HyperLoRA Mix Identities",
     "HyperLoRAExportLoRA": "HyperLoRA Export LoRA",
     "HyperLoRATriggerWords": "HyperLoRA Trigger Words",
+    "HyperLoRALikeness": "HyperLoRA Likeness (ID similarity)",
+    "HyperLoRASaveIdentity": "HyperLoRA Save Identity",
+    "HyperLoRALoadIdentity": "HyperLoRA Load Identity",
     "HyperLoRAApplyConditioning": "HyperLoRA Apply to Conditioning (when / where)",
     "HyperLoRAIdentityHook": "HyperLoRA Identity Hook",
     "HyperLoRAFaceMask": "HyperLoRA Face Mask",
@@ -34,6 +39,7 @@ NODES = (
     HyperLoRACheckpointLoader, HyperLoRAFaceAnalyzerLoader, HyperLoRACLIPVisionLoader, HyperLoRAEncodeFace,
     HyperLoRAPredictCoefficients, HyperLoRAApply, HyperLoRAApplyFace, HyperLoRAConceptSlider,
     HyperLoRAMixIdentities, HyperLoRAExportLoRA, HyperLoRATriggerWords,
+    HyperLoRALikeness, HyperLoRASaveIdentity, HyperLoRALoadIdentity,
 )
 NODES += (HyperLoRAApplyConditioning, HyperLoRAIdentityHook, HyperLoRAFaceMask)
 NODE_CLASS_MAPPINGS = {node.__name__: node for node in NODES}

@@ -23,8 +23,9 @@ FOLDERS = {
     "hyper_lora_clip_vit": (("hyper_lora", "clip_vit"), {".json", ".safetensors"}),
     "hyper_lora_clip_processor": (("hyper_lora", "clip_processor"), {".json"}),
     "insightface": (("insightface",), {".onnx"}),
+    "hyper_lora_identities": (("hyper_lora", "identities"), {".safetensors"}),  # Save / Load Identity
 }
-OUR_FOLDERS = ("hyper_lora", "hyper_lora_clip_vit", "hyper_lora_clip_processor")
+OUR_FOLDERS = ("hyper_lora", "hyper_lora_clip_vit", "hyper_lora_clip_processor", "hyper_lora_identities")
 
 # Bounds of the folder walk behind our dropdowns. ComfyUI's own listing (os.walk with followlinks)
 # never ends on a folder holding two links to itself, and /object_info would hang with it; ours

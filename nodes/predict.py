@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..hyperlora_core.face.likeness import reference_embedding
 from ..hyperlora_core.validate import parse_number_list
 from .types import CATEGORY, COEFFS, FACE, HYPERLORA, Coefficients
 
@@ -38,7 +39,8 @@ def predict(hyperlora, conditioning, image_weights: str = "", label: str = "iden
     beta = None
     if engine.has_base and conditioning.base_clip_tokens is not None:
         beta = engine.predict_base_coefficients(conditioning.base_clip_tokens, weights)
-    return Coefficients(hyperlora, alpha, beta, label)
+    return Coefficients(hyperlora, alpha, beta, label, arcface=reference_embedding(conditioning.arcface, weights),
+                        thumbnail=conditioning.id_crops[0] if conditioning.id_crops else None)
 
 
 class HyperLoRAPredictCoefficients:

@@ -9,10 +9,18 @@ import torch
 
 from .. import hyperlora_core as hl
 from ..hyperlora_core.lora_file import lora_metadata, write_lora_atomically
+from ..hyperlora_core.trainer_lora import trainer_state_dict
 from ..hyperlora_core.validate import finite
+from .lora_destination import (
+    DESTINATIONS,
+    TRAINER_STYLE,
+    destination_folder,
+    destination_prefix,
+    refresh_lists,
+)
 from .types import CATEGORY, COEFFS
 
-KEY_STYLES = ("comfy", "kohya")
+KEY_STYLES = ("comfy", "kohya", "comfy_trainer")
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
 
@@ -81,26 +89,36 @@ class HyperLoRAExportLoRA:
                                            "folder; a number is added. Sub-folders allowed, leaving the folder not."}),
             "key_style": (KEY_STYLES, {"default": "comfy", "tooltip": "comfy: the checkpoint's own (diffusers-style) "
                                        "names, read by ComfyUI and most UIs. kohya: LDM-style names for kohya "
-                                       "sd-scripts and tools built on it (e.g. for fine-tuning)."}),
+                                       "sd-scripts and tools built on it (e.g. for fine-tuning). comfy_trainer: "
+                                       "ComfyUI model keys and alpha 1, what core Train LoRA can continue "
+                                       "training from (existing_lora); core Load LoRA reads it too."}),
             "base_strength": ("FLOAT", {"default": 0.0, "min": -4.0, "max": 4.0, "step": 0.01, "tooltip": "Bake the "
                               "Base-LoRA in, relative to the ID-LoRA (0: ID only; needs a Base-LoRA)."}),
             "recommended_strength": ("FLOAT", {"default": 0.8, "min": 0.0, "max": 4.0, "step": 0.01, "tooltip":
                                      "Written into the file's metadata for whoever loads it; does not change it."}),
             "precision": (tuple(DTYPES), {"default": "fp16", "tooltip": "fp16 is the usual LoRA precision; fp32 "
                                           "doubles the size and keeps every digit."}),
+        }, "optional": {
+            "destination": (DESTINATIONS, {"default": "output", "tooltip": "output: ComfyUI's output folder. loras: "
+                            "models/loras (a leading 'loras/' in the prefix is dropped), so core Load LoRA and "
+                            "Train LoRA list the file at once."}),
         }}
 
-    def save(self, coefficients, filename_prefix, key_style, base_strength, recommended_strength, precision):
-        import folder_paths
-
+    def save(self, coefficients, filename_prefix, key_style, base_strength, recommended_strength, precision,
+             destination="output"):
         base_strength = finite(base_strength, "base_strength")
         recommended_strength = finite(recommended_strength, "recommended_strength")
 
         weighted = [(coefficients.factors("id"), 1.0)]
         if base_strength != 0:
             weighted.append((coefficients.factors("base"), base_strength))
-        tensors = hl.kohya_state_dict(weighted, style=key_style, dtype=DTYPES[precision])
-        path = output_file(folder_paths.get_output_directory(), filename_prefix)
+        if key_style == TRAINER_STYLE:
+            tensors = trainer_state_dict(weighted, dtype=DTYPES[precision])
+        else:
+            tensors = hl.kohya_state_dict(weighted, style=key_style, dtype=DTYPES[precision])
+        root = destination_folder(destination)
+        path = output_file(root, destination_prefix(filename_prefix, destination, key_style))
         metadata = lora_metadata(coefficients.hyperlora.name, key_style, base_strength, recommended_strength)
         write_lora_atomically(path, tensors, metadata)
+        refresh_lists(destination)
         return {"ui": {"text": [path]}, "result": (path,)}

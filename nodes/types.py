@@ -27,6 +27,10 @@ class Coefficients:
     beta: torch.Tensor | None  # (Q, K) or None without a Base-LoRA condition
     label: str = "identity"
     _factors: dict = field(default_factory=dict, repr=False)
+    # For Likeness and Save Identity (None after Mix Identities): the mean L2-normalised ArcFace
+    # embedding of the reference photos (512,), and the face crop the model saw (a PIL image).
+    arcface: torch.Tensor | None = None
+    thumbnail: object = field(default=None, repr=False)
 
     def _comfy_cache_tensors(self) -> list:
         """What ComfyUI's RAM-pressure cache counts for cached coefficients: their own tensors and the

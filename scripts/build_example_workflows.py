@@ -409,15 +409,16 @@ def mix_identities(wf: Workflow) -> None:
 
 
 def save_lora(wf: Workflow) -> None:
-    wf.add("Note", 0, text=FILES_NOTE + "\n\nExport LoRA writes ComfyUI/output/loras/hyperlora_face_00001_."
-           "safetensors. Move it to models/loras to use it with the core Load LoRA node (strength ~0.8, same "
-           "trigger words) or in other tools; key_style kohya for kohya sd-scripts. The image below is "
-           "optional: it shows the same identity through HyperLoRA Apply.")
+    wf.add("Note", 0, text=FILES_NOTE + "\n\nExport LoRA writes models/loras/hyperlora_face_00001_.safetensors "
+           "(destination loras; 'output' writes into ComfyUI/output instead). Core Load LoRA lists it at once "
+           "(strength ~0.8, same trigger words); key_style kohya for kohya sd-scripts, comfy_trainer to continue "
+           "training it with core Train LoRA (hyperlora_refine_with_train_lora). The image below is optional: it "
+           "shows the same identity through HyperLoRA Apply.")
     m = models(wf)
     photo = wf.add("LoadImage", 1, "Face photo", image="face.jpg")
     coefficients, _ = face_identity(wf, 2, "Identity", m, photo["IMAGE"])
     wf.add("HyperLoRAExportLoRA", 2, "Identity", coefficients=coefficients["coefficients"],
-           filename_prefix="loras/hyperlora_face", recommended_strength=STRENGTH)
+           filename_prefix="loras/hyperlora_face", recommended_strength=STRENGTH, destination="loras")
     identity = wf.add("HyperLoRAApply", 2, "Identity", model=m["sdxl"]["MODEL"],
                       coefficients=coefficients["coefficients"], id_strength=STRENGTH, base_strength=0.0)
     positive, negative = prompts(wf, 3, m["sdxl"]["CLIP"], "portrait photo of a person wearing a suit, studio "
@@ -531,6 +532,107 @@ EXAMPLES = (
             "answer to a FaceDetailer pass).", "Load Image → HyperLoRA Face Mask → HyperLoRA Apply to "
             "Conditioning (mask) → Inpaint Model Conditioning → KSampler → VAE Decode → Image Composite Masked",
             face_redraw),
+)
+
+
+# ---------------------------------------------------------------- identity library, likeness, Train LoRA
+
+IDENTITY = "my_face"
+TRAINER_LORA = f"hyperlora/{IDENTITY}_0_steps_00001_.safetensors"
+
+
+def save_identity(wf: Workflow) -> None:
+    wf.add("Note", 0, text=FILES_NOTE + f"\n\nRun this once per person: it writes models/hyper_lora/identities/"
+           f"{IDENTITY}.safetensors (coefficients, face thumbnail, ArcFace reference). From then on "
+           "hyperlora_from_saved_identity needs no photos and no face models. An existing name is never "
+           "replaced unless 'overwrite' is on. The image is optional: the identity through Apply.")
+    m = models(wf)
+    photos = [wf.add("LoadImage", 1, "Photos of one person", title=f"Photo {i}", image=f"face_{i}.jpg")
+              for i in (1, 2)]
+    batch = wf.add("ImageBatch", 1, "Photos of one person", image1=photos[0]["IMAGE"], image2=photos[1]["IMAGE"])
+    coefficients, encode = face_identity(wf, 2, "Identity", m, batch["IMAGE"])
+    wf.add("PreviewImage", 2, "Identity", title="Face crops", images=encode["face_crops"])
+    wf.add("HyperLoRASaveIdentity", 2, "Identity", coefficients=coefficients["coefficients"], name=IDENTITY)
+    identity = wf.add("HyperLoRAApply", 2, "Identity", model=m["sdxl"]["MODEL"],
+                      coefficients=coefficients["coefficients"], id_strength=STRENGTH, base_strength=0.0)
+    positive, negative = prompts(wf, 3, m["sdxl"]["CLIP"], "portrait photo of a person, natural light, "
+                                 "detailed skin, sharp focus")
+    generate(wf, 4, identity["model"], positive["CONDITIONING"], negative["CONDITIONING"], m["sdxl"]["VAE"],
+             "save_identity")
+
+
+def from_saved_identity(wf: Workflow) -> None:
+    wf.add("Note", 0, text=FILES_NOTE + f"\n\nUses an identity saved with HyperLoRA Save Identity "
+           f"({IDENTITY}.safetensors): no photos, no CLIP vision, no face models. Pick it in Load Identity (the "
+           "face under the list shows who it is); it must be used with the checkpoint that saved it.")
+    m = models(wf, face_models=False)
+    loaded = wf.add("HyperLoRALoadIdentity", 1, "Identity", hyperlora=m["hyperlora"]["hyperlora"],
+                    identity=f"{IDENTITY}.safetensors")
+    identity = wf.add("HyperLoRAApply", 1, "Identity", model=m["sdxl"]["MODEL"],
+                      coefficients=loaded["coefficients"], id_strength=STRENGTH, base_strength=0.0)
+    positive, negative = prompts(wf, 2, m["sdxl"]["CLIP"], "photo of a person hiking in the mountains, "
+                                 "morning light, detailed skin, sharp focus")
+    generate(wf, 3, identity["model"], positive["CONDITIONING"], negative["CONDITIONING"], m["sdxl"]["VAE"],
+             "from_saved_identity")
+
+
+def rank_by_likeness(wf: Workflow) -> None:
+    wf.add("Note", 0, text=FILES_NOTE + "\n\nGenerates four images of the saved identity and ranks them by "
+           "likeness: the ArcFace cosine ('ID similarity' in papers) to the reference. Roughly: above 0.5 "
+           "clearly the same person, below 0.2 someone else. The best image is saved, all four are previewed "
+           "with their scores.")
+    m = models(wf, face_models=False)
+    analyzer = wf.add("HyperLoRAFaceAnalyzerLoader", 0, "Models", face_model=FACE_MODEL)
+    loaded = wf.add("HyperLoRALoadIdentity", 1, "Identity", hyperlora=m["hyperlora"]["hyperlora"],
+                    identity=f"{IDENTITY}.safetensors")
+    identity = wf.add("HyperLoRAApply", 1, "Identity", model=m["sdxl"]["MODEL"],
+                      coefficients=loaded["coefficients"], id_strength=STRENGTH, base_strength=0.0)
+    positive, negative = prompts(wf, 2, m["sdxl"]["CLIP"], "portrait photo of a person reading in a library, "
+                                 "warm light, detailed skin, sharp focus")
+    latent = wf.add("EmptyLatentImage", 3, "Generate four", width=1024, height=1024, batch_size=4)
+    sampler = wf.add("KSampler", 3, "Generate four", model=identity["model"], positive=positive["CONDITIONING"],
+                     negative=negative["CONDITIONING"], latent_image=latent["LATENT"], seed=42,
+                     control_after_generate="randomize", denoise=1.0, **SAMPLER)
+    decoded = wf.add("VAEDecode", 3, "Generate four", samples=sampler["LATENT"], vae=m["sdxl"]["VAE"])
+    likeness = wf.add("HyperLoRALikeness", 4, "Rank by likeness", images=decoded["IMAGE"],
+                      face_analyzer=analyzer["face_analyzer"], coefficients=loaded["coefficients"], top_k=1)
+    wf.add("PreviewImage", 4, "Rank by likeness", title="All four, with their scores", images=likeness["preview"])
+    wf.add("SaveImage", 5, "Rank by likeness", title="The most alike", images=likeness["ranked"],
+           filename_prefix="hyperlora/rank_by_likeness")
+
+
+def refine_with_train_lora(wf: Workflow) -> None:
+    wf.add("Note", 0, text=FILES_NOTE + f"\n\nFirst export the identity where Train LoRA looks: in "
+           "hyperlora_save_lora set key_style comfy_trainer and destination loras, which writes "
+           f"models/loras/{TRAINER_LORA}. Then this core Train LoRA graph continues from it on the same reference "
+           "photos (a short fine-tune lifts likeness further) and saves the result into models/loras. Use "
+           "photos of one size; keep the steps low (50-200) so the LoRA stays editable.")
+    sdxl = wf.add("CheckpointLoaderSimple", 0, "Models", ckpt_name=SDXL)
+    photos = [wf.add("LoadImage", 1, "Reference photos", title=f"Photo {i}", image=f"face_{i}.jpg")
+              for i in (1, 2)]
+    batch = wf.add("ImageBatch", 1, "Reference photos", image1=photos[0]["IMAGE"], image2=photos[1]["IMAGE"])
+    latents = wf.add("VAEEncode", 1, "Reference photos", pixels=batch["IMAGE"], vae=sdxl["VAE"])
+    positive, negative = prompts(wf, 2, sdxl["CLIP"], "photo of a person")
+    train = wf.add("TrainLoraNode", 3, "Fine-tune", model=sdxl["MODEL"], latents=latents["LATENT"],
+                   positive=positive["CONDITIONING"], steps=100, learning_rate=0.0001, existing_lora=TRAINER_LORA)
+    wf.add("SaveLoRANode", 3, "Fine-tune", lora=train["lora"], prefix=f"loras/{IDENTITY}_refined",
+           steps=train["steps"])
+    generate(wf, 4, train["model_with_lora"], positive["CONDITIONING"], negative["CONDITIONING"], sdxl["VAE"],
+             "refined")
+
+
+EXAMPLES += (
+    Example("hyperlora_save_identity", "Saves an identity from photos once, into the identity library.",
+            "Load Image ×2 → Batch Images → HyperLoRA Encode Face → HyperLoRA Predict Coefficients → HyperLoRA "
+            "Save Identity (and → HyperLoRA Apply → KSampler)", save_identity),
+    Example("hyperlora_from_saved_identity", "Generates from a saved identity: no photos, no face models.",
+            "HyperLoRA Load Identity → HyperLoRA Apply → KSampler", from_saved_identity),
+    Example("hyperlora_rank_by_likeness", "Four images of a saved identity, ranked by ArcFace likeness; the "
+            "best one is saved.", "HyperLoRA Load Identity → HyperLoRA Apply → KSampler (batch of 4) → VAE "
+            "Decode → HyperLoRA Likeness → Save Image (best) + Preview Image (scores)", rank_by_likeness),
+    Example("hyperlora_refine_with_train_lora", "Continues training an exported identity LoRA with core Train "
+            "LoRA on the reference photos.", "Load Image ×2 → VAE Encode → Train LoRA (existing_lora: the "
+            "exported LoRA) → Save LoRA Weights (and → KSampler)", refine_with_train_lora),
 )
 
 

@@ -44,7 +44,13 @@ REQUIRED_TYPES = {
     "hyperlora_identity_from_30_percent": {"HyperLoRAApplyConditioning", "HyperLoRAPredictCoefficients"},
     "hyperlora_face_redraw": {"HyperLoRAFaceMask", "HyperLoRAApplyConditioning", "InpaintModelConditioning",
                               "ImageCompositeMasked"},
+    "hyperlora_save_identity": {"HyperLoRAEncodeFace", "HyperLoRAPredictCoefficients", "HyperLoRASaveIdentity"},
+    "hyperlora_from_saved_identity": {"HyperLoRALoadIdentity", "HyperLoRAApply"},
+    "hyperlora_rank_by_likeness": {"HyperLoRALoadIdentity", "HyperLoRALikeness", "HyperLoRAFaceAnalyzerLoader"},
+    "hyperlora_refine_with_train_lora": {"TrainLoraNode", "SaveLoRANode", "VAEEncode"},
 }
+# Core Train LoRA continuing from an exported HyperLoRA LoRA (existing_lora) carries the identity too.
+TRAINED_FROM_EXPORT = "TrainLoraNode"
 
 
 def load(name: str) -> dict:
@@ -122,10 +128,11 @@ def sampler_problems(graph: Graph, sampler: dict) -> list[str]:
     if not redraw and (latent is None or latent["type"] != "EmptyLatentImage" or [
             graph.widget(latent, "width"), graph.widget(latent, "height")] != [1024, 1024]):
         problems.append("the latent is not an SDXL 1024x1024 EmptyLatentImage")
-    applied = [n for n in graph.ancestors(sampler) if n["type"] in APPLY_NODES]
+    applied = [n for n in graph.ancestors(sampler) if n["type"] in APPLY_NODES or (
+        n["type"] == TRAINED_FROM_EXPORT and graph.widget(n, "existing_lora") != "[None]")]
     by_conditioning = any(n["type"] == "HyperLoRAApplyConditioning" for n in graph.ancestors(sampler))
     if not applied or not by_conditioning and graph.source(sampler, "model")["type"] not in {
-            *APPLY_NODES, "HyperLoRAConceptSlider"}:
+            *APPLY_NODES, "HyperLoRAConceptSlider", TRAINED_FROM_EXPORT}:
         problems.append("the KSampler's model is not patched by HyperLoRA")
     for name, wants_trigger in (("positive", True), ("negative", False)):
         encoder = graph.source(sampler, name)
@@ -165,7 +172,7 @@ def test_readme_lists_every_workflow():
         assert f"example_workflows/{name}.json" in section
 
 
-def test_all_six_workflows_exist():
+def test_all_workflows_exist():
     assert set(REQUIRED_TYPES) == set(NAMES)
     assert all((build.OUT_DIR / f"{name}.json").is_file() for name in NAMES)
 
@@ -213,7 +220,8 @@ def test_uses_the_documented_model_names(name):
     for (kind, widget), value in expected.items():
         for node in graph.of_type(kind):
             assert graph.widget(node, widget) == value
-    assert graph.of_type("HyperLoRACheckpointLoader"), "every workflow needs the HyperLoRA checkpoint"
+    if name != "hyperlora_refine_with_train_lora":  # that one continues an exported LoRA file
+        assert graph.of_type("HyperLoRACheckpointLoader"), "every workflow needs the HyperLoRA checkpoint"
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -282,6 +290,33 @@ def test_save_lora_exports_the_predicted_identity():
     export = graph.of_type("HyperLoRAExportLoRA")[0]
     assert graph.source(export, "coefficients")["type"] == "HyperLoRAPredictCoefficients"
     assert graph.widget(export, "filename_prefix").startswith("loras/")
+    assert graph.widget(export, "destination") == "loras"
+
+
+def test_identity_workflows_save_load_and_rank():
+    graph = Graph(load("hyperlora_save_identity"))
+    saver = graph.of_type("HyperLoRASaveIdentity")[0]
+    assert graph.source(saver, "coefficients")["type"] == "HyperLoRAPredictCoefficients"
+    name = graph.widget(saver, "name")
+    for workflow in ("hyperlora_from_saved_identity", "hyperlora_rank_by_likeness"):
+        graph = Graph(load(workflow))
+        loader = graph.of_type("HyperLoRALoadIdentity")[0]
+        assert graph.widget(loader, "identity") == f"{name}.safetensors"
+        assert not graph.of_type("CLIPVisionLoader") and not graph.of_type("HyperLoRAEncodeFace")
+    likeness = graph.of_type("HyperLoRALikeness")[0]
+    assert graph.source(likeness, "coefficients") is loader
+    decoded = graph.source(likeness, "images")
+    latent = graph.source(graph.source(decoded, "samples"), "latent_image")
+    assert graph.widget(latent, "batch_size") == 4 and graph.widget(likeness, "top_k") == 1
+
+
+def test_refine_continues_the_lora_export_writes():
+    graph = Graph(load("hyperlora_refine_with_train_lora"))
+    train = graph.of_type("TrainLoraNode")[0]
+    existing = graph.widget(train, "existing_lora")
+    assert int(existing.split("_steps_")[0].split("_")[-1]) == 0  # how Train LoRA reads the steps done
+    assert graph.source(train, "latents")["type"] == "VAEEncode"
+    assert graph.source(graph.of_type("SaveLoRANode")[0], "lora") is train
 
 
 def test_two_people_chains_two_identities_on_left_and_right_masks_and_leaves_the_model_plain():

@@ -26,7 +26,7 @@ def all_inputs(node):
 
 def test_mappings_are_complete_and_do_not_clash(comfy):  # noqa: F811
     mappings = comfy.pack.NODE_CLASS_MAPPINGS
-    assert len(mappings) == 14
+    assert len(mappings) == 17
     assert set(mappings) == set(comfy.pack.NODE_DISPLAY_NAME_MAPPINGS)
     assert not set(mappings) & OFFICIAL_KEYS
     assert comfy.pack.WEB_DIRECTORY == "./web"

@@ -169,7 +169,8 @@ def _is_file_list(spec) -> bool:
     options = _combo_options(spec)
     flags = _options(spec)
     return (not options or any(flags.get(key) for key in (*UPLOAD_OPTIONS, "remote"))
-            or any(isinstance(o, str) and FILE_NAME.search(o) for o in options))
+            or any(isinstance(o, str) and FILE_NAME.search(o) for o in options)
+            or options == ["[None]"])  # a file list holding only its "none" choice (Train LoRA's existing_lora)
 
 
 # ---------------------------------------------------------------- validation

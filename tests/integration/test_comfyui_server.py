@@ -29,7 +29,8 @@ def test_server_lists_our_nodes_and_installed_checkpoints(tmp_path):
         "HyperLoRACheckpointLoader", "HyperLoRAFaceAnalyzerLoader", "HyperLoRACLIPVisionLoader", "HyperLoRAEncodeFace",
         "HyperLoRAPredictCoefficients", "HyperLoRAApply", "HyperLoRAApplyFace", "HyperLoRAConceptSlider",
         "HyperLoRAMixIdentities", "HyperLoRAExportLoRA", "HyperLoRATriggerWords"} | {
-        "HyperLoRAApplyConditioning", "HyperLoRAIdentityHook", "HyperLoRAFaceMask"}
+        "HyperLoRAApplyConditioning", "HyperLoRAIdentityHook", "HyperLoRAFaceMask"} | {
+        "HyperLoRALikeness", "HyperLoRASaveIdentity", "HyperLoRALoadIdentity"}
     loader = info["HyperLoRACheckpointLoader"]
     assert loader["input"]["required"]["checkpoint"][0] == ["my_variant"]
     assert loader["output"] == ["HYPERLORA"]

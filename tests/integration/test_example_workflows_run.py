@@ -38,6 +38,13 @@ from tests.workflow_validation import load_core_schemas, widget_slots
 WORKFLOWS = sorted(OUT_DIR.glob("*.json"))
 RUN_SIZE = 128  # pixels: latents of 16 x 16
 SIZE_INPUTS = {"EmptyLatentImage": ("width", "height"), "EmptySD3LatentImage": ("width", "height")}
+# Like the size: a fine-tune of two steps shows the graph works; the shipped 100 would take minutes on a CPU.
+RUN_VALUES = {"TrainLoraNode": {"steps": 2},
+              # the identity the other workflows load is installed already (install_identity_files):
+              # saving it again from the photos replaces it, as a user re-saving would
+              "HyperLoRASaveIdentity": {"overwrite": True}}
+# Output nodes of ComfyUI's that report nothing to the page: what they write is checked instead.
+SILENT_OUTPUT_NODES = {"SaveLoRANode"}
 RUN_TIMEOUT_S = 300
 START_TIMEOUT_S = 120
 NO_FACE_PHOTO, NO_FACE_SIZE = "no_face.png", (600, 400)
@@ -105,6 +112,7 @@ def install_models(models: Path, workflows: list[dict], tiny_unet, tiny_clip_dir
         shutil.copytree(first, models / README_FOLDERS["hyperlora"] / variant)
     shutil.copytree(tiny_clip_dir, models / README_FOLDERS["clip_vit"])
     write_antelopev2(models / README_FOLDERS["antelopev2"])
+    install_identity_files(models, first)
     for kind, (input_name, folder) in TINY_FILES.items():
         for node in nodes_of(workflows, kind):
             write_tiny_clip_file(tiny_clip_dir, models / folder / node_value(node, input_name))
@@ -113,6 +121,27 @@ def install_models(models: Path, workflows: list[dict], tiny_unet, tiny_clip_dir
             path = models / folder / node_value(node, input_name)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(b"test placeholder: the stand-in loader never reads it")
+
+
+def install_identity_files(models: Path, variant: Path) -> None:
+    """What the identity workflows load: a saved identity for the variant and the LoRA Train LoRA continues."""
+    import torch
+    from safetensors.torch import save_file
+
+    from hyperlora_core import identity_file, load_hyperlora
+    from hyperlora_core.trainer_lora import trainer_state_dict
+    from scripts.build_example_workflows import IDENTITY, TRAINER_LORA
+
+    engine = load_hyperlora(variant)
+    shape = (engine.config.num_queries, engine.config.num_basis)
+    alpha = torch.nn.functional.normalize(torch.randn(shape, generator=torch.Generator().manual_seed(0)), dim=-1)
+    saved = identity_file.SavedIdentity(
+        alpha, None, IDENTITY, variant.name, identity_file.checkpoint_fingerprint(variant), "2026-01-01",
+        arcface=torch.nn.functional.normalize(torch.ones(512), dim=0))
+    identity_file.save_identity(models / "hyper_lora" / "identities" / f"{IDENTITY}.safetensors", saved)
+    lora = models / "loras" / TRAINER_LORA
+    lora.parent.mkdir(parents=True, exist_ok=True)
+    save_file(trainer_state_dict([(engine.lora_factors(alpha), 1.0)], dtype=torch.float32), str(lora))
 
 
 def node_value(node: dict, input_name: str):
@@ -204,6 +233,18 @@ def check_lora_file(path: str, tiny_unet) -> None:
     assert len(patches) == len(modules) > 0, f"{path}: {len(patches)} of {len(modules)} modules fit the model"
 
 
+def check_trained_lora(output: Path, prefix: str) -> None:
+    """The file core Save LoRA wrote (newest for the prefix): it loads and is finite."""
+    import torch
+    from safetensors.torch import load_file
+
+    folder, name = (output / prefix).parent, (output / prefix).name
+    files = sorted(folder.glob(f"{name}_*_steps_*.safetensors"), key=lambda p: p.stat().st_mtime)
+    assert files, f"Save LoRA wrote nothing for {prefix} in {output}"
+    tensors = load_file(str(files[-1]))
+    assert tensors and all(torch.isfinite(t.float()).all() for t in tensors.values())
+
+
 def test_readme_names_the_folders_the_models_are_placed_in():
     readme = README.read_text(encoding="utf-8")
     for folder in README_FOLDERS.values():
@@ -220,6 +261,7 @@ def test_workflow_runs_end_to_end(server, path, tiny_unet):
     for node in prompt.values():
         for input_name in SIZE_INPUTS.get(node["class_type"], ()):
             node["inputs"][input_name] = RUN_SIZE
+        node["inputs"].update(RUN_VALUES.get(node["class_type"], {}))
 
     result = run_prompt(base_url, prompt, log_path)
 
@@ -228,6 +270,10 @@ def test_workflow_runs_end_to_end(server, path, tiny_unet):
     assert messages["execution_cached"]["nodes"] == [], "served from the cache: a stale result, not this run"
     output_nodes = {node_id for node_id, node in prompt.items() if object_info[node["class_type"]]["output_node"]}
     assert output_nodes, f"{path.name} has no output node"
+    silent = {node_id for node_id in output_nodes if prompt[node_id]["class_type"] in SILENT_OUTPUT_NODES}
+    for node_id in silent:  # SaveLoRANode: <output>/<prefix>_<steps>_steps_<counter>_.safetensors
+        check_trained_lora(server[3] / "output", prompt[node_id]["inputs"]["prefix"])
+    output_nodes -= silent
     missing = output_nodes - set(result["outputs"])  # other nodes may add previews (Encode Face does)
     assert not missing, f"output nodes without output: {sorted(missing)}"
     for node_id in sorted(output_nodes):
@@ -238,7 +284,11 @@ def test_workflow_runs_end_to_end(server, path, tiny_unet):
             pixels = fetch_image(base_url, image)
             assert pixels.std(axis=(0, 1)).max() > 2.0, f"node {node_id} ({kind}): a flat image {image}"
         for text in output.get("text", []):
-            if str(text).endswith(".safetensors"):
+            if kind == "HyperLoRASaveIdentity":
+                from hyperlora_core.identity_file import load_identity
+
+                assert load_identity(text).fingerprint.startswith("sha256:")
+            elif str(text).endswith(".safetensors"):
                 check_lora_file(text, tiny_unet)
     standins = get_json(f"{base_url}/hyperlora_test/pending_flags")["standins"]
     assert standins, "the core loaders were not swapped"
@@ -250,6 +300,8 @@ def test_a_photo_without_a_face_is_named_with_what_to_do(server, path):
     """The first photo swapped for one without a face: the error names it and offers only that node's options."""
     base_url, object_info, log_path, _ = server
     prompt = to_api_prompt(load_workflow(path), object_info)
+    if not any(node["class_type"] in NO_FACE_ADVICE for node in prompt.values()):
+        pytest.skip("no face photo in this workflow (a saved identity, or a fine-tune on photos)")
     photo = min((node_id for node_id, node in prompt.items() if node["class_type"] == "LoadImage"), key=int)
     prompt[photo]["inputs"]["image"] = NO_FACE_PHOTO
     for node in prompt.values():

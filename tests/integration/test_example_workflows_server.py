@@ -26,6 +26,8 @@ MODEL_FILE_INPUTS = {
     "HyperLoRAFaceAnalyzerLoader": "face_model",
     "CLIPVisionLoader": "clip_name",
     "ControlNetLoader": "control_net_name",
+    "HyperLoRALoadIdentity": "identity",  # a saved identity file
+    "TrainLoraNode": "existing_lora",  # the exported LoRA it continues
 }
 # Loaders that check their file name themselves (VALIDATE_INPUTS: old saved names are accepted too).
 CUSTOM_VALIDATION = {"HyperLoRAFaceAnalyzerLoader": "custom_validation_failed"}

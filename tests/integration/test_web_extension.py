@@ -234,10 +234,11 @@ def filter_reason(error: dict, server_host: str, frontend_newer: bool = False) -
 def test_our_files_load_and_register_their_extensions(browser):
     loaded = step(browser, "load")
     ours = {f"/extensions/{PACK_DIR_NAME}/js/{path.name}" for path in (PACK_ROOT / "web" / "js").glob("*.js")}
-    assert len(ours) == 5
+    assert len(ours) == 7
     assert browser["ourFiles"] == {path: 200 for path in ours}
     names = registered_extension_names()
-    assert names == {"hyperlora.setup_status", "hyperlora.face_picking", "hyperlora.convert_official_workflows"}
+    assert names == {"hyperlora.setup_status", "hyperlora.face_picking", "hyperlora.convert_official_workflows",
+                     "hyperlora.identity_thumbnails", "hyperlora.likeness_scores"}
     assert names <= set(loaded["extensions"]), f"registered: {sorted(loaded['extensions'])}"
     assert loaded["nodes2"] == (browser["renderer"] == "nodes2") == loaded["vueNodesMode"], loaded
     print(f"page ready {loaded['seconds']:.1f} s after navigation")

@@ -1,0 +1,85 @@
+"""`python -m hyperlora_core likeness`: score generated images against reference photos or a saved identity.
+
+Prints one line per image, `score<TAB>path` (and a note, e.g. when no face was found), in input order
+or best first with --sort; --json prints the same as JSON. The score is the ArcFace cosine ('ID
+similarity'); see README "Likeness".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_parser(commands) -> argparse.ArgumentParser:
+    from .cli import path_text
+
+    likeness = commands.add_parser("likeness", help="score images by ArcFace likeness to reference photos or "
+                                                    "a saved identity")
+    likeness.add_argument("reference", nargs="+", metavar="REFERENCE", type=path_text,
+                          help="photos of the person (their mean identity is used), or one identity file "
+                               "saved with HyperLoRA Save Identity (.safetensors)")
+    likeness.add_argument("--images", nargs="+", required=True, metavar="IMAGE", type=path_text,
+                          help="the images to score")
+    likeness.add_argument("--models", required=True, metavar="DIR", type=path_text,
+                          help="ComfyUI models folder (for insightface/models/antelopev2)")
+    likeness.add_argument("--sort", action="store_true", help="best first instead of input order")
+    likeness.add_argument("--top-k", type=int, default=0, metavar="K", help="print only the K best (implies --sort)")
+    likeness.add_argument("--json", action="store_true", help="print the scores as JSON")
+    likeness.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                          help="where face analysis runs (default: cuda when onnxruntime-gpu can use it)")
+    return likeness
+
+
+def reference_from(paths: list[str], analyzer, read_image) -> tuple:
+    """The unit reference embedding: from one identity file, or the mean of the photos' ArcFace embeddings."""
+    import numpy as np
+    import torch
+
+    from . import face
+    from .face.likeness import reference_embedding
+    from .identity_file import load_identity
+
+    identity_files = [p for p in paths if p.lower().endswith(".safetensors")]
+    if identity_files:
+        if len(paths) != 1:
+            raise ValueError("Give either one saved identity (.safetensors) or reference photos, not both.")
+        saved = load_identity(Path(paths[0]).expanduser())
+        if saved.arcface is None:
+            raise ValueError(f"The identity {paths[0]} was saved without an ArcFace reference (e.g. a mix); "
+                             "give the reference photos instead.")
+        return reference_embedding(saved.arcface), f"identity '{saved.label}'"
+    embeddings = []
+    for number, path in enumerate(paths, start=1):
+        image = read_image(path)
+        faces = face.detect_faces(analyzer, image)
+        where = f"reference photo {number} ({path})"
+        chosen = face.select_face(faces, "largest", where=where)
+        embeddings.append(face.arcface_embedding(analyzer, image, chosen, where))
+    return reference_embedding(torch.from_numpy(np.stack(embeddings).astype(np.float32))), f"{len(paths)} photo(s)"
+
+
+def run(args, read_image, progress) -> int:
+    from . import face
+    from .face import likeness
+
+    if args.top_k < 0:
+        raise ValueError("--top-k must be 0 (all) or a positive number.")
+    models = Path(args.models).expanduser()
+    progress(f"Loading face analysis (antelopev2) from {models / 'insightface'}")
+    analyzer = face.load_face_analyzer(models / "insightface", provider=args.device)
+    reference, described = reference_from(args.reference, analyzer, read_image)
+    images = [read_image(path) for path in args.images]
+    progress(f"Scoring {len(images)} image(s) against {described}")
+    results = likeness.score_images(analyzer, images, reference)
+    order = likeness.ranking(results, args.top_k) if (args.sort or args.top_k) else list(range(len(results)))
+    if args.json:
+        print(json.dumps([{"image": args.images[i], "score": round(results[i].score, 6), "note": results[i].note}
+                          for i in order], indent=2))
+    else:
+        for i in order:
+            note = f"\t{results[i].note}" if results[i].note else ""
+            print(f"{results[i].score:.4f}\t{args.images[i]}{note}")
+    progress(likeness.summary(results))
+    return 0

@@ -1,0 +1,171 @@
+"""Save Identity / Load Identity: keep a cast of identities as small files, reuse them without face models.
+
+The files live in the registered folder `hyper_lora_identities` (models/hyper_lora/identities by default;
+extra_model_paths.yaml can add more). New files are written into its first folder.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+
+from ..hyperlora_core import identity_file
+from .types import CATEGORY, COEFFS, HYPERLORA, Coefficients
+
+FOLDER = "hyper_lora_identities"
+
+
+def fingerprint(hyperlora) -> str:
+    """The checkpoint fingerprint of a loaded HyperLoRA (computed once per checkpoint file date)."""
+    return identity_file.checkpoint_fingerprint(hyperlora.engine.path)
+
+
+def list_identities() -> list[str]:
+    import folder_paths
+
+    return [name.replace(os.sep, "/") for name in folder_paths.get_filename_list(FOLDER)]
+
+
+def forget_cached_list() -> None:
+    """ComfyUI caches file lists and re-reads them when a folder's date changes; a file saved into an
+    existing sub-folder changes only that sub-folder's date, so drop the cached list to show it at once."""
+    import folder_paths
+
+    getattr(folder_paths, "filename_list_cache", {}).pop(FOLDER, None)
+
+
+def save_folder() -> str:
+    import folder_paths
+
+    folders = folder_paths.get_folder_paths(FOLDER)
+    if not folders:
+        raise ValueError("No identities folder is registered; restart ComfyUI so HyperLoRA can register "
+                         "models/hyper_lora/identities.")
+    return folders[0]
+
+
+def existing_file(name: str) -> str | None:
+    """The installed file for `name` in any identities folder (the Load list shows only one of them)."""
+    import folder_paths
+
+    relative = identity_file.identity_relative_path(name)
+    for folder in folder_paths.get_folder_paths(FOLDER):
+        path = os.path.join(folder, relative)
+        if os.path.lexists(path):
+            return path
+    return None
+
+
+def resolve_identity(name: str) -> str:
+    """The path of an installed identity; a name that leaves the folders, or is not installed, is refused."""
+    import folder_paths
+
+    relative = identity_file.identity_relative_path(name)
+    folders = folder_paths.get_folder_paths(FOLDER)
+    for folder in folders:
+        path = identity_file.identity_path(folder, relative)
+        if path.is_file():
+            return str(path)
+    searched = "\n  ".join(folders) or "(none)"
+    raise ValueError(f"The identity '{name}' was not found. Searched:\n  {searched}\nSave it first with "
+                     "HyperLoRA Save Identity, or press 'r' in ComfyUI to refresh the list.")
+
+
+def save(coefficients: Coefficients, name: str, overwrite: bool = False) -> str:
+    """Write `coefficients` as the identity `name`; returns the file's path."""
+    from ..hyperlora_core.face.likeness import reference_embedding
+
+    path = identity_file.identity_path(save_folder(), name)
+    other = existing_file(name)
+    if other is not None and not overwrite:
+        raise ValueError(f"An identity named '{name}' already exists ({other}). Choose another name, or turn on "
+                         "'overwrite' to replace it.")
+    hyperlora = coefficients.hyperlora
+    thumbnail = None
+    if coefficients.thumbnail is not None:
+        thumbnail = identity_file.thumbnail_array(coefficients.thumbnail)
+    arcface = None if coefficients.arcface is None else reference_embedding(coefficients.arcface)
+    saved = identity_file.SavedIdentity(
+        alpha=coefficients.alpha, beta=coefficients.beta, label=coefficients.label, checkpoint=hyperlora.name,
+        fingerprint=fingerprint(hyperlora),
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        arcface=arcface, thumbnail=thumbnail)
+    identity_file.save_identity(path, saved, overwrite=overwrite)
+    forget_cached_list()
+    return str(path)
+
+
+def load(hyperlora, name: str) -> Coefficients:
+    """The saved coefficients of `name`, checked against the loaded checkpoint."""
+    path = resolve_identity(name)
+    saved = identity_file.load_identity(path)
+    config = hyperlora.config
+    identity_file.check_checkpoint(saved, hyperlora.name, fingerprint(hyperlora),
+                                   (config.num_queries, config.num_basis), f"The identity '{name}'")
+    thumbnail = None
+    if saved.thumbnail is not None:
+        from PIL import Image
+
+        thumbnail = Image.fromarray(saved.thumbnail, "RGB")
+    return Coefficients(hyperlora, saved.alpha, saved.beta, saved.label, arcface=saved.arcface,
+                        thumbnail=thumbnail)
+
+
+class HyperLoRASaveIdentity:
+    DESCRIPTION = ("Keeps an identity for later: writes its coefficients, a face thumbnail and its ArcFace "
+                   "reference to models/hyper_lora/identities/<name>.safetensors (a few hundred KB). HyperLoRA "
+                   "Load Identity brings it back without the photos or any face model. An identity works only "
+                   "with the checkpoint that made it; the file remembers which one.")
+    CATEGORY = f"{CATEGORY}/identities"
+    FUNCTION = "save"
+    OUTPUT_NODE = True
+    RETURN_TYPES = ("STRING",)
+    RETURN_NAMES = ("path",)
+    OUTPUT_TOOLTIPS = ("Where the identity was written.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "coefficients": (COEFFS, {"tooltip": "The identity to keep, from Predict Coefficients or Mix "
+                                                 "Identities."}),
+            "name": ("STRING", {"default": "my_identity", "tooltip": "File name in models/hyper_lora/identities "
+                                "(without .safetensors). Sub-folders allowed, e.g. 'cast/alice'; leaving the "
+                                "folder is not."}),
+            "overwrite": ("BOOLEAN", {"default": False, "tooltip": "Replace an identity of the same name. Off: "
+                                      "an existing name stops with an error and nothing is written."}),
+        }}
+
+    def save(self, coefficients, name, overwrite):
+        path = save(coefficients, name, overwrite)
+        return {"ui": {"text": [path], "hyperlora_identity_saved": [name]}, "result": (path,)}
+
+
+class HyperLoRALoadIdentity:
+    DESCRIPTION = ("Loads an identity saved with HyperLoRA Save Identity: the same coefficients as when it was "
+                   "saved, with no photos, no face analyzer and no CLIP model. It must be used with the "
+                   "checkpoint that made it; another one is refused with its name.")
+    CATEGORY = f"{CATEGORY}/identities"
+    FUNCTION = "load"
+    RETURN_TYPES = (COEFFS,)
+    RETURN_NAMES = ("coefficients",)
+    OUTPUT_TOOLTIPS = ("The saved identity: connect to Apply, Export LoRA, Mix Identities or Likeness.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "hyperlora": (HYPERLORA, {"tooltip": "From HyperLoRA Checkpoint Loader: the checkpoint the identity "
+                                                 "was saved with."}),
+            "identity": (list_identities(), {"tooltip": "A saved identity (models/hyper_lora/identities); the "
+                                                        "web extension shows its face under the list."}),
+        }}
+
+    @classmethod
+    def IS_CHANGED(cls, identity=None, **_):
+        """Read the file again when it changed (overwritten under the same name)."""
+        try:
+            return os.path.getmtime(resolve_identity(identity))
+        except (ValueError, OSError, TypeError):
+            return float("nan")
+
+    def load(self, hyperlora, identity):
+        return (load(hyperlora, identity),)

@@ -1,0 +1,54 @@
+"""GET /hyperlora/identity_thumbnail?name=<identity>: the face thumbnail of a saved identity, as PNG.
+
+For the identity picker of the web extension. The name goes through the same checks as Load Identity
+(it must be an installed identity file inside a registered identities folder), so the route cannot
+be used to read anything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+ROUTE = "/hyperlora/identity_thumbnail"
+
+
+def thumbnail_png(name: str) -> bytes | None:
+    """PNG bytes of the identity's thumbnail; None when it has none. ValueError for a bad or unknown name."""
+    from PIL import Image
+
+    from ..hyperlora_core.identity_file import read_thumbnail
+    from .identity import resolve_identity
+
+    pixels = read_thumbnail(resolve_identity(name))
+    if pixels is None:
+        return None
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def handle_thumbnail(request):
+    from aiohttp import web
+
+    name = request.query.get("name", "")
+    try:
+        png = await asyncio.to_thread(thumbnail_png, name)
+    except (ValueError, OSError) as exc:
+        return web.json_response({"error": str(exc)}, status=404)
+    if png is None:
+        return web.json_response({"error": f"The identity '{name}' has no thumbnail."}, status=404)
+    return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "no-cache"})
+
+
+def register_routes() -> bool:
+    """Add the route to ComfyUI's server; False when no server runs (tests, scripts)."""
+    try:
+        from server import PromptServer
+    except ImportError:
+        return False
+    instance = getattr(PromptServer, "instance", None)
+    if instance is None:
+        return False
+    instance.routes.get(ROUTE)(handle_thumbnail)
+    return True

@@ -1,0 +1,223 @@
+"""Identity library: Save Identity -> Load Identity gives the same LoRA, only with the checkpoint that made it."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from hyperlora_core import identity_file
+from tests.comfy_standin import comfy, models_root  # noqa: F401
+from tests.face_fixtures import tiny_clip_dir  # noqa: F401
+from tests.synthetic_checkpoint import write_synthetic_checkpoint
+
+VARIANT = ("models", "hyper_lora", "hyper_lora", "sdxl_tiny_fidelity")
+
+
+@pytest.fixture
+def hyperlora(comfy):  # noqa: F811
+    (loaded,) = comfy.pack.NODE_CLASS_MAPPINGS["HyperLoRACheckpointLoader"]().load("sdxl_tiny_fidelity", "auto", "cpu")
+    return loaded
+
+
+@pytest.fixture
+def coefficients(comfy, hyperlora):  # noqa: F811
+    """A predicted-like identity with an ArcFace reference and a face thumbnail."""
+    gen = torch.Generator().manual_seed(11)
+    shape = (hyperlora.config.num_queries, hyperlora.config.num_basis)
+    alpha, beta = (torch.nn.functional.normalize(torch.randn(shape, generator=gen), dim=-1) for _ in range(2))
+    arcface = torch.nn.functional.normalize(torch.randn(512, generator=gen), dim=0)
+    face = Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8))
+    return comfy.pack.nodes.types.Coefficients(hyperlora, alpha, beta, "alice", arcface=arcface, thumbnail=face)
+
+
+def nodes(comfy):  # noqa: F811
+    mapping = comfy.pack.NODE_CLASS_MAPPINGS
+    return mapping["HyperLoRASaveIdentity"](), mapping["HyperLoRALoadIdentity"]()
+
+
+def identities_dir(comfy) -> str:  # noqa: F811
+    return comfy.folder_paths.get_folder_paths("hyper_lora_identities")[0]
+
+
+@pytest.fixture(autouse=True)
+def clean_identities(comfy):  # noqa: F811
+    """models_root is shared by the session: start and end every test with an empty identities folder."""
+    import shutil
+
+    shutil.rmtree(identities_dir(comfy), ignore_errors=True)
+    yield
+    shutil.rmtree(identities_dir(comfy), ignore_errors=True)
+
+
+def test_save_then_load_gives_identical_lora_factors(comfy, hyperlora, coefficients):  # noqa: F811
+    save, load = nodes(comfy)
+    out = save.save(coefficients, "cast/alice", False)
+    path = out["result"][0]
+    assert path == os.path.join(os.path.realpath(identities_dir(comfy)), "cast", "alice.safetensors")
+    assert out["ui"]["text"] == [path]
+    assert "cast/alice.safetensors" in comfy.pack.nodes.identity.list_identities()
+
+    (loaded,) = load.load(hyperlora, "cast/alice.safetensors")
+    assert torch.equal(loaded.alpha, coefficients.alpha) and torch.equal(loaded.beta, coefficients.beta)
+    assert loaded.label == "alice" and torch.equal(loaded.arcface, coefficients.arcface)
+    for kind in ("id", "base"):
+        a, b = coefficients.factors(kind), loaded.factors(kind)
+        assert all(torch.equal(a.up[k], b.up[k]) and torch.equal(a.down[k], b.down[k]) for k in a.up)
+    assert loaded.thumbnail.size == (identity_file.THUMBNAIL_SIZE, identity_file.THUMBNAIL_SIZE)
+
+    saved = identity_file.load_identity(path)
+    assert saved.checkpoint == "sdxl_tiny_fidelity" and saved.fingerprint.startswith("sha256:")
+    assert saved.created[:4].isdigit() and saved.thumbnail.dtype == np.uint8
+    assert os.path.getsize(path) < 1_000_000
+    assert os.listdir(os.path.dirname(path)) == ["alice.safetensors"]  # no temporary file left
+
+
+def test_an_identity_without_base_or_reference_round_trips(comfy, hyperlora, coefficients):  # noqa: F811
+    save, load = nodes(comfy)
+    mixed = comfy.pack.nodes.types.Coefficients(hyperlora, coefficients.alpha, None, "a mix")
+    save.save(mixed, "mix", False)
+    (loaded,) = load.load(hyperlora, "mix.safetensors")
+    assert loaded.beta is None and loaded.arcface is None and loaded.thumbnail is None
+    assert torch.equal(loaded.alpha, coefficients.alpha)
+
+
+def test_an_existing_name_is_never_silently_overwritten(comfy, hyperlora, coefficients):  # noqa: F811
+    save, load = nodes(comfy)
+    path = save.save(coefficients, "bob", False)["result"][0]
+    before = Path(path).read_bytes()
+    other = comfy.pack.nodes.types.Coefficients(hyperlora, -coefficients.alpha, None, "not bob")
+    for name in ("bob", "bob.safetensors", " bob "):
+        with pytest.raises(ValueError, match="already exists.*overwrite"):
+            save.save(other, name, False)
+    assert Path(path).read_bytes() == before
+    save.save(other, "bob", True)
+    (loaded,) = load.load(hyperlora, "bob.safetensors")
+    assert loaded.label == "not bob" and torch.equal(loaded.alpha, -coefficients.alpha)
+
+
+@pytest.mark.parametrize("name", ["", "  ", "../escape", "/etc/passwd", "a/../../b", "a//b", "./a", "a\\..\\b",
+                                  "con:stream", "nul\x00byte", "tab\tname", "a/ b", "dots.", "x" * 300,
+                                  "NUL", "cast/com1.txt"])
+def test_names_with_path_tricks_are_refused(comfy, coefficients, name):  # noqa: F811
+    save, _ = nodes(comfy)
+    with pytest.raises(ValueError):
+        save.save(coefficients, name, False)
+    assert not os.path.exists(identities_dir(comfy)) or not any(
+        files for _, _, files in os.walk(identities_dir(comfy)))
+
+
+def test_a_symlink_out_of_the_folder_is_refused(comfy, coefficients, tmp_path):  # noqa: F811
+    save, load = nodes(comfy)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.makedirs(identities_dir(comfy), exist_ok=True)
+    os.symlink(outside, os.path.join(identities_dir(comfy), "link"))
+    with pytest.raises(ValueError, match="outside the identities folder"):
+        save.save(coefficients, "link/alice", False)
+    assert not list(outside.iterdir())
+    with pytest.raises(ValueError, match="must stay inside"):
+        load.load(coefficients.hyperlora, "../sdxl_tiny_fidelity/hyper_lora_modules.json")
+
+
+def test_another_checkpoint_with_the_same_shapes_is_refused_by_name(comfy, hyperlora, coefficients,  # noqa: F811
+                                                                    tmp_path):
+    save, load = nodes(comfy)
+    save.save(coefficients, "alice", False)
+    edit = write_synthetic_checkpoint(tmp_path / "sdxl_tiny_edit", seed=99, dim=32, depth=1, clip_dim=32,
+                                      dtype=torch.float32, heads=12, dim_head=64)
+    other = comfy.pack.nodes.loaders.load_checkpoint(str(edit), "auto", "cpu")
+    assert (other.config.num_queries, other.config.num_basis) == tuple(coefficients.alpha.shape)
+    with pytest.raises(ValueError, match="made with the HyperLoRA checkpoint 'sdxl_tiny_fidelity'.*load "
+                                         "'sdxl_tiny_fidelity'"):
+        load.load(other, "alice.safetensors")
+
+
+def test_fingerprint_tells_files_apart_without_reading_the_bases_in_full(models_root, tmp_path, monkeypatch):  # noqa: F811
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(models_root.joinpath(*VARIANT), folder)
+    original = identity_file.checkpoint_fingerprint(folder)
+    assert identity_file.checkpoint_fingerprint(folder) == original  # cached
+    assert identity_file.checkpoint_fingerprint(models_root.joinpath(*VARIANT)) == original  # same bytes
+
+    bases = folder / "hyper_lora_modules.safetensors"
+    monkeypatch.setattr(identity_file, "FULL_HASH_LIMIT", 0)  # sample every file, as for the 3 GB bases
+    monkeypatch.setattr(identity_file, "SAMPLES", 2)
+    monkeypatch.setattr(identity_file, "SAMPLE_BYTES", 64)
+    sampled = identity_file.checkpoint_fingerprint(folder)
+    size = bases.stat().st_size
+    unsampled_offset = 64 + (size - 64) // 4  # between the header sample and the first slice
+    data = bytearray(bases.read_bytes())
+    data[unsampled_offset] ^= 0xFF
+    bases.write_bytes(bytes(data))
+    os.utime(bases, ns=(1, 1))
+    assert identity_file.checkpoint_fingerprint(folder) == sampled  # that byte is not read
+    data[size - 10] ^= 0xFF  # inside the last slice
+    bases.write_bytes(bytes(data))
+    os.utime(bases, ns=(2, 2))
+    assert identity_file.checkpoint_fingerprint(folder) != sampled
+
+
+def test_damaged_or_foreign_files_are_refused(comfy, hyperlora, coefficients, tmp_path):  # noqa: F811
+    from safetensors.torch import save_file
+
+    save, load = nodes(comfy)
+    folder = identities_dir(comfy)
+    os.makedirs(folder, exist_ok=True)
+    save_file({"x": torch.zeros(2)}, os.path.join(folder, "a_lora.safetensors"))
+    with pytest.raises(ValueError, match="not a HyperLoRA identity file"):
+        load.load(hyperlora, "a_lora.safetensors")
+    path = save.save(coefficients, "nan", False)["result"][0]
+    saved = identity_file.load_identity(path)
+    saved.alpha[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        identity_file.save_identity(tmp_path / "x.safetensors", saved)
+    assert not (tmp_path / "x.safetensors").exists()
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) - 100)
+    with pytest.raises(ValueError):
+        load.load(hyperlora, "nan.safetensors")
+    with pytest.raises(ValueError, match="was not found"):
+        load.load(hyperlora, "missing.safetensors")
+
+
+def test_a_loaded_identity_is_a_likeness_reference_and_needs_no_face_models(comfy, hyperlora, coefficients):  # noqa: F811
+    import sys
+
+    save, load = nodes(comfy)
+    save.save(coefficients, "alice", False)
+    (loaded,) = load.load(hyperlora, "alice.safetensors")
+    reference = comfy.pack.nodes.likeness.reference_of(None, loaded)
+    assert torch.allclose(reference, coefficients.arcface, atol=1e-6)
+    assert "clip_vision" not in getattr(sys.modules.get("comfy"), "loaded_paths", [])
+
+
+def test_load_list_is_read_fresh(comfy, coefficients):  # noqa: F811
+    save, load = nodes(comfy)
+    assert load.INPUT_TYPES()["required"]["identity"][0] == []
+    save.save(coefficients, "zoe", False)
+    assert load.INPUT_TYPES()["required"]["identity"][0] == ["zoe.safetensors"]
+    assert not np.isnan(type(load).IS_CHANGED(identity="zoe.safetensors"))
+
+
+def test_thumbnail_route_serves_only_installed_identities(comfy, coefficients):  # noqa: F811
+    import io
+
+    save, _ = nodes(comfy)
+    save.save(coefficients, "cast/alice", False)
+    route = comfy.pack.nodes.identity_route
+    png = route.thumbnail_png("cast/alice.safetensors")
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG" and image.size == (identity_file.THUMBNAIL_SIZE,) * 2
+    expected = identity_file.thumbnail_array(coefficients.thumbnail)
+    assert np.array_equal(np.asarray(image.convert("RGB")), expected)
+    for bad in ("../hyper_lora/sdxl_tiny_fidelity/hyper_lora_modules.json", "/etc/passwd", "missing", "a\x00b"):
+        with pytest.raises(ValueError):
+            route.thumbnail_png(bad)
+    mixed = comfy.pack.nodes.types.Coefficients(coefficients.hyperlora, coefficients.alpha, None, "mix")
+    save.save(mixed, "mix", False)
+    assert route.thumbnail_png("mix.safetensors") is None

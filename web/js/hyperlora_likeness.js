@@ -1,0 +1,50 @@
+// The scores of HyperLoRA Likeness written on the node: the summary line and one line per image
+// (the node's ui "text"), best first marked, images without a face in grey.
+import { app } from "../../../scripts/app.js";
+
+export const LIKENESS_NODE = "HyperLoRALikeness";
+
+export function scoreLines(text) {
+  if (!Array.isArray(text)) return [];
+  return text.filter((line) => typeof line === "string").map((line) => ({
+    text: line,
+    colour: line.includes("no face") ? "#999" : line.startsWith("ID similarity") ? "#ddd" : "#8c8",
+  }));
+}
+
+export function attachScores(node) {
+  if (typeof node.addDOMWidget !== "function") return null;
+  const element = document.createElement("div");
+  element.style.cssText = "font:10px/1.3 sans-serif;overflow:auto;white-space:normal;overflow-wrap:anywhere";
+  const widget = node.addDOMWidget("likeness_scores", "hyperlora_likeness_scores", element, {
+    serialize: false,
+    hideOnZoom: true,
+    getValue: () => "",
+    setValue: () => {},
+    getMinHeight: () => Math.min(8 + 14 * Math.max(element.children.length, 1), 180),
+  });
+  if (widget) widget.serialize = false; // display only: must not shift the node's saved widget values
+  const show = (text) => {
+    element.replaceChildren(...scoreLines(text).map(({ text: line, colour }) => {
+      const row = document.createElement("div");
+      row.textContent = line;
+      row.style.color = colour;
+      return row;
+    }));
+    node.setDirtyCanvas?.(true, true);
+  };
+  const onExecuted = node.onExecuted;
+  node.onExecuted = function (message) {
+    const result = onExecuted?.apply(this, arguments);
+    show(message?.text);
+    return result;
+  };
+  return { element, show };
+}
+
+app.registerExtension({
+  name: "hyperlora.likeness_scores",
+  nodeCreated(node) {
+    if (node.comfyClass === LIKENESS_NODE) attachScores(node);
+  },
+});
