@@ -12,6 +12,8 @@ import asyncio
 import json
 import sys
 
+from .routes import add_route
+
 ROUTE = "/hyperlora/convert_workflow"
 MAX_BYTES = 32 * 1024 * 1024  # far above any saved workflow; a larger body is refused before parsing
 
@@ -55,12 +57,4 @@ async def handle_convert(request):
 
 def register_convert_route() -> bool:
     """Add the route to ComfyUI's server; False when no server runs (tests, scripts)."""
-    try:
-        from server import PromptServer
-    except ImportError:
-        return False
-    instance = getattr(PromptServer, "instance", None)
-    if instance is None:
-        return False
-    instance.routes.post(ROUTE)(handle_convert)
-    return True
+    return add_route("post", ROUTE, handle_convert)

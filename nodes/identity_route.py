@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import io
 
+from .routes import add_route
+
 ROUTE = "/hyperlora/identity_thumbnail"
 
 
@@ -43,12 +45,4 @@ async def handle_thumbnail(request):
 
 def register_routes() -> bool:
     """Add the route to ComfyUI's server; False when no server runs (tests, scripts)."""
-    try:
-        from server import PromptServer
-    except ImportError:
-        return False
-    instance = getattr(PromptServer, "instance", None)
-    if instance is None:
-        return False
-    instance.routes.get(ROUTE)(handle_thumbnail)
-    return True
+    return add_route("get", ROUTE, handle_thumbnail)

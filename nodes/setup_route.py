@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from .routes import add_route
+
 ROUTE = "/hyperlora/setup"
 logger = logging.getLogger(__name__)
 
@@ -55,12 +57,4 @@ def register_routes() -> bool:
     Returns False when no ComfyUI server is running (tests, scripts importing the pack): there is
     nothing to add a route to then.
     """
-    try:
-        from server import PromptServer
-    except ImportError:
-        return False
-    instance = getattr(PromptServer, "instance", None)
-    if instance is None:
-        return False
-    instance.routes.get(ROUTE)(handle_setup)
-    return True
+    return add_route("get", ROUTE, handle_setup)

@@ -1,0 +1,20 @@
+"""Our HTTP routes go onto ComfyUI's own server (PromptServer), which exists only inside ComfyUI."""
+
+from __future__ import annotations
+
+
+def add_route(method: str, path: str, handler) -> bool:
+    """Register `handler` for `method` ("get", "post") on `path`.
+
+    Returns False when no ComfyUI server is running (tests, scripts and the CLI importing the
+    pack): there is nothing to add a route to then.
+    """
+    try:
+        from server import PromptServer
+    except ImportError:
+        return False
+    instance = getattr(PromptServer, "instance", None)
+    if instance is None:
+        return False
+    getattr(instance.routes, method)(path)(handler)
+    return True
