@@ -7,26 +7,13 @@
 // faceClicks: [{ color: [r, g, b], edge: "top" | "bottom", inset }] in click order
 // faceKeys: keys pressed, in order, with the face picker focused
 import fs from "node:fs";
-import { createRequire } from "node:module";
+import { openPage, sleep } from "./browser_session.mjs";
 
 const config = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const OUR_FILES = "/extensions/comfyui-hyperlora/";
 const NODES2_SETTING = "Comfy.VueNodes.Enabled";
 const report = { ourFiles: {}, consoleErrors: [], pageErrors: [], steps: {}, failures: [] };
 
-// Never hang the test: give up, and still print what was seen, after the configured time.
-const watchdog = setTimeout(() => finish("timed out"), config.timeoutMs);
-
-let context = null;
-async function finish(failure) {
-  clearTimeout(watchdog);
-  if (failure) report.failures.push(failure);
-  await context?.close().catch(() => {});
-  process.stdout.write(`${JSON.stringify(report)}\n`);
-  process.exit(0);
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // Dialogs of the frontend's own cover the graph: "missing models" for the default workflow, and in
 // newer frontends the templates browser, which opens a while after the page is ready and is not a
@@ -42,28 +29,7 @@ async function closeDialogs() {
   }
 }
 
-async function step(name, action) {
-  try {
-    report.steps[name] = await action();
-  } catch (error) {
-    report.failures.push(`${name}: ${error.stack ?? error}`);
-  }
-}
-
-// Resolved like require() from this folder: tests/integration/node_modules, parents, or NODE_PATH.
-const { chromium } = createRequire(import.meta.url)("playwright-core");
-context = await chromium.launchPersistentContext(config.profileDir, {
-  executablePath: config.chromium,
-  headless: true,
-  viewport: { width: 1280, height: 900 },
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-const page = context.pages()[0] ?? (await context.newPage());
-page.on("console", (message) => {
-  if (message.type() === "error") report.consoleErrors.push({ text: message.text(), url: message.location().url });
-});
-page.on("pageerror", (error) => report.pageErrors.push({ message: error.message, stack: error.stack ?? "" }));
+const { page, finish, step } = await openPage(config, report);
 page.on("response", (response) => {
   const url = new URL(response.url());
   if (url.pathname.startsWith(OUR_FILES)) report.ourFiles[url.pathname] = response.status();

@@ -2,36 +2,13 @@
 // reports what the graph holds then, as JSON on stdout. test_convert_browser.py decides what is right.
 // Usage: node convert_browser_check.mjs config.json   (config: { url, chromium, profileDir, timeoutMs, workflow })
 import fs from "node:fs";
-import { createRequire } from "node:module";
+import { openPage, sleep } from "./browser_session.mjs";
 
 const config = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const report = { consoleErrors: [], pageErrors: [], failures: [] };
 const OFFER = "Convert it to HyperLoRA for ComfyUI?";
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-let context = null;
-async function finish(failure) {
-  clearTimeout(watchdog);
-  if (failure) report.failures.push(failure);
-  await context?.close().catch(() => {});
-  process.stdout.write(`${JSON.stringify(report)}\n`);
-  process.exit(0);
-}
-const watchdog = setTimeout(() => finish("timed out"), config.timeoutMs);
-
-const { chromium } = createRequire(import.meta.url)("playwright-core");
-context = await chromium.launchPersistentContext(config.profileDir, {
-  executablePath: config.chromium,
-  headless: true,
-  viewport: { width: 1280, height: 900 },
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"],
-});
-const page = context.pages()[0] ?? (await context.newPage());
-page.on("console", (message) => {
-  if (message.type() === "error") report.consoleErrors.push({ text: message.text(), url: message.location().url });
-});
-page.on("pageerror", (error) => report.pageErrors.push({ message: error.message, stack: error.stack ?? "" }));
+const { page, finish } = await openPage(config, report);
 
 try {
   await page.goto(config.url, { waitUntil: "load" });

@@ -6,43 +6,13 @@
 //           newIdentity: { from, to, name },   (a file the script copies in, as a save would write it)
 //           likenessText: [...] }   (the ui text HyperLoRA Likeness returns)
 import fs from "node:fs";
-import { createRequire } from "node:module";
+import { openPage, sleep } from "./browser_session.mjs";
 
 const config = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const report = { consoleErrors: [], pageErrors: [], steps: {}, failures: [] };
 const watchdog = setTimeout(() => finish("timed out"), config.timeoutMs);
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-let context = null;
-async function finish(failure) {
-  clearTimeout(watchdog);
-  if (failure) report.failures.push(failure);
-  await context?.close().catch(() => {});
-  process.stdout.write(`${JSON.stringify(report)}\n`);
-  process.exit(0);
-}
-
-async function step(name, action) {
-  try {
-    report.steps[name] = await action();
-  } catch (error) {
-    report.failures.push(`${name}: ${error.stack ?? error}`);
-  }
-}
-
-const { chromium } = createRequire(import.meta.url)("playwright-core");
-context = await chromium.launchPersistentContext(config.profileDir, {
-  executablePath: config.chromium,
-  headless: true,
-  viewport: { width: 1280, height: 900 },
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-const page = context.pages()[0] ?? (await context.newPage());
-page.on("console", (message) => {
-  if (message.type() === "error") report.consoleErrors.push({ text: message.text(), url: message.location().url });
-});
-page.on("pageerror", (error) => report.pageErrors.push({ message: error.message, stack: error.stack ?? "" }));
+const { page, finish, step } = await openPage(config, report);
 
 await step("load", async () => {
   await page.goto(config.url, { waitUntil: "load" });
