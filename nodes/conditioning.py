@@ -22,7 +22,8 @@ import logging
 import torch
 
 from ..hyperlora_core.schedule import check_window, window_is_empty
-from .hooks import comfy_hooks, fade_keyframe_group, finite, identity_hook_group
+from ..hyperlora_core.validate import finite
+from .hooks import comfy_hooks, fade_keyframe_group, identity_hook_group
 from .types import CATEGORY, COEFFS
 
 logger = logging.getLogger(__name__)
@@ -163,7 +164,7 @@ class HyperLoRAApplyConditioning:
     def apply(self, positive, negative, coefficients, strength, start_at, end_at, mask=None, region_positive=None,
               fade_in=0.0, fade_out=0.0):
         start, end, fade_in, fade_out = check_window(start_at, end_at, fade_in, fade_out)
-        strength = finite("strength", strength)
+        strength = finite(strength, "strength")
         comfy_hooks()  # the clear "update ComfyUI" error even when the identity is off
         if strength == 0.0 or window_is_empty(start, end):
             return (positive, negative)

@@ -7,9 +7,8 @@ word, so the hook checks the sampled model when the sampler registers it, like A
 
 from __future__ import annotations
 
-import math
-
 from ..hyperlora_core.schedule import fade_keyframes
+from ..hyperlora_core.validate import finite
 from .patching import check_model_matches
 from .types import CATEGORY, COEFFS
 
@@ -118,11 +117,5 @@ class HyperLoRAIdentityHook:
         }}
 
     def create(self, coefficients, strength, prev_hooks=None, hook_kf=None):
-        return (identity_hook_group(coefficients, finite("strength", strength), hook_kf, prev_hooks),)
+        return (identity_hook_group(coefficients, finite(strength, "strength"), hook_kf, prev_hooks),)
 
-
-def finite(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number; got {value}.")
-    return value
