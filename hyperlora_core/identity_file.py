@@ -27,6 +27,7 @@ import torch
 
 from .checkpoint import find_checkpoint_files
 from .lora_file import write_lora_atomically
+from .paths import is_inside
 from .safetensors_io import SafetensorsFile
 
 FORMAT = "hyperlora.identity"
@@ -101,18 +102,11 @@ def identity_relative_path(name: str) -> str:
     return cleaned + EXTENSION
 
 
-def _inside(root: str, path: str) -> bool:
-    try:
-        return path != root and os.path.commonpath([root, path]) == root
-    except ValueError:  # another drive on Windows
-        return False
-
-
 def identity_path(root: str | os.PathLike, name: str) -> Path:
     """The file for `name` in the identities folder `root`; the real path must stay inside it (symlinks too)."""
     real_root = os.path.realpath(root)
     target = os.path.realpath(os.path.join(real_root, identity_relative_path(name)))
-    if not _inside(real_root, target):
+    if target == real_root or not is_inside(real_root, target):
         raise ValueError(f"The identity name '{name}' leads outside the identities folder ({real_root}) "
                          "through a link; choose another name.")
     return Path(target)

@@ -13,6 +13,7 @@ import time
 
 from ..hyperlora_core.checkpoint import MODULES_JSON
 from ..hyperlora_core.face.antelopev2 import REQUIRED_FILES as ANTELOPEV2_FILES
+from ..hyperlora_core.paths import is_inside
 
 CLIP_WEIGHTS = "model.safetensors"
 INSIGHTFACE_MODELS = "models"  # insightface keeps its model packs in <root>/models/<pack name>
@@ -150,20 +151,12 @@ def resolve_face_model(name: str) -> str:
     for base in folder_paths.get_folder_paths("insightface"):
         for relative in (os.path.join(INSIGHTFACE_MODELS, name), name):
             path = os.path.normpath(os.path.join(base, relative))
-            if _inside(base, path) and os.path.isdir(path):
+            if is_inside(base, path) and os.path.isdir(path):
                 found.append(path)
     complete = [path for path in found if all(os.path.isfile(os.path.join(path, f)) for f in ANTELOPEV2_FILES)]
     if complete or found:
         return (complete or found)[0]  # an incomplete folder still gets the loader's list of missing files
     return resolve_folder("insightface", name, "face model folder")  # the error naming the places searched
-
-
-def _inside(base: str, path: str) -> bool:
-    base, path = os.path.abspath(base), os.path.abspath(path)
-    try:
-        return os.path.commonpath([base, path]) == base
-    except ValueError:  # another drive on Windows
-        return False
 
 
 def resolve_folder(folder_name: str, relative: str, what: str) -> str:
@@ -175,7 +168,7 @@ def resolve_folder(folder_name: str, relative: str, what: str) -> str:
     bases = folder_paths.get_folder_paths(folder_name)
     for base in bases:
         path = os.path.normpath(os.path.join(base, relative))
-        if _inside(base, path) and os.path.isdir(path):
+        if is_inside(base, path) and os.path.isdir(path):
             return path
     searched = "\n  ".join(bases) or "(no folder registered)"
     raise ValueError(f"The {what} '{relative}' was not found. Searched:\n  {searched}\n"

@@ -9,6 +9,7 @@ import torch
 
 from .. import hyperlora_core as hl
 from ..hyperlora_core.lora_file import lora_metadata, write_lora_atomically
+from ..hyperlora_core.paths import is_inside
 from ..hyperlora_core.trainer_lora import trainer_state_dict
 from ..hyperlora_core.validate import finite
 from .lora_destination import (
@@ -25,13 +26,6 @@ DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
 
 MAX_NAME_BYTES = 255  # the usual file name limit (ext4, NTFS, APFS)
-
-
-def _inside(root: str, path: str) -> bool:
-    try:
-        return os.path.commonpath([root, path]) == root
-    except ValueError:  # another drive on Windows
-        return False
 
 
 def output_file(output_dir: str, filename_prefix: str, default_name: str = "hyperlora",
@@ -54,7 +48,7 @@ def output_file(output_dir: str, filename_prefix: str, default_name: str = "hype
         folder, base = target, default_name
     else:
         folder, base = os.path.split(target)
-    if not _inside(root, folder) or (not folder_only and target == root):
+    if not is_inside(root, folder) or (not folder_only and target == root):
         raise ValueError(f"The filename_prefix '{filename_prefix}' points outside {folder_label} ({root}). "
                          "Use a name such as 'loras/my_face' (sub-folders are fine).")
     name_bytes = len(f"{base}_00001_{extension}".encode())
