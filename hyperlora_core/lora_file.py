@@ -1,6 +1,7 @@
 """Writing a LoRA file: the metadata other tools show, and an atomic write.
 
-Shared by the Export LoRA node and the CLI so that both write the same file.
+Shared by the Export LoRA node and the CLI so that both write the same file; the atomic write also
+serves identity files and converted workflows.
 """
 
 from __future__ import annotations
@@ -28,18 +29,22 @@ def lora_metadata(source: str, key_style: str, base_strength: float, recommended
 
 
 def write_lora_atomically(path: str | os.PathLike, tensors: dict, metadata: dict) -> None:
-    """Write through one short-named temporary file of ours beside `path`, then rename.
-
-    No half-written LoRA is ever left: the temporary is removed on every failure we can catch
-    (a full disk, Ctrl+C). The file is created like any other (mode 0666 minus the umask, so 0644
-    usually, not mkstemp's 0600), and the short temporary name works for final names up to the
-    255-byte limit. The bytes are serialised by the safetensors library in memory and written here,
-    so the library leaves no temporary file of its own.
-    """
+    """Serialise in memory with the safetensors library (so it leaves no temporary file of its own),
+    then write atomically."""
     from safetensors.torch import save
 
+    write_bytes_atomically(path, save(tensors, metadata=metadata))
+
+
+def write_bytes_atomically(path: str | os.PathLike, data: bytes) -> None:
+    """Write through one short-named temporary file of ours beside `path`, then rename.
+
+    No half-written file is ever left: the temporary is removed on every failure we can catch
+    (a full disk, Ctrl+C). The file is created like any other (mode 0666 minus the umask, so 0644
+    usually, not mkstemp's 0600), and the short temporary name works for final names up to the
+    255-byte limit.
+    """
     path = Path(path)
-    data = save(tensors, metadata=metadata)
     temporary = path.parent / f".hyperlora-{secrets.token_hex(6)}.tmp"
     try:
         handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
