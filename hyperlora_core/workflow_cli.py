@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from .lora_file import write_bytes_atomically
+from .validate import parse_json_text
+
+NOT_JSON_ADVICE = ("So it is not a JSON workflow: use the .json file ComfyUI saved (a PNG with an embedded "
+                   "workflow: drag it into ComfyUI and save it as .json).")
 
 
 def add_parser(commands) -> None:
@@ -26,29 +30,16 @@ def run(args) -> int:
     if not out.parent.is_dir():
         raise ValueError(f"The folder {out.parent} does not exist; create it first.")
     try:
-        workflow = json.loads(source.read_text(encoding="utf-8"))
+        raw = source.read_bytes()
     except FileNotFoundError:
         raise ValueError(f"The workflow {source} does not exist.") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{source} is not a JSON workflow ({exc}). Use the .json file ComfyUI saved "
-                         "(a PNG with an embedded workflow: drag it into ComfyUI and save it as .json).") from None
+    workflow = parse_json_text(raw, str(source), NOT_JSON_ADVICE)
     conversion = convert_workflow(workflow)
-    write_json_atomically(out, conversion.workflow)
+    text = json.dumps(conversion.workflow, indent=2, ensure_ascii=False) + "\n"
+    write_bytes_atomically(out, text.encode("utf-8"))
     if args.json:
         print(json.dumps(conversion.report.to_json(), indent=2))
     else:
         print(f"Wrote {out}\n{conversion.report.text()}")
     return 0
 
-
-def write_json_atomically(path: Path, data: dict) -> None:
-    """Write beside the target and rename, so a failure never leaves half a file."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            json.dump(data, file, indent=2, ensure_ascii=False)
-            file.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise

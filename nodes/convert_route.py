@@ -9,9 +9,9 @@ the report can also name other packs' nodes that are not installed.
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 
+from ..hyperlora_core.validate import parse_json_text
 from .routes import add_route
 
 ROUTE = "/hyperlora/convert_workflow"
@@ -48,8 +48,8 @@ async def handle_convert(request):
         raw = await request.content.read(MAX_BYTES + 1)
         if len(raw) > MAX_BYTES:
             return web.json_response({"error": "The workflow is too large to convert."}, status=413)
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        body = parse_json_text(raw, "The request", "Send the workflow as JSON.")
+    except ValueError:  # also bad UTF-8 and nesting too deep for the parser (a RecursionError from json)
         return web.json_response({"error": "The request is not JSON."}, status=400)
     status, answer = await asyncio.to_thread(convert, body, installed_node_types())
     return web.json_response(answer, status=status)

@@ -57,6 +57,7 @@ def test_route_converts_and_reports_what_is_missing(monkeypatch):
 
 @pytest.mark.parametrize("data, message", [
     (b"{not json", "not JSON"),
+    (b"[" * 100_000, "not JSON"),  # nested too deeply for json: a RecursionError, not a 500
     (b"[1, 2]", '{"workflow"'),
     (json.dumps({"workflow": {"3": {"class_type": "KSampler", "inputs": {}}}}).encode(), "API-format"),
     (json.dumps({"workflow": {"nodes": [{"id": 1}]}}).encode(), "no id or type"),

@@ -378,6 +378,11 @@ def test_cli_refuses_what_is_not_a_workflow(tmp_path, capsys):
     broken.write_text("{not json")
     assert main(["convert-workflow", str(broken), "-o", str(tmp_path / "out.json")]) == 1
     assert "not a JSON workflow" in capsys.readouterr().err
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000)
+    assert main(["convert-workflow", str(deep), "-o", str(tmp_path / "out.json")]) == 1
+    err = capsys.readouterr().err
+    assert str(deep) in err and "nest far too deeply" in err and "not a JSON workflow" in err
     prompt = tmp_path / "prompt.json"
     prompt.write_text(json.dumps({"3": {"class_type": "KSampler", "inputs": {}}}))
     assert main(["convert-workflow", str(prompt), "-o", str(tmp_path / "out.json")]) == 1
