@@ -1,13 +1,12 @@
 """POST /hyperlora/convert_workflow, served through a stand-in for ComfyUI's server module."""
 
-import asyncio
 import json
 import sys
 import types
 
 import pytest
 
-from tests.test_setup_route import pack_module
+from tests.test_setup_route import call_route, pack_module, stand_in_server
 from tests.workflow_validation import REPO_ROOT
 
 OFFICIAL = REPO_ROOT.parent / "shared" / "official-workflows" / "HyperLoRA-T2I-InstantID.json"
@@ -15,30 +14,17 @@ OFFICIAL = REPO_ROOT.parent / "shared" / "official-workflows" / "HyperLoRA-T2I-I
 
 def serve(monkeypatch, installed=None):
     """Register the route on a stand-in PromptServer; `installed` becomes ComfyUI's node list."""
-    web = pytest.importorskip("aiohttp.web")
-    server = types.ModuleType("server")
-    server.PromptServer = types.SimpleNamespace(instance=types.SimpleNamespace(routes=web.RouteTableDef()))
-    monkeypatch.setitem(sys.modules, "server", server)
+    routes = stand_in_server(monkeypatch)
     comfy_nodes = types.ModuleType("nodes")
     comfy_nodes.NODE_CLASS_MAPPINGS = {name: object for name in installed or ()}
     monkeypatch.setitem(sys.modules, "nodes", comfy_nodes)
     assert pack_module("nodes.convert_route").register_convert_route() is True
-    return server.PromptServer.instance.routes
+    return routes
 
 
 def post(routes, data: bytes):
-    from aiohttp import web
-    from aiohttp.test_utils import TestClient, TestServer
-
-    async def run():
-        app = web.Application()
-        app.add_routes(routes)
-        async with TestClient(TestServer(app)) as client:
-            response = await client.post("/hyperlora/convert_workflow", data=data,
-                                         headers={"Content-Type": "application/json"})
-            return response.status, await response.json()
-
-    return asyncio.run(run())
+    return call_route(routes, "POST", "/hyperlora/convert_workflow", data=data,
+                      headers={"Content-Type": "application/json"})
 
 
 def test_route_converts_and_reports_what_is_missing(monkeypatch):

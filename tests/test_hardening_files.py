@@ -281,14 +281,9 @@ def test_check_command_reports_a_bad_file_without_a_traceback(tmp_path, capsys):
 
 def test_setup_route_answers_200_with_a_hostile_file_and_reports_the_rest(tmp_path, monkeypatch):
     """GET /hyperlora/setup through aiohttp, as the web extension calls it."""
-    import asyncio
     import sys
-    import types
 
-    web = pytest.importorskip("aiohttp.web")
-    from aiohttp.test_utils import TestClient, TestServer
-
-    from tests.test_setup_route import fake_folder_paths, pack_module
+    from tests.test_setup_route import call_route, fake_folder_paths, pack_module, stand_in_server
 
     models = complete_models(tmp_path)
     header = '{"vision_model.embeddings.patch_embedding.weight": {"dtype": "F16", "shape": [1e400, 3, 14, 14], ' \
@@ -297,22 +292,13 @@ def test_setup_route_answers_200_with_a_hostile_file_and_reports_the_rest(tmp_pa
     (models / "clip_vision" / "hostile.safetensors").write_bytes(
         struct.pack("<Q", len(header)) + header.encode() + bytes(2))
     clip_vision_file(models / "clip_vision" / "vit_l.safetensors", 1024)
-    server = types.ModuleType("server")
-    server.PromptServer = types.SimpleNamespace(instance=types.SimpleNamespace(routes=web.RouteTableDef()))
-    monkeypatch.setitem(sys.modules, "server", server)
+    routes = stand_in_server(monkeypatch)
     monkeypatch.setitem(sys.modules, "folder_paths", fake_folder_paths(models, {}))
     assert pack_module("nodes.setup_route").register_routes() is True
 
-    async def get_report():
-        app = web.Application()
-        app.add_routes(server.PromptServer.instance.routes)
-        async with TestClient(TestServer(app)) as client:
-            response = await client.get("/hyperlora/setup")
-            return response.status, await response.json()
-
     # the CLIP folder wins over clip_vision files; take it away so the clip_vision files are examined
     shutil.rmtree(models / "hyper_lora" / "clip_vit")
-    status, report = asyncio.run(get_report())
+    status, report = call_route(routes, "GET", "/hyperlora/setup")
 
     assert status == 200
     items = {item["name"]: item for item in report["items"]}

@@ -239,18 +239,11 @@ def test_folder_names_with_control_characters_are_refused(monkeypatch, models_ro
 
 
 def test_setup_route_turns_a_folder_level_failure_into_a_json_error(tmp_path, monkeypatch):
-    import asyncio
     import sys
-    import types
 
-    web = pytest.importorskip("aiohttp.web")
-    from aiohttp.test_utils import TestClient, TestServer
+    from tests.test_setup_route import call_route, fake_folder_paths, pack_module, stand_in_server
 
-    from tests.test_setup_route import fake_folder_paths, pack_module
-
-    server = types.ModuleType("server")
-    server.PromptServer = types.SimpleNamespace(instance=types.SimpleNamespace(routes=web.RouteTableDef()))
-    monkeypatch.setitem(sys.modules, "server", server)
+    routes = stand_in_server(monkeypatch)
     monkeypatch.setitem(sys.modules, "folder_paths", fake_folder_paths(tmp_path, {}))
     route = pack_module("nodes.setup_route")
 
@@ -260,14 +253,7 @@ def test_setup_route_turns_a_folder_level_failure_into_a_json_error(tmp_path, mo
     monkeypatch.setattr(route, "setup_report", unreadable)
     assert route.register_routes() is True
 
-    async def get_report():
-        app = web.Application()
-        app.add_routes(server.PromptServer.instance.routes)
-        async with TestClient(TestServer(app)) as client:
-            response = await client.get("/hyperlora/setup")
-            return response.status, await response.json()
-
-    status, report = asyncio.run(get_report())
+    status, report = call_route(routes, "GET", "/hyperlora/setup")
     assert status == 500 and report["ok"] is False and report["items"] == []
     assert "PermissionError" in report["error"] and "Check that the model folders are readable" in report["error"]
 

@@ -22,6 +22,30 @@ def pack_module(name: str):
     return importlib.import_module(f"hyperlora_pack.{name}")
 
 
+def stand_in_server(monkeypatch):
+    """ComfyUI's `server` module with a PromptServer whose routes table our register_* functions fill."""
+    web = pytest.importorskip("aiohttp.web")
+    server = types.ModuleType("server")
+    server.PromptServer = types.SimpleNamespace(instance=types.SimpleNamespace(routes=web.RouteTableDef()))
+    monkeypatch.setitem(sys.modules, "server", server)
+    return server.PromptServer.instance.routes
+
+
+def call_route(routes, method: str, path: str, **request) -> tuple[int, object]:
+    """(status, JSON answer) of one request to `routes`, served by aiohttp's test server."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    async def run():
+        app = web.Application()
+        app.add_routes(routes)
+        async with TestClient(TestServer(app)) as client:
+            response = await client.request(method, path, **request)
+            return response.status, await response.json()
+
+    return asyncio.run(run())
+
+
 def fake_folder_paths(models: Path, folders: dict[str, list[Path]]):
     """What ComfyUI's folder_paths offers the route: models_dir and registered folder names."""
     module = types.ModuleType("folder_paths")
@@ -62,26 +86,14 @@ def test_report_without_files_names_default_folders(tmp_path):
 
 
 def test_route_serves_the_report_as_json(tmp_path, monkeypatch):
-    web = pytest.importorskip("aiohttp.web")
-    from aiohttp.test_utils import TestClient, TestServer
-
     install_variant(tmp_path)
-    server = types.ModuleType("server")
-    server.PromptServer = types.SimpleNamespace(instance=types.SimpleNamespace(routes=web.RouteTableDef()))
-    monkeypatch.setitem(sys.modules, "server", server)
+    routes = stand_in_server(monkeypatch)
     monkeypatch.setitem(sys.modules, "folder_paths", fake_folder_paths(tmp_path, {}))
 
     assert pack_module("nodes.setup_route").register_routes() is True
 
-    async def get_report():
-        app = web.Application()
-        app.add_routes(server.PromptServer.instance.routes)
-        async with TestClient(TestServer(app)) as client:
-            response = await client.get("/hyperlora/setup")
-            assert response.status == 200
-            return await response.json()
-
-    report = asyncio.run(get_report())
+    status, report = call_route(routes, "GET", "/hyperlora/setup")
+    assert status == 200
     assert report["variants"] == ["sdxl_hyper_id_lora_v1_fidelity"]
     assert report["ok"] is False  # no face models, no CLIP
     assert {item["component"] for item in report["items"]} == {"hyper_lora", "antelopev2", "clip"}
