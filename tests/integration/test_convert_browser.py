@@ -8,45 +8,17 @@ converted graph are the same; this test runs on whichever frontend the server se
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import COMFYUI_PATH, install_pack, running_comfyui
+from tests.integration.conftest import install_pack, running_comfyui
+from tests.integration.test_web_extension import CHROMIUM, run_browser, skip_reason
 from tests.workflow_validation import REPO_ROOT
-
-HERE = Path(__file__).resolve().parent
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 OFFICIAL = REPO_ROOT.parent / "shared" / "official-workflows" / "HyperLoRA-T2I-FaceDetailer.json"
 OFFICIAL_TYPES = {"HyperLoRAConfig", "HyperLoRALoader", "HyperLoRAIDCond", "HyperLoRAFaceAttr",
                   "HyperLoRAGenerateIDLoRA", "HyperLoRAApplyLoRA"}
 TIMEOUT_S = 90
-
-
-def skip_reason() -> str | None:
-    if not COMFYUI_PATH:
-        return "set COMFYUI_PATH to a ComfyUI checkout to run the integration tests"
-    if not Path(CHROMIUM).is_file():
-        return f"no Chromium at {CHROMIUM}: apt-get install -y chromium"
-    if not shutil.which("node"):
-        return "node is not installed"
-    found = subprocess.run(["node", "-e", "require.resolve('playwright-core')"], cwd=HERE, capture_output=True,
-                           check=False)
-    return "playwright-core not found: see test_web_extension.py" if found.returncode else None
-
-
-def run(config: dict, workdir) -> dict:
-    path = workdir / "convert_config.json"
-    path.write_text(json.dumps(config))
-    process = subprocess.run(["node", str(HERE / "convert_browser_check.mjs"), str(path)], cwd=HERE,
-                             capture_output=True, text=True, timeout=TIMEOUT_S + 30, check=False)
-    if process.returncode or not process.stdout.strip():
-        pytest.fail(f"convert_browser_check.mjs failed ({process.returncode}):\n{process.stderr[-4000:]}")
-    return json.loads(process.stdout.strip().splitlines()[-1])
 
 
 def test_official_workflow_is_converted_when_opened(tmp_path):
@@ -56,8 +28,9 @@ def test_official_workflow_is_converted_when_opened(tmp_path):
     install_pack(tmp_path)
     workflow = json.loads(OFFICIAL.read_text(encoding="utf-8"))
     with running_comfyui(tmp_path, 60) as (url, log_path):
-        report = run({"url": url, "chromium": CHROMIUM, "profileDir": str(tmp_path / "profile"),
-                      "timeoutMs": TIMEOUT_S * 1000, "workflow": workflow}, tmp_path)
+        report = run_browser({"url": url, "chromium": CHROMIUM, "profileDir": str(tmp_path / "profile"),
+                              "timeoutMs": TIMEOUT_S * 1000, "workflow": workflow},
+                             tmp_path, "convert_browser_check.mjs", TIMEOUT_S)
     assert report["failures"] == [], report
     assert "hyperlora.convert_official_workflows" in report["extensions"]
     assert "HyperLoRAIDCond" in report["offer"]

@@ -116,14 +116,16 @@ def write_face_image(path: Path) -> None:
     image.save(path)
 
 
-def run_browser(config: dict, workdir: Path) -> dict:
-    """browser_check.mjs with a hard time limit; SIGTERM first so Playwright closes Chromium."""
-    config_path = workdir / "browser_config.json"
+def run_browser(config: dict, workdir: Path, script: str = "browser_check.mjs",
+                timeout_s: float = BROWSER_TIMEOUT_S) -> dict:
+    """Run one of the browser checks here with its config; its JSON report. A hard time limit, SIGTERM
+    first so Playwright closes Chromium."""
+    config_path = workdir / f"{Path(script).stem}_config.json"
     config_path.write_text(json.dumps(config))
-    process = subprocess.Popen(["node", str(HERE / "browser_check.mjs"), str(config_path)], cwd=HERE,
+    process = subprocess.Popen(["node", str(HERE / script), str(config_path)], cwd=HERE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        stdout, stderr = process.communicate(timeout=BROWSER_TIMEOUT_S + 30)
+        stdout, stderr = process.communicate(timeout=timeout_s + 30)
     except subprocess.TimeoutExpired:
         process.terminate()
         try:
@@ -131,9 +133,9 @@ def run_browser(config: dict, workdir: Path) -> dict:
         except subprocess.TimeoutExpired:
             process.kill()
             stdout, stderr = process.communicate()
-        pytest.fail(f"browser_check.mjs did not finish:\n{stderr[-4000:]}")
+        pytest.fail(f"{script} did not finish:\n{stderr[-4000:]}")
     if process.returncode or not stdout.strip():
-        pytest.fail(f"browser_check.mjs failed ({process.returncode}):\n{stderr[-4000:]}")
+        pytest.fail(f"{script} failed ({process.returncode}):\n{stderr[-4000:]}")
     return json.loads(stdout.strip().splitlines()[-1])
 
 

@@ -8,7 +8,6 @@ needs (Chromium, node, playwright-core); COMFYUI_FRONTEND_ROOT picks a newer fro
 from __future__ import annotations
 
 import json
-import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -18,9 +17,8 @@ import torch
 
 from hyperlora_core import identity_file
 from tests.integration.conftest import install_pack, running_comfyui
-from tests.integration.test_web_extension import CHROMIUM, skip_reason
+from tests.integration.test_web_extension import CHROMIUM, run_browser, skip_reason
 
-HERE = Path(__file__).resolve().parent
 TIMEOUT_S = 90
 LIKENESS_SUMMARY = ("ID similarity (ArcFace cosine) of 2 image(s): 0.712, 0.000 (no face found); best: image 1 "
                     "(0.712), mean 0.356")
@@ -32,22 +30,6 @@ def write_identity(path: Path, label: str, colour) -> None:
     saved = identity_file.SavedIdentity(torch.zeros(4, 4), None, label, "v", "sha256:0", "2026-01-01",
                                         thumbnail=np.full((128, 128, 3), colour, np.uint8))
     identity_file.save_identity(path, saved)
-
-
-def run_browser(config: dict, workdir: Path) -> dict:
-    config_path = workdir / "identity_browser_config.json"
-    config_path.write_text(json.dumps(config))
-    process = subprocess.Popen(["node", str(HERE / "identity_browser_check.mjs"), str(config_path)], cwd=HERE,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        stdout, stderr = process.communicate(timeout=TIMEOUT_S + 30)
-    except subprocess.TimeoutExpired:
-        process.terminate()
-        stdout, stderr = process.communicate(timeout=15)
-        pytest.fail(f"identity_browser_check.mjs did not finish:\n{stderr[-4000:]}")
-    if process.returncode or not stdout.strip():
-        pytest.fail(f"identity_browser_check.mjs failed ({process.returncode}):\n{stderr[-4000:]}")
-    return json.loads(stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +60,7 @@ def test_identity_picker_shows_the_chosen_face(server, renderer, tmp_path):
         "second": "cast/bob.safetensors",
         "newIdentity": {"from": str(staged), "to": str(target), "name": f"new/carol_{renderer}"},
         "likenessText": LIKENESS_TEXT,
-    }, tmp_path)
+    }, tmp_path, "identity_browser_check.mjs", TIMEOUT_S)
     if report.get("unsupported"):
         pytest.skip(report["unsupported"])
     assert not report["failures"], "\n".join(report["failures"])
