@@ -83,11 +83,6 @@ class Graph:
                     return Socket(link["origin_id"], link["origin_slot"])
         return None
 
-    def consumers(self, node_id: int) -> list[dict]:
-        """Nodes with an input connected to an output of node_id."""
-        targets = {link["target_id"] for link in self.links.values() if link["origin_id"] == node_id}
-        return [self.nodes[t] for t in targets if t in self.nodes]
-
     def widget(self, node: dict, names: tuple, name: str, default=None):
         """A widget value by name: `names` is the node type's widget order (lists are positional)."""
         values = node.get("widgets_values")
