@@ -159,6 +159,14 @@ def resolve_face_model(name: str) -> str:
     return resolve_folder("insightface", name, "face model folder")  # the error naming the places searched
 
 
+def forget_cached_list(folder_name: str) -> None:
+    """ComfyUI caches file lists and re-reads them when a folder's date changes; a file saved into an
+    existing sub-folder changes only that sub-folder's date, so drop the cached list to show it at once."""
+    import folder_paths
+
+    getattr(folder_paths, "filename_list_cache", {}).pop(folder_name, None)
+
+
 def resolve_folder(folder_name: str, relative: str, what: str) -> str:
     """Absolute path of a listed sub-folder; a clear error naming the places searched if it is gone."""
     import folder_paths

@@ -10,6 +10,7 @@ import datetime
 import os
 
 from ..hyperlora_core import identity_file
+from .folders import forget_cached_list
 from .types import CATEGORY, COEFFS, HYPERLORA, Coefficients
 
 FOLDER = "hyper_lora_identities"
@@ -24,14 +25,6 @@ def list_identities() -> list[str]:
     import folder_paths
 
     return [name.replace(os.sep, "/") for name in folder_paths.get_filename_list(FOLDER)]
-
-
-def forget_cached_list() -> None:
-    """ComfyUI caches file lists and re-reads them when a folder's date changes; a file saved into an
-    existing sub-folder changes only that sub-folder's date, so drop the cached list to show it at once."""
-    import folder_paths
-
-    getattr(folder_paths, "filename_list_cache", {}).pop(FOLDER, None)
 
 
 def save_folder() -> str:
@@ -91,7 +84,7 @@ def save(coefficients: Coefficients, name: str, overwrite: bool = False) -> str:
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         arcface=arcface, thumbnail=thumbnail)
     identity_file.save_identity(path, saved, overwrite=overwrite)
-    forget_cached_list()
+    forget_cached_list(FOLDER)
     return str(path)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..hyperlora_core.trainer_lora import trainer_file_prefix
+from .folders import forget_cached_list
 
 DESTINATIONS = ("output", "loras")
 TRAINER_STYLE = "comfy_trainer"
@@ -38,6 +39,4 @@ def destination_prefix(prefix: str, destination: str, key_style: str) -> str:
 def refresh_lists(destination: str) -> None:
     """Drop ComfyUI's cached loras list, so Load LoRA and Train LoRA show the new file without a restart."""
     if destination == "loras":
-        import folder_paths
-
-        getattr(folder_paths, "filename_list_cache", {}).pop("loras", None)
+        forget_cached_list("loras")
