@@ -66,3 +66,22 @@ def fade_keyframes(start: float, end: float, fade_in: float, fade_out: float,
         if not keyframes or not math.isclose(keyframes[-1][1], value, abs_tol=1e-12):
             keyframes.append((a, value))
     return keyframes
+
+
+def strength_at_sigma(sigma: float, keyframe_sigmas: list[tuple[float, float]]) -> float:
+    """The fade multiplier at noise level `sigma`, from keyframes (start sigma, multiplier) in step order.
+
+    ComfyUI's rule for keyframes that hold no step (guarantee_steps 0): a step takes the last keyframe whose
+    start it has reached (start sigma >= sigma). Without keyframes the strength is constant (1); before the
+    first keyframe (before the window) the identity does not act (0). Sigmas make this independent of the
+    sampler, the scheduler and custom sigmas.
+    """
+    if not keyframe_sigmas:
+        return 1.0
+    value = 0.0
+    for start_sigma, multiplier in keyframe_sigmas:
+        if start_sigma >= sigma:
+            value = multiplier
+        else:
+            break
+    return value

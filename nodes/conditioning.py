@@ -1,18 +1,18 @@
-"""Apply to Conditioning: an identity for a step window and/or a masked region, through weight hooks.
+"""Apply to Conditioning: an identity for a step window and/or a masked region, on the model and the prompt.
 
-How the conditioning lists are rewritten (ComfyUI groups conds by HookGroup object per step):
+The identity lives on the MODEL (identity_runtime: activation-space LoRA per batch row, no weight patching,
+no core hooks); the conditioning only says which conds get it. How the conditioning lists are rewritten:
 
-* hooked copies: the region prompt (or the scene prompt) with the identity's HookGroup, the step window
-  (intersected with any window the cond already has) and the mask. The *same* HookGroup object goes on
-  positive and negative, so cfg > 1 costs one model pass per step for the identity.
+* identity copies: the region prompt (or the scene prompt) tagged with the identity (TAG), limited to the
+  step window (intersected with any window the cond already has) and the mask. Positive and negative get
+  a copy each, so with cfg > 1 both halves of the prediction inside the mask are the patched model's.
 * background: every cond without mask or area that is not an identity copy is marked a *default* cond
-  (hooks it already carries, e.g. a core LoRA hook, stay on it). ComfyUI runs default
-  conds only where the active conds leave room (weight relu(1 - sum of masks)): outside the window and
-  outside the mask they give exactly the plain model, and inside they add nothing, so no identity is
-  diluted and there is no extra model pass while an unmasked identity is active.
-* chaining: conds that are already default, masked or identity copies (tagged IDENTITY_TAG) are kept as
-  they are (never re-marked); the next node's region prompt defaults to the scene prompt, i.e. the
-  default conds, unmarked.
+  (hooks it already carries, e.g. a core LoRA hook, stay on it). ComfyUI runs default conds only where the
+  active conds leave room (weight relu(1 - sum of masks)): outside the window and outside the mask they give
+  exactly the plain model, and inside they add nothing, so no identity is diluted.
+* chaining: conds that are already default, masked or identity copies are kept as they are (never
+  re-marked); the next node's region prompt defaults to the scene prompt, i.e. the default conds, unmarked.
+  Every cond of a step, identities and background alike, goes into one batched UNet call.
 """
 
 from __future__ import annotations
@@ -21,14 +21,15 @@ import logging
 
 import torch
 
-from ..hyperlora_core.schedule import check_window, window_is_empty
+from ..hyperlora_core.schedule import check_window, fade_keyframes, window_is_empty
 from ..hyperlora_core.validate import finite
-from .hooks import comfy_hooks, fade_keyframe_group, identity_hook_group
+from .identity_runtime import TAG as IDENTITY_TAG
+from .identity_runtime import PlacedIdentity, place_identity, require_model_wrappers
+from .patching import check_model_matches
 from .types import CATEGORY, COEFFS
 
 logger = logging.getLogger(__name__)
 
-IDENTITY_TAG = "hyperlora_identity"  # marks our hooked copies (ComfyUI ignores keys it does not know)
 PLACED = ("mask", "area", IDENTITY_TAG)  # a cond with any of these already has a place of its own
 
 
@@ -62,9 +63,9 @@ def scene_prompt(conds: list) -> list:
     return out
 
 
-def attach(conds: list, hooks, start: float, end: float, mask, cache: dict) -> list:
-    """Copies of conds with the hooks (combined with any they carry, one object per pair via cache),
-    the window intersected with their own, and the mask. Conds whose window becomes empty are dropped."""
+def attach(conds: list, placed: PlacedIdentity, start: float, end: float, mask) -> list:
+    """Copies of conds tagged with the identity, the window intersected with their own, and the mask.
+    Conds whose window becomes empty are dropped."""
     out = []
     for tensor, values in conds:
         values = dict(values)
@@ -77,16 +78,9 @@ def attach(conds: list, hooks, start: float, end: float, mask, cache: dict) -> l
             values["start_percent"] = s
         if e < 1.0 or "end_percent" in values:
             values["end_percent"] = e
-        previous = values.get("hooks")
-        if previous is None:
-            values["hooks"] = hooks
-        else:
-            if (previous, hooks) not in cache:
-                cache[(previous, hooks)] = previous.clone_and_combine(hooks)
-            values["hooks"] = cache[(previous, hooks)]
         if mask is not None:
             values.update(mask=mask, set_area_to_bounds=False, mask_strength=1.0)
-        values[IDENTITY_TAG] = True
+        values[IDENTITY_TAG] = placed
         out.append([tensor, values])
     return out
 
@@ -95,7 +89,7 @@ def check_mask(mask) -> torch.Tensor:
     """A (B, H, W) float mask in 0..1; a clear error for a wrong shape or NaN/inf values."""
     if mask.ndim == 2:
         mask = mask.unsqueeze(0)
-    if mask.ndim != 3 or mask.shape[-1] < 1 or mask.shape[-2] < 1:
+    if mask.ndim != 3 or mask.shape[0] < 1 or mask.shape[-1] < 1 or mask.shape[-2] < 1:
         raise ValueError(f"The mask must be a MASK (height x width, or a batch of them); got shape "
                          f"{tuple(mask.shape)}.")
     if not torch.isfinite(mask).all():
@@ -106,33 +100,41 @@ def check_mask(mask) -> torch.Tensor:
     return mask.float().clamp(0.0, 1.0)
 
 
-def apply_identity(positive, negative, hooks, start: float, end: float, mask=None, region_positive=None):
-    """(positive, negative) with the identity's hooked copies added and the scene marked as background."""
-    cache: dict = {}
+def apply_identity(positive, negative, placed: PlacedIdentity, start: float, end: float, mask=None,
+                   region_positive=None):
+    """(positive, negative) with the identity's copies added and the scene marked as background."""
     source = region_positive if region_positive is not None else scene_prompt(positive)
     if not source:
         raise ValueError("The positive conditioning has no prompt without a mask of its own to give the "
                          "identity to; connect the person's prompt to region_positive.")
-    outputs = []
-    for conds, region in ((positive, source), (negative, scene_prompt(negative))):
-        outputs.append(mark_background(conds) + attach(region, hooks, start, end, mask, cache))
-    return tuple(outputs)
+    copies = attach(source, placed, start, end, mask)
+    if not copies:
+        which = "region_positive" if region_positive is not None else "positive"
+        raise ValueError(f"The {which} prompt only acts outside the identity's window (start_at {start:g} to end_at "
+                         f"{end:g}; it has a timestep range of its own), so the identity would never show. Widen "
+                         "the window or the prompt's own timestep range so that they overlap.")
+    return (mark_background(positive) + copies,
+            mark_background(negative) + attach(scene_prompt(negative), placed, start, end, mask))
 
 
 class HyperLoRAApplyConditioning:
-    DESCRIPTION = ("Applies an identity through the conditioning instead of the model: only from start_at to "
-                   "end_at of the steps (e.g. from 0.3, after the composition is set), with optional fades, "
-                   "and with a mask only inside it. Chain one per person with a mask each for several people. "
-                   "Connect the model to KSampler unchanged. Costs one extra model pass per step for each "
-                   "masked identity; plain HyperLoRA Apply is faster for one identity on the whole image.")
+    DESCRIPTION = ("Places an identity only from start_at to end_at of the steps (e.g. from 0.3, after the "
+                   "composition is set), with optional fades, and with a mask only inside it. Chain one per person, "
+                   "each with its own mask, passing model, positive and negative on; connect the last node's three "
+                   "outputs to the KSampler. The identity rides on the model without patching its weights and "
+                   "without core hooks, so dynamic VRAM stays on; every person and the background go into one "
+                   "batched model call per step. Plain HyperLoRA Apply is faster for one identity on the whole "
+                   "image.")
     CATEGORY = f"{CATEGORY}/control"
     FUNCTION = "apply"
-    RETURN_TYPES = ("CONDITIONING", "CONDITIONING")
-    RETURN_NAMES = ("positive", "negative")
+    RETURN_TYPES = ("CONDITIONING", "CONDITIONING", "MODEL")
+    RETURN_NAMES = ("positive", "negative", "model")
     OUTPUT_TOOLTIPS = (
-        ("The positive conditioning with the identity attached: connect to KSampler (or the next Apply to "
-        "Conditioning for another person)."),
-        "The negative conditioning, sharing the identity so cfg costs no extra pass: connect to KSampler.",
+        ("The positive conditioning with the identity's region and window: connect to KSampler (or the next "
+         "Apply to Conditioning for another person)."),
+        "The negative conditioning, with the same region and window: connect to KSampler.",
+        ("The model carrying the identity (its weights unchanged): connect to KSampler, or to the next Apply to "
+         "Conditioning, which adds its person to it."),
     )
 
     @classmethod
@@ -141,6 +143,8 @@ class HyperLoRAApplyConditioning:
             return ("FLOAT", {"default": default, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": tooltip})
 
         return {"required": {
+            "model": ("MODEL", {"tooltip": "The SDXL model (from the checkpoint loader, or from the previous Apply "
+                                           "to Conditioning when several people are placed)."}),
             "positive": ("CONDITIONING", {"tooltip": "The scene prompt (starting with the trigger words)."}),
             "negative": ("CONDITIONING", {"tooltip": "The negative prompt."}),
             "coefficients": (COEFFS, {"tooltip": "From Predict Coefficients or Mix Identities."}),
@@ -149,25 +153,38 @@ class HyperLoRAApplyConditioning:
                                               "turns it off."}),
             "start_at": fraction(0.0, "When the identity starts, as a fraction of the steps (0 = first step). "
                                       "Later starts let the prompt set the composition first."),
-            "end_at": fraction(1.0, "When the identity stops (1 = last step). At or before start_at the "
-                                    "identity is off."),
+            "end_at": fraction(1.0, "When the identity stops (1 = last step); must be after start_at."),
         }, "optional": {
-            "mask": ("MASK", {"tooltip": "Where the identity goes (white = this person). Without a mask: the "
-                                         "whole image. Outside every mask the plain model draws the scene."}),
+            "mask": ("MASK", {"tooltip": "Where the identity goes (white = this person): one mask for every image, "
+                                         "or one per image of the batch. Without a mask: the whole image. Outside "
+                                         "every mask the plain model draws the scene."}),
             "region_positive": ("CONDITIONING", {"tooltip": "The prompt for this person inside the mask (e.g. "
                                                             "'a woman with red hair'); defaults to the scene "
-                                                            "prompt."}),
+                                                            "prompt. Needs a mask."}),
             "fade_in": fraction(0.0, "Fraction of the steps over which the strength ramps up from start_at."),
             "fade_out": fraction(0.0, "Fraction of the steps over which the strength ramps down to end_at."),
         }}
 
-    def apply(self, positive, negative, coefficients, strength, start_at, end_at, mask=None, region_positive=None,
-              fade_in=0.0, fade_out=0.0):
+    def apply(self, model, positive, negative, coefficients, strength, start_at, end_at, mask=None,
+              region_positive=None, fade_in=0.0, fade_out=0.0):
         start, end, fade_in, fade_out = check_window(start_at, end_at, fade_in, fade_out)
         strength = finite(strength, "strength")
-        comfy_hooks()  # the clear "update ComfyUI" error even when the identity is off
-        if strength == 0.0 or window_is_empty(start, end):
-            return (positive, negative)
+        if window_is_empty(start, end):
+            raise ValueError(f"start_at ({start:g}) must be before end_at ({end:g}), or the identity never acts. "
+                             "Set end_at after start_at (1 = the last step); to turn the identity off, set strength "
+                             "to 0.")
+        if region_positive is not None and mask is None:
+            raise ValueError("region_positive gives a person their own prompt inside their mask, but no mask is "
+                             "connected, so it would replace the scene prompt over the whole image. Connect a mask, "
+                             "or connect that prompt to positive instead.")
+        require_model_wrappers(model)
+        if strength == 0.0:
+            return (positive, negative, model)
         mask = check_mask(mask) if mask is not None else None
-        hooks = identity_hook_group(coefficients, strength, fade_keyframe_group(start, end, fade_in, fade_out))
-        return apply_identity(positive, negative, hooks, start, end, mask, region_positive)
+        factors = coefficients.factors("id")
+        check_model_matches(model, factors)
+        placed = PlacedIdentity(factors, strength, fade_keyframes(start, end, fade_in, fade_out),
+                                label=coefficients.label)
+        return (*apply_identity(positive, negative, placed, start, end, mask, region_positive),
+                place_identity(model, placed))
+

@@ -7,7 +7,10 @@ Each piece mirrors the real v0.3.64 behaviour the nodes rely on, and records wha
   filtered by extension, empty set = every file), get_output_directory, get_temp_directory.
 * `comfy.model_patcher.ModelPatcher`: clone() copies the patch lists; add_patches(patches, strength)
   records (strength, adapter) per key that exists in the model's state dict and returns those keys;
-  model_state_dict(); add_callback / detach() with CallbacksMP.ON_DETACH.
+  model_state_dict(); add_callback / detach() with CallbacksMP.ON_DETACH; keyed wrappers
+  (add_wrapper_with_key, remove_wrappers_with_key, get_wrappers; clone() copies the lists, as the real one).
+* `comfy.patcher_extension.WrappersMP`: the wrapper type names (CALC_COND_BATCH, APPLY_MODEL, ...). What
+  ComfyUI's sampler passes to those wrappers is tested on real ComfyUI (tests/integration/test_comfyui_control.py).
 * `comfy.weight_adapter.LoRAAdapter(loaded_keys, weights)`: keeps `weights`; `delta()` computes
   strength-free alpha / rank * up @ down as ComfyUI's calculate_weight does.
 * `comfy.model_management`: CPU only; load_models_gpu records loaded patchers (loaded_models lists
@@ -98,6 +101,13 @@ class CallbacksMP:
     ON_DETACH = "on_detach"
 
 
+class WrappersMP:
+    OUTER_SAMPLE = "outer_sample"
+    CALC_COND_BATCH = "calc_cond_batch"
+    APPLY_MODEL = "apply_model"
+    DIFFUSION_MODEL = "diffusion_model"
+
+
 class ModelPatcher:
     def __init__(self, model, load_device=None, offload_device=None, size=0):
         self.model = model
@@ -106,6 +116,7 @@ class ModelPatcher:
         self.size = size
         self.patches: dict[str, list] = {}
         self.callbacks: dict[str, list] = {}
+        self.wrappers: dict[str, dict[str, list]] = {}
         if not hasattr(model, "model_loaded_weight_memory"):
             model.model_loaded_weight_memory = 0
         if not hasattr(model, "device"):
@@ -114,7 +125,17 @@ class ModelPatcher:
     def clone(self):
         n = ModelPatcher(self.model, self.load_device, self.offload_device, self.size)
         n.patches = {k: list(v) for k, v in self.patches.items()}
+        n.wrappers = {kind: {key: list(w) for key, w in by_key.items()} for kind, by_key in self.wrappers.items()}
         return n
+
+    def add_wrapper_with_key(self, wrapper_type, key, wrapper):
+        self.wrappers.setdefault(wrapper_type, {}).setdefault(key, []).append(wrapper)
+
+    def remove_wrappers_with_key(self, wrapper_type, key):
+        self.wrappers.get(wrapper_type, {}).pop(key, None)
+
+    def get_wrappers(self, wrapper_type, key):
+        return self.wrappers.get(wrapper_type, {}).get(key, [])
 
     def model_state_dict(self):
         return self.model.state_dict()
@@ -353,6 +374,7 @@ def install(monkeypatch, root: Path, dynamic_vram: bool = False) -> types.Simple
     comfy.__path__ = []
     parts = {
         "model_patcher": types.SimpleNamespace(ModelPatcher=ModelPatcher, CallbacksMP=CallbacksMP),
+        "patcher_extension": types.SimpleNamespace(WrappersMP=WrappersMP, CallbacksMP=CallbacksMP),
         "weight_adapter": types.SimpleNamespace(LoRAAdapter=LoRAAdapter),
         "model_management": make_model_management(),
         "utils": types.SimpleNamespace(ProgressBar=ProgressBar),
