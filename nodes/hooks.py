@@ -1,13 +1,15 @@
 """An identity as a ComfyUI weight hook (HOOKS), and the Identity Hook node for core's hook nodes.
 
-A hook carries our ready-made LoRAAdapter dicts (no kohya name mapping) and is patched in by the
-sampler only for the conditioning it is attached to. ComfyUI drops hook keys the model lacks without a
-word, so the hook checks the sampled model when the sampler registers it, like Apply does at once.
+Only for people who want core's keyframe and hook nodes: our own scheduled and regional identities (Apply
+to Conditioning) use no hooks, because a conditioning with core hooks turns dynamic VRAM off for that
+sampling (ComfyUI then loads a second, non-dynamic copy of the model). A hook carries our ready-made
+LoRAAdapter dicts (no kohya name mapping) and is patched in by the sampler only for the conditioning it is
+attached to. ComfyUI drops hook keys the model lacks without a word, so the hook checks the sampled model
+when the sampler registers it, like Apply does at once.
 """
 
 from __future__ import annotations
 
-from ..hyperlora_core.schedule import fade_keyframes
 from ..hyperlora_core.validate import finite
 from .patching import check_model_matches
 from .types import CATEGORY, COEFFS
@@ -30,9 +32,9 @@ def comfy_hooks():
 
 
 def _too_old() -> str:
-    return (f"This ComfyUI has no weight hooks (comfy.hooks), which the scheduled and masked HyperLoRA nodes "
-            f"need. Update ComfyUI to {HOOKS_SINCE} or newer (this pack is tested with {TESTED_WITH}); "
-            "until then use HyperLoRA Apply, which patches the whole model.")
+    return (f"This ComfyUI has no weight hooks (comfy.hooks), which HyperLoRA Identity Hook needs. Update "
+            f"ComfyUI to {HOOKS_SINCE} or newer (this pack is tested with {TESTED_WITH}); until then use HyperLoRA "
+            "Apply to Conditioning (start/end, fades, masks) or HyperLoRA Apply, which need no hooks.")
 
 
 def _registers_only_on_a_fitting_unet(factors):
@@ -64,22 +66,6 @@ def identity_hook(coefficients, strength: float):
     return hook
 
 
-def fade_keyframe_group(start: float, end: float, fade_in: float, fade_out: float):
-    """A HookKeyframeGroup for the window's fades, or None without fades.
-
-    guarantee_steps is 0 for every keyframe: each step takes the latest keyframe its noise level has
-    passed, so a ramp with more keyframes than steps still reaches full strength on time.
-    """
-    keyframes = fade_keyframes(start, end, fade_in, fade_out)
-    if not keyframes:
-        return None
-    hooks = comfy_hooks()
-    group = hooks.HookKeyframeGroup()
-    for percent, value in keyframes:
-        group.add(hooks.HookKeyframe(strength=value, start_percent=percent, guarantee_steps=0))
-    return group
-
-
 def identity_hook_group(coefficients, strength: float, keyframes=None, prev_hooks=None):
     """HookGroup with the identity's hook (after prev_hooks' hooks, which are cloned, not changed)."""
     hooks = comfy_hooks()
@@ -93,14 +79,16 @@ def identity_hook_group(coefficients, strength: float, keyframes=None, prev_hook
 
 class HyperLoRAIdentityHook:
     DESCRIPTION = ("The identity as a ComfyUI hook (HOOKS), for core's hook nodes: Cond Set Props, Set Hook "
-                   "Keyframes, Cond Pair Set Props, ... Most people want HyperLoRA Apply to Conditioning, which "
-                   "does start/end, fades and masks in one node.")
+                   "Keyframes, Cond Pair Set Props, ... Core hooks turn dynamic VRAM off for that sampling (ComfyUI "
+                   "loads a second copy of the model), so most people want HyperLoRA Apply to Conditioning, which "
+                   "does start/end, fades and masks in one node without hooks.")
     CATEGORY = f"{CATEGORY}/control"
     FUNCTION = "create"
     RETURN_TYPES = (HOOKS,)
     RETURN_NAMES = ("hooks",)
     OUTPUT_TOOLTIPS = (("The identity hook (plus prev_hooks): attach it to positive AND negative in one node "
-                       "(e.g. Cond Pair Set Props) so both share it and cost one model pass per step."),)
+                       "(e.g. Cond Pair Set Props) so both share it and cost one model pass per step. A "
+                       "conditioning with hooks turns dynamic VRAM off for its sampling."),)
 
     @classmethod
     def INPUT_TYPES(cls):
