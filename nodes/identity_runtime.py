@@ -41,14 +41,11 @@ class PlacedIdentity:
     keyframes: list[tuple[float, float]]  # (percent, multiplier) of the fades; [] = constant
     label: str = "identity"
     key: str = field(default_factory=lambda: uuid.uuid4().hex)
-    _sigmas: dict = field(default_factory=dict, repr=False)
 
     def strength_at(self, sigma: float, model_sampling) -> float:
-        """The strength at this step: base strength times the fade at its sigma."""
-        thresholds = self._sigmas.get(id(model_sampling))
-        if thresholds is None:
-            thresholds = [(model_sampling.percent_to_sigma(p), v) for p, v in self.keyframes]
-            self._sigmas = {id(model_sampling): thresholds}
+        """The strength at this step: base strength times the fade at its sigma (keyframes at the sigmas of their
+        percents, as core places conditioning windows)."""
+        thresholds = [(model_sampling.percent_to_sigma(p), v) for p, v in self.keyframes]
         return self.strength * strength_at_sigma(sigma, thresholds)
 
     def _comfy_cache_tensors(self) -> list:

@@ -1,7 +1,8 @@
-"""Apply to Conditioning and Identity Hook on the stand-in: how conditioning lists and hooks are built.
+"""Apply to Conditioning and Identity Hook on the stand-in: how conditioning lists, identities and hooks are built.
 
-What ComfyUI's sampler then does with them (per-step strengths, regions) is proven on real ComfyUI in
-tests/integration/test_comfyui_hooks.py; here: windows, masks, chaining, sharing, checks and errors.
+What ComfyUI's sampler then does with them is proven on real ComfyUI (tests/integration/test_comfyui_control.py
+and test_comfyui_hooks.py); the per-call logic of the identities is in tests/test_identity_runtime.py. Here:
+windows, masks, chaining, checks and errors.
 """
 
 import itertools
@@ -12,6 +13,13 @@ import torch
 
 from hyperlora_core.schedule import check_window, fade_keyframes, ramp
 from tests.comfy_standin import ModelPatcher, TinyUNet, comfy, models_root  # noqa: F401
+
+TAG, WRAPPER_KEY = "hyperlora_identity", "hyperlora_identities"
+
+
+def identity_set(model):
+    (wrapper,) = model.get_wrappers("apply_model", WRAPPER_KEY)
+    return wrapper.identities
 from tests.face_fixtures import tiny_clip_dir  # noqa: F401
 
 
@@ -32,15 +40,17 @@ def conds(tag, **values):
     return [[torch.full((1, 2, 4), float(tag)), {"pooled_output": torch.zeros(1, 4), **values}]]
 
 
-def apply(comfy, positive, negative, coefficients, strength=0.8, start=0.0, end=1.0, **optional):  # noqa: F811
-    return node(comfy, "HyperLoRAApplyConditioning").apply(positive, negative, coefficients, strength, start, end,
-                                                           **optional)
+def apply(comfy, positive, negative, coefficients, strength=0.8, start=0.0, end=1.0, model=None,  # noqa: F811
+          **optional):
+    model = model if model is not None else ModelPatcher(TinyUNet(coefficients.factors("id")))
+    return node(comfy, "HyperLoRAApplyConditioning").apply(model, positive, negative, coefficients, strength, start,
+                                                           end, **optional)
 
 
 def split(conds_):
     default = [c for c in conds_ if c[1].get("default")]
-    hooked = [c for c in conds_ if "hooks" in c[1]]
-    return default, hooked
+    tagged = [c for c in conds_ if TAG in c[1]]
+    return default, tagged
 
 
 # ------------------------------------------------------------------------------- schedule (engine)
@@ -74,89 +84,93 @@ def test_window_values_must_be_fractions(bad):
 # ------------------------------------------------------------------------------- conditioning lists
 
 
-def test_window_without_mask_marks_the_scene_default_and_shares_one_hook_group(comfy, coefficients):  # noqa: F811
+def test_window_without_mask_marks_the_scene_default_and_tags_one_identity(comfy, coefficients):  # noqa: F811
     positive, negative = conds(1), conds(2)
-    pos, neg = apply(comfy, positive, negative, coefficients, 0.7, 0.3, 0.8)
+    model = ModelPatcher(TinyUNet(coefficients.factors("id")))
+    pos, neg, placed_on = apply(comfy, positive, negative, coefficients, 0.7, 0.3, 0.8, model=model)
     for out, original in ((pos, positive), (neg, negative)):
-        (default,), (hooked,) = split(out)
-        assert len(out) == 2 and default[0] is original[0][0] and hooked[0] is original[0][0]
-        assert "default" not in hooked[1] and "mask" not in hooked[1]
-        assert (hooked[1]["start_percent"], hooked[1]["end_percent"]) == (0.3, 0.8)
+        (default,), (tagged,) = split(out)
+        assert len(out) == 2 and default[0] is original[0][0] and tagged[0] is original[0][0]
+        assert "default" not in tagged[1] and "mask" not in tagged[1] and "hooks" not in tagged[1]
+        assert (tagged[1]["start_percent"], tagged[1]["end_percent"]) == (0.3, 0.8)
         assert "start_percent" not in default[1]
-    assert split(pos)[1][0][1]["hooks"] is split(neg)[1][0][1]["hooks"]  # one group: one UNet call per step
+    placed = split(pos)[1][0][1][TAG]
+    assert split(neg)[1][0][1][TAG] is placed and placed.strength == 0.7 and placed.keyframes == []
+    assert placed.factors is coefficients.factors("id")
     assert "default" not in positive[0][1] and len(positive) == 1  # inputs untouched
-    (hook,) = split(pos)[1][0][1]["hooks"].hooks
-    assert hook._strength_model == 0.7 and hook.need_weight_init is False and hook.weights_clip == {}
-    factors = coefficients.factors("id")
-    assert set(hook.weights) == set(factors.up)
-    key = next(iter(factors.up))
-    assert hook.weights[key].weights[0] is factors.up[key] and hook.weights[key].weights[2] == factors.alpha
-    assert hook.hook_keyframe.keyframes == []  # no fades: constant strength, no keyframe work
+    assert placed_on is not model and not model.wrappers  # a clone carries it; the input model is unchanged
+    (identities,) = {w.identities for kind in placed_on.wrappers.values() for w in kind[WRAPPER_KEY]}
+    assert identities.identities == (placed,) and set(placed_on.wrappers) == {"calc_cond_batch", "apply_model"}
 
 
-def test_mask_and_region_prompt_go_on_the_hooked_copies_only(comfy, coefficients):  # noqa: F811
+def test_mask_and_region_prompt_go_on_the_identity_copies_only(comfy, coefficients):  # noqa: F811
     region = conds(3)
     mask = torch.zeros(16, 16)
     mask[:, :8] = 1
-    pos, neg = apply(comfy, conds(1), conds(2), coefficients, mask=mask, region_positive=region)
-    (_,), (hooked_pos,) = split(pos)
-    (_,), (hooked_neg,) = split(neg)
-    assert hooked_pos[0] is region[0][0] and hooked_neg[0][0, 0, 0] == 2
-    for hooked in (hooked_pos, hooked_neg):
-        assert hooked[1]["mask"].shape == (1, 16, 16) and torch.equal(hooked[1]["mask"][0], mask)
-        assert hooked[1]["mask_strength"] == 1.0 and hooked[1]["set_area_to_bounds"] is False
-        assert "start_percent" not in hooked[1] and "end_percent" not in hooked[1]
+    pos, neg, _ = apply(comfy, conds(1), conds(2), coefficients, mask=mask, region_positive=region)
+    (_,), (tagged_pos,) = split(pos)
+    (_,), (tagged_neg,) = split(neg)
+    assert tagged_pos[0] is region[0][0] and tagged_neg[0][0, 0, 0] == 2
+    for tagged in (tagged_pos, tagged_neg):
+        assert tagged[1]["mask"].shape == (1, 16, 16) and torch.equal(tagged[1]["mask"][0], mask)
+        assert tagged[1]["mask_strength"] == 1.0 and tagged[1]["set_area_to_bounds"] is False
+        assert "start_percent" not in tagged[1] and "end_percent" not in tagged[1]
 
 
-def test_chaining_people_marks_the_background_once_and_keeps_each_identity(comfy, coefficients):  # noqa: F811
+def test_chaining_people_marks_the_background_once_and_stacks_identities_on_the_model(comfy, coefficients):  # noqa: F811
     left, right = torch.zeros(1, 8, 8), torch.zeros(1, 8, 8)
     left[..., :4], right[..., 4:] = 1, 1
-    pos, neg = apply(comfy, conds(1), conds(2), coefficients, 0.8, mask=left)
-    pos, neg = apply(comfy, pos, neg, coefficients, 0.6, mask=right)
+    pos, neg, model = apply(comfy, conds(1), conds(2), coefficients, 0.8, mask=left)
+    pos, neg, model = apply(comfy, pos, neg, coefficients, 0.6, mask=right, model=model)
     for out in (pos, neg):
-        defaults, hooked = split(out)
-        assert len(out) == 3 and len(defaults) == 1 and len(hooked) == 2
-        assert [h[1]["hooks"].hooks[0]._strength_model for h in hooked] == [0.8, 0.6]
-        assert all(len(h[1]["hooks"].hooks) == 1 for h in hooked)  # B is not stacked on A's copy
-        assert [torch.equal(h[1]["mask"], m) for h, m in zip(hooked, (left, right))] == [True, True]
-    assert [h[1]["hooks"] for h in split(pos)[1]] == [h[1]["hooks"] for h in split(neg)[1]]
+        defaults, tagged = split(out)
+        assert len(out) == 3 and len(defaults) == 1 and len(tagged) == 2
+        assert [t[1][TAG].strength for t in tagged] == [0.8, 0.6]
+        assert [torch.equal(t[1]["mask"], m) for t, m in zip(tagged, (left, right))] == [True, True]
+    identities = identity_set(model)
+    assert [p.strength for p in identities.identities] == [0.8, 0.6]
+    assert [identities.index_of(t[1][TAG]) for t in split(pos)[1]] == [0, 1]
+    assert [len(w) for w in (model.get_wrappers("calc_cond_batch", WRAPPER_KEY),
+                             model.get_wrappers("apply_model", WRAPPER_KEY))] == [1, 1]  # replaced, not added
 
 
-def test_existing_hooks_and_windows_are_combined_not_replaced(comfy, coefficients):  # noqa: F811
+def test_existing_hooks_and_windows_are_kept_and_intersected(comfy, coefficients):  # noqa: F811
     (other,) = node(comfy, "HyperLoRAIdentityHook").create(coefficients, 0.3)
     positive = conds(1, hooks=other, start_percent=0.5)
     negative = conds(2, hooks=other, start_percent=0.5)
-    pos, neg = apply(comfy, positive, negative, coefficients, 0.8, 0.2, 0.9, region_positive=positive)
-    (scene_pos, hooked_pos), (scene_neg, hooked_neg) = pos, neg
-    assert hooked_pos[1]["hooks"] is hooked_neg[1]["hooks"] is not other  # one combined group for both
-    assert [h._strength_model for h in hooked_pos[1]["hooks"].hooks] == [0.3, 0.8]
-    assert (hooked_pos[1]["start_percent"], hooked_pos[1]["end_percent"]) == (0.5, 0.9)
+    region = conds(3, start_percent=0.5)
+    pos, neg, _ = apply(comfy, positive, negative, coefficients, 0.8, 0.2, 0.9, region_positive=region,
+                        mask=torch.ones(4, 4))
+    (scene_pos, tagged_pos), (scene_neg, tagged_neg) = pos, neg
+    assert (tagged_pos[1]["start_percent"], tagged_pos[1]["end_percent"]) == (0.5, 0.9)
+    assert tagged_neg[1]["hooks"] is other  # the user's own hook stays where it was; we add none
     for scene in (scene_pos, scene_neg):  # the other LoRA hook stays on the background
         assert scene[1]["hooks"] is other and scene[1]["default"] is True
 
 
 def test_an_unmasked_identity_is_not_taken_for_the_scene_by_the_next_node(comfy, coefficients):  # noqa: F811
-    pos, neg = apply(comfy, conds(1), conds(2), coefficients, 0.8, 0.0, 0.5)
-    pos2, neg2 = apply(comfy, pos, neg, coefficients, 0.6, 0.5, 1.0)
+    pos, neg, model = apply(comfy, conds(1), conds(2), coefficients, 0.8, 0.0, 0.5)
+    pos2, neg2, _ = apply(comfy, pos, neg, coefficients, 0.6, 0.5, 1.0, model=model)
     for out in (pos2, neg2):
-        defaults, hooked = split(out)
-        assert len(out) == 3 and len(defaults) == 1 and "hooks" not in defaults[0][1]
-        assert [(h[1].get("start_percent", 0.0), h[1].get("end_percent", 1.0)) for h in hooked] == [(0.0, 0.5), (0.5, 1.0)]
-        assert [len(h[1]["hooks"].hooks) for h in hooked] == [1, 1]
+        defaults, tagged = split(out)
+        assert len(out) == 3 and len(defaults) == 1 and TAG not in defaults[0][1]
+        assert [(t[1].get("start_percent", 0.0), t[1].get("end_percent", 1.0)) for t in tagged] == [(0.0, 0.5),
+                                                                                                     (0.5, 1.0)]
 
 
-def test_fades_put_step_keyframes_that_never_hold_a_step_on_the_hook(comfy, coefficients):  # noqa: F811
-    pos, _ = apply(comfy, conds(1), conds(2), coefficients, 0.8, 0.1, 0.9, fade_in=0.2, fade_out=0.1)
-    (hook,) = split(pos)[1][0][1]["hooks"].hooks
-    keyframes = hook.hook_keyframe.keyframes
-    assert [(k.start_percent, k.strength) for k in keyframes] == fade_keyframes(0.1, 0.9, 0.2, 0.1)
-    assert all(k.guarantee_steps == 0 for k in keyframes)
+def test_fades_become_the_identitys_keyframes(comfy, coefficients):  # noqa: F811
+    pos, _, _ = apply(comfy, conds(1), conds(2), coefficients, 0.8, 0.1, 0.9, fade_in=0.2, fade_out=0.1)
+    assert split(pos)[1][0][1][TAG].keyframes == fade_keyframes(0.1, 0.9, 0.2, 0.1)
 
 
-def test_off_switches_return_the_inputs_and_bad_values_are_refused(comfy, coefficients):  # noqa: F811
+def test_off_switch_and_inputs_that_can_never_work_are_refused(comfy, coefficients):  # noqa: F811
     positive, negative = conds(1), conds(2)
-    assert apply(comfy, positive, negative, coefficients, 0.0) == (positive, negative)
-    assert apply(comfy, positive, negative, coefficients, 0.8, 0.6, 0.4) == (positive, negative)
+    model = ModelPatcher(TinyUNet(coefficients.factors("id")))
+    assert apply(comfy, positive, negative, coefficients, 0.0, model=model) == (positive, negative, model)
+    with pytest.raises(ValueError, match=r"start_at \(0.6\) must be before end_at \(0.4\)"):
+        apply(comfy, positive, negative, coefficients, 0.8, 0.6, 0.4)
+    with pytest.raises(ValueError, match="start_at .* must be before end_at"):
+        apply(comfy, positive, negative, coefficients, 0.8, 0.5, 0.5)
     with pytest.raises(ValueError, match="strength must be a finite number"):
         apply(comfy, positive, negative, coefficients, float("nan"))
     with pytest.raises(ValueError, match="fade_in .* between 0 and 1"):
@@ -165,9 +179,40 @@ def test_off_switches_return_the_inputs_and_bad_values_are_refused(comfy, coeffi
         apply(comfy, positive, negative, coefficients, mask=torch.full((4, 4), float("nan")))
     with pytest.raises(ValueError, match="MASK"):
         apply(comfy, positive, negative, coefficients, mask=torch.ones(1, 1, 4, 4))
+    with pytest.raises(ValueError, match="MASK"):
+        apply(comfy, positive, negative, coefficients, mask=torch.ones(0, 4, 4))
     masked_only = conds(1, mask=torch.ones(1, 4, 4))
     with pytest.raises(ValueError, match="region_positive"):
         apply(comfy, masked_only, negative, coefficients)
+    with pytest.raises(ValueError, match="no mask is connected, so it would replace the scene prompt"):
+        apply(comfy, positive, negative, coefficients, region_positive=conds(3))
+    late_prompt = conds(1, start_percent=0.7)
+    with pytest.raises(ValueError, match="positive prompt only acts outside the identity's window"):
+        apply(comfy, late_prompt, negative, coefficients, 0.8, 0.0, 0.5)
+
+
+def test_a_model_the_lora_does_not_fit_is_refused_when_placing(comfy, coefficients):  # noqa: F811
+    factors = coefficients.factors("id")
+    partial = TinyUNet(factors)
+    partial._weights = dict(list(partial._weights.items())[:3])
+    with pytest.raises(ValueError, match=rf"{len(factors.up) - 3} of {len(factors.up)} LoRA weights do not fit"):
+        apply(comfy, conds(1), conds(2), coefficients, model=ModelPatcher(partial))
+
+
+def test_a_comfyui_without_keyed_wrappers_gets_a_clear_update_message(comfy, coefficients, monkeypatch):  # noqa: F811
+    class OldPatcher:  # a patcher from before keyed wrappers
+        def __init__(self, model):
+            self.model = model
+
+        def model_state_dict(self):
+            return self.model.state_dict()
+
+    with pytest.raises(RuntimeError, match=r"Update ComfyUI to 0\.3\.64 or newer"):
+        apply(comfy, conds(1), conds(2), coefficients, model=OldPatcher(TinyUNet(coefficients.factors("id"))))
+    monkeypatch.delitem(sys.modules, "comfy.patcher_extension")
+    monkeypatch.delattr(sys.modules["comfy"], "patcher_extension")
+    with pytest.raises(RuntimeError, match="too old for scheduled and regional HyperLoRA identities"):
+        apply(comfy, conds(1), conds(2), coefficients)
 
 
 # ------------------------------------------------------------------------------- hooks
@@ -204,7 +249,5 @@ def test_identity_hook_combines_with_previous_hooks_and_keyframes_without_changi
 def test_a_comfyui_without_hooks_gets_a_clear_update_message(comfy, coefficients, monkeypatch):  # noqa: F811
     monkeypatch.delitem(sys.modules, "comfy.hooks")
     monkeypatch.delattr(sys.modules["comfy"], "hooks")
-    with pytest.raises(RuntimeError, match=r"Update ComfyUI to v0\.3\.7 .*or newer"):
-        apply(comfy, conds(1), conds(2), coefficients)
-    with pytest.raises(RuntimeError, match="no weight hooks"):
+    with pytest.raises(RuntimeError, match=r"no weight hooks.*Update ComfyUI to v0\.3\.7"):
         node(comfy, "HyperLoRAIdentityHook").create(coefficients, 0.8)

@@ -1,0 +1,252 @@
+"""The per-call logic of scheduled and regional identities, without ComfyUI.
+
+Engine: stacking identities along the rank and per-row scales against a plain per-row LoRA written here;
+the fade read from a sigma. Nodes (stand-in): what the two wrappers make of a step's conds and of one UNet
+call's batch, checked against the model patched by hand, row by row, whatever the batching.
+"""
+
+import pytest
+import torch
+
+from hyperlora_core.activation_lora import low_rank_delta, row_channel_scale, stack_factors
+from hyperlora_core.lora import LoraFactors
+from hyperlora_core.schedule import fade_keyframes, strength_at_sigma
+from tests.comfy_standin import ModelPatcher, TinyUNet, comfy, models_root  # noqa: F401
+from tests.face_fixtures import tiny_clip_dir  # noqa: F401
+
+KEYS = ["diffusion_model.input_blocks.1.1.transformer_blocks.0.attn1.to_q.weight",
+        "diffusion_model.output_blocks.0.1.transformer_blocks.0.attn2.to_k.weight"]
+
+
+def factors(seed, rank=3, alpha=2.0, sizes=((6, 5), (4, 7))):
+    gen = torch.Generator().manual_seed(seed)
+    up = {k: torch.randn(out, rank, generator=gen) for k, (out, _) in zip(KEYS, sizes)}
+    down = {k: torch.randn(rank, inp, generator=gen) for k, (_, inp) in zip(KEYS, sizes)}
+    return LoraFactors(up, down, alpha, {k: k for k in KEYS})
+
+
+# ------------------------------------------------------------------------------ engine
+
+
+def test_stacked_rows_equal_each_rows_own_patched_weight():
+    ids = [factors(1), factors(2, rank=2, alpha=1.0), factors(3)]
+    stacked = stack_factors(ids)
+    strengths = torch.tensor([[0.8, 0.0, 0.0, 0.5], [0.0, -1.2, 0.0, 0.0], [0.0, 0.0, 0.3, 0.0]])  # (ids, rows)
+    scale = row_channel_scale(stacked, strengths)
+    x = torch.randn(4, 9, 5)
+    weight = torch.randn(6, 5)
+    out = x @ weight.t() + low_rank_delta(x, stacked.down[KEYS[0]], stacked.up[KEYS[0]], scale)
+    for row in range(4):
+        patched = weight.clone()
+        for i, f in enumerate(ids):  # delta_W = s * alpha / r * up @ down, as ComfyUI's LoRA patch
+            patched += strengths[i, row] * f.alpha / f.down[KEYS[0]].shape[0] * (f.up[KEYS[0]] @ f.down[KEYS[0]])
+        torch.testing.assert_close(out[row], x[row] @ patched.t(), rtol=1e-5, atol=1e-5)
+
+
+def test_identities_of_different_checkpoints_cannot_be_stacked():
+    with pytest.raises(ValueError, match="different layers"):
+        stack_factors([factors(1), factors(2, sizes=((6, 5), (4, 8)))])
+
+
+def test_a_layer_called_with_another_batch_is_a_clear_error():
+    stacked = stack_factors([factors(1)])
+    scale = row_channel_scale(stacked, torch.ones(1, 4))
+    with pytest.raises(RuntimeError, match="called with 2 rows, but the sampler's batch has 4"):
+        low_rank_delta(torch.randn(2, 3, 5), stacked.down[KEYS[0]], stacked.up[KEYS[0]], scale)
+
+
+def test_the_fade_at_a_sigma_is_the_last_keyframe_reached():
+    keyframes = [(10.0, 0.25), (8.0, 0.75), (5.0, 1.0), (2.0, 0.5)]  # (start sigma, multiplier), in step order
+    assert [strength_at_sigma(s, keyframes) for s in (12.0, 10.0, 9.0, 8.0, 6.0, 5.0, 3.0, 2.0, 0.1)] == \
+        [0.0, 0.25, 0.25, 0.75, 0.75, 1.0, 1.0, 0.5, 0.5]
+    assert strength_at_sigma(3.0, []) == 1.0
+
+
+# ------------------------------------------------------------------------------ the wrappers (stand-in)
+
+
+class Sampling:
+    """model_sampling: sigma falls linearly from 10 (percent 0) to 0 (percent 1)."""
+
+    @staticmethod
+    def percent_to_sigma(percent):
+        return 10.0 * (1.0 - percent)
+
+
+def module_tree(lora):
+    """A model whose attention projections sit at the factor keys, as ComfyUI's BaseModel has them."""
+    root = torch.nn.Module()
+    gen = torch.Generator().manual_seed(7)
+    for key in lora.up:
+        *path, leaf = key[: -len(".weight")].split(".")
+        parent = root
+        for part in path:
+            if not hasattr(parent, part):
+                parent.add_module(part, torch.nn.Module())
+            parent = getattr(parent, part)
+        linear = torch.nn.Linear(lora.down[key].shape[1], lora.up[key].shape[0])
+        with torch.no_grad():
+            linear.weight.copy_(torch.randn(linear.weight.shape, generator=gen))
+        parent.add_module(leaf, linear)
+    root.model_sampling = Sampling()
+    return root
+
+
+class Executor:
+    """Core's WrapperExecutor as our wrappers see it: class_obj, and calling it runs the wrapped function."""
+
+    def __init__(self, class_obj, function):
+        self.class_obj, self.function = class_obj, function
+
+    def __call__(self, *args, **kwargs):
+        return self.function(*args, **kwargs)
+
+
+def layer(tree, key):
+    return tree.get_submodule(key[: -len(".weight")])
+
+
+def run_layers(tree, keys):
+    """A 'UNet' that sends the rows through every projection layer (each reads the first in_features channels)
+    and returns their outputs."""
+    def apply_model(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs):
+        return {key: layer(tree, key)(x[..., :layer(tree, key).in_features]) for key in keys}
+
+    return apply_model
+
+
+@pytest.fixture
+def placed_model(comfy):  # noqa: F811
+    runtime = comfy.pack.nodes.identity_runtime
+    a, b = factors(1), factors(2)
+    first = runtime.PlacedIdentity(a, 0.8, [], label="A")
+    second = runtime.PlacedIdentity(b, 0.6, fade_keyframes(0.0, 1.0, 0.5, 0.0), label="B")
+    model = ModelPatcher(TinyUNet(a))
+    for placed in (first, second):
+        model = runtime.place_identity(model, placed)
+    return runtime, model, first, second
+
+
+def step_strengths(runtime, model, conds, sigma, batch=1):
+    """What CALC_COND_BATCH passes on for one step: the model_options it hands to core's batching."""
+    (wrapper,) = model.get_wrappers("calc_cond_batch", runtime.WRAPPER_KEY)
+    seen = {}
+
+    def executor(model_, conds_, x_in, timestep, model_options):
+        seen.update(model_options.get("transformer_options", {}).get(runtime.STRENGTHS, {}))
+        return "done"
+
+    tree = module_tree(factors(1))
+    assert wrapper(executor, tree, conds, torch.zeros(batch, 4, 2, 2), torch.full((batch,), sigma), {}) == "done"
+    return seen
+
+
+def test_each_tagged_cond_gets_its_identity_and_its_strength_at_the_steps_sigma(placed_model):
+    runtime, model, first, second = placed_model
+    conds = [[{"uuid": "scene", "default": True}, {"uuid": "a+", runtime.TAG: first},
+              {"uuid": "b+", runtime.TAG: second}], [{"uuid": "a-", runtime.TAG: first}]]
+    ramp = fade_keyframes(0.0, 1.0, 0.5, 0.0)
+    for sigma in (10.0, 7.37, 5.0, 2.0):
+        sigma32 = float(torch.tensor(sigma))  # the sampler's sigmas are float32
+        expected = [v for p, v in ramp if Sampling.percent_to_sigma(p) >= sigma32][-1]
+        assert step_strengths(runtime, model, conds, sigma) == {
+            "a+": (0, 0.8), "a-": (0, 0.8), "b+": (1, pytest.approx(0.6 * expected))}
+    assert step_strengths(runtime, model, [[{"uuid": "scene"}], None], 5.0) == {}
+
+
+def test_an_identity_the_model_does_not_carry_is_a_clear_error(placed_model, comfy):  # noqa: F811
+    runtime, model, first, _ = placed_model
+    stranger = runtime.PlacedIdentity(factors(3), 1.0, [], label="C")
+    with pytest.raises(ValueError, match="identity 'C', but the model given to the sampler does not"):
+        step_strengths(runtime, model, [[{"uuid": "c", runtime.TAG: stranger}]], 5.0)
+
+
+def test_a_mask_batch_that_fits_no_latent_batch_names_the_identity(placed_model):
+    runtime, model, first, _ = placed_model
+    cond = {"uuid": "a", runtime.TAG: first, "mask": torch.ones(3, 2, 2)}
+    with pytest.raises(ValueError, match="mask of the HyperLoRA identity 'A' holds 3 masks, but the latent batch "
+                                         "has 2 images"):
+        step_strengths(runtime, model, [[cond]], 5.0, batch=2)
+    with pytest.raises(ValueError, match="holds 3 masks, but the latent batch has 1 images"):
+        step_strengths(runtime, model, [[cond]], 5.0, batch=1)  # core would silently take the first
+    step_strengths(runtime, model, [[cond]], 5.0, batch=3)
+    one = {**cond, "mask": torch.ones(1, 2, 2)}
+    for batch in (1, 2, 5):  # one mask serves every image
+        step_strengths(runtime, model, [[one]], 5.0, batch=batch)
+
+
+def call_rows(runtime, model, tree, x, uuids, strengths):
+    """One UNet call through APPLY_MODEL with the given cond order (uuids) and per-cond strengths."""
+    (wrapper,) = model.get_wrappers("apply_model", runtime.WRAPPER_KEY)
+    options = {"uuids": uuids, runtime.STRENGTHS: strengths}
+    return wrapper(Executor(tree, run_layers(tree, KEYS)), x, None, None, None, None, options)
+
+
+def test_each_row_equals_its_own_patched_layer_however_the_batch_is_split(placed_model):
+    runtime, model, first, second = placed_model
+    tree = module_tree(first.factors)
+    strengths = {"a+": (0, 0.8), "b+": (1, 0.45), "a-": (0, 0.8)}
+    order = ["scene", "a+", "b+", "a-"]
+    x = torch.randn(len(order) * 2, 3, 7, generator=torch.Generator().manual_seed(3))
+    whole = call_rows(runtime, model, tree, x, order, strengths)  # latent batch 2: two rows per cond
+    for key in KEYS:
+        projection = layer(tree, key)
+        inputs = x[..., :projection.in_features]
+        for j, name in enumerate(order):
+            weight = projection.weight.detach().clone()
+            if name in strengths:
+                index, s = strengths[name]
+                f = (first, second)[index].factors
+                weight += s * f.alpha / f.down[key].shape[0] * f.up[key] @ f.down[key]
+            rows = slice(2 * j, 2 * j + 2)
+            torch.testing.assert_close(whole[key][rows], inputs[rows] @ weight.t() + projection.bias, rtol=1e-5,
+                                       atol=1e-5)
+    halves = [call_rows(runtime, model, tree, x[4 * h:4 * h + 4], order[2 * h:2 * h + 2], strengths) for h in (0, 1)]
+    for key in KEYS:  # core may split the batch when memory is short: the same rows come out
+        torch.testing.assert_close(torch.cat([h[key] for h in halves]), whole[key], rtol=1e-6, atol=1e-6)
+    assert all(not layer(tree, key)._forward_hooks for key in KEYS)  # nothing stays on the model after the call
+
+
+def test_a_call_without_identity_rows_runs_the_plain_model_untouched(placed_model):
+    runtime, model, first, _ = placed_model
+    tree = module_tree(first.factors)
+    registered = []
+    original = torch.nn.Module.register_forward_hook
+
+    def spy(self, *args, **kwargs):
+        registered.append(self)
+        return original(self, *args, **kwargs)
+
+    x = torch.randn(2, 3, 7)
+    torch.nn.Module.register_forward_hook = spy
+    try:
+        plain = call_rows(runtime, model, tree, x, ["scene", "other"], {"a+": (0, 0.8)})
+    finally:
+        torch.nn.Module.register_forward_hook = original
+    assert registered == []
+    for key in KEYS:
+        torch.testing.assert_close(plain[key], layer(tree, key)(x[..., :layer(tree, key).in_features]))
+
+
+def test_the_low_rank_paths_are_removed_when_the_call_fails(placed_model):
+    runtime, model, first, _ = placed_model
+    tree = module_tree(first.factors)
+    (wrapper,) = model.get_wrappers("apply_model", runtime.WRAPPER_KEY)
+
+    def failing(*args, **kwargs):
+        raise KeyboardInterrupt  # ComfyUI's interrupt, or any error inside the UNet
+
+    with pytest.raises(KeyboardInterrupt):
+        wrapper(Executor(tree, failing), torch.zeros(1, 3, 7), None, None, None, None,
+                {"uuids": ["a"], runtime.STRENGTHS: {"a": (0, 1.0)}})
+    assert all(not layer(tree, key)._forward_hooks for key in KEYS)
+
+
+def test_cached_conditionings_report_the_identitys_factors(placed_model):
+    from tests.comfy_standin import cache_ram_usage
+
+    runtime, _, first, _ = placed_model
+    cond = [[torch.zeros(1, 2, 4), {runtime.TAG: first}]]
+    factor_bytes = sum(t.numel() * t.element_size() for d in (first.factors.up, first.factors.down)
+                       for t in d.values())
+    assert cache_ram_usage([cond]) == factor_bytes + 2 * 4 * 4
