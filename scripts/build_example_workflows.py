@@ -429,8 +429,9 @@ def save_lora(wf: Workflow) -> None:
 
 def two_people(wf: Workflow) -> None:
     wf.add("Note", 0, text=FILES_NOTE + "\n\nTwo people in one image: person A's identity only in the left half, "
-           "B's only in the right half; the prompt draws the scene and everything outside both masks. Each "
-           "masked identity costs one more model pass per step. Masks are 1024 x 1024 like the latent; draw "
+           "B's only in the right half; the prompt draws the scene and everything outside both masks. Model, "
+           "positive and negative go through both Apply to Conditioning nodes to the KSampler; the people and "
+           "the background share one batched model pass per step. Masks are 1024 x 1024 like the latent; draw "
            "your own (or use HyperLoRA Face Mask on a layout image) for other compositions.")
     m = models(wf)
     person_a = wf.add("LoadImage", 1, "Two people", title="Person A (left)", image="person_a.jpg")
@@ -446,28 +447,29 @@ def two_people(wf: Workflow) -> None:
     positive, negative = prompts(wf, 4, m["sdxl"]["CLIP"], "photo of two people standing side by side in a "
                                  "park, looking at the camera, natural light, detailed skin, sharp focus")
     with_a = wf.add("HyperLoRAApplyConditioning", 4, "Prompt", title="Person A on the left",
-                    positive=positive["CONDITIONING"], negative=negative["CONDITIONING"],
+                    model=m["sdxl"]["MODEL"], positive=positive["CONDITIONING"], negative=negative["CONDITIONING"],
                     coefficients=a["coefficients"], strength=STRENGTH, mask=left["MASK"])
     with_b = wf.add("HyperLoRAApplyConditioning", 4, "Prompt", title="Person B on the right",
-                    positive=with_a["positive"], negative=with_a["negative"], coefficients=b["coefficients"],
-                    strength=STRENGTH, mask=right["MASK"])
-    generate(wf, 5, m["sdxl"]["MODEL"], with_b["positive"], with_b["negative"], m["sdxl"]["VAE"], "two_people")
+                    model=with_a["model"], positive=with_a["positive"], negative=with_a["negative"],
+                    coefficients=b["coefficients"], strength=STRENGTH, mask=right["MASK"])
+    generate(wf, 5, with_b["model"], with_b["positive"], with_b["negative"], m["sdxl"]["VAE"], "two_people")
 
 
 def late_identity(wf: Workflow) -> None:
     wf.add("Note", 0, text=FILES_NOTE + "\n\nThe identity starts at 30 % of the steps: the first steps follow "
-           "the prompt alone and settle the composition, pose and framing; the face comes after. No extra "
-           "cost: one model pass per step, as with HyperLoRA Apply. fade_in softens the start.")
+           "the prompt alone and settle the composition, pose and framing; the face comes after. One model "
+           "pass per step, as with HyperLoRA Apply; the model goes through Apply to Conditioning to the "
+           "KSampler. fade_in softens the start.")
     m = models(wf)
     photo = wf.add("LoadImage", 1, "Face photo", image="face.jpg")
     coefficients, _ = face_identity(wf, 2, "Identity", m, photo["IMAGE"])
     positive, negative = prompts(wf, 3, m["sdxl"]["CLIP"], "wide shot photo of a person riding a bicycle "
                                  "through a city street at dusk, motion, cinematic light, sharp focus")
     identity = wf.add("HyperLoRAApplyConditioning", 3, "Prompt", title="Identity from step 30 %",
-                      positive=positive["CONDITIONING"], negative=negative["CONDITIONING"],
+                      model=m["sdxl"]["MODEL"], positive=positive["CONDITIONING"], negative=negative["CONDITIONING"],
                       coefficients=coefficients["coefficients"], strength=STRENGTH, start_at=0.3, end_at=1.0,
                       fade_in=0.1)
-    generate(wf, 4, m["sdxl"]["MODEL"], identity["positive"], identity["negative"], m["sdxl"]["VAE"],
+    generate(wf, 4, identity["model"], identity["positive"], identity["negative"], m["sdxl"]["VAE"],
              "identity_from_30_percent")
 
 
@@ -488,12 +490,12 @@ def face_redraw(wf: Workflow) -> None:
     positive, negative = prompts(wf, 3, m["sdxl"]["CLIP"], "close-up photo of a person's face, natural skin "
                                  "texture, detailed eyes, sharp focus")
     identity = wf.add("HyperLoRAApplyConditioning", 3, "Prompt", title="Identity at the face",
-                      positive=positive["CONDITIONING"], negative=negative["CONDITIONING"],
+                      model=m["sdxl"]["MODEL"], positive=positive["CONDITIONING"], negative=negative["CONDITIONING"],
                       coefficients=coefficients["coefficients"], strength=STRENGTH, mask=face_mask["mask"])
     inpaint = wf.add("InpaintModelConditioning", 4, "Redraw", positive=identity["positive"],
                      negative=identity["negative"], vae=m["sdxl"]["VAE"], pixels=picture["IMAGE"],
                      mask=face_mask["mask"], noise_mask=True)
-    sampler = wf.add("KSampler", 4, "Redraw", model=m["sdxl"]["MODEL"], positive=inpaint["positive"],
+    sampler = wf.add("KSampler", 4, "Redraw", model=identity["model"], positive=inpaint["positive"],
                      negative=inpaint["negative"], latent_image=inpaint["latent"], seed=42,
                      control_after_generate="randomize", denoise=0.6, **SAMPLER)
     decoded = wf.add("VAEDecode", 4, "Redraw", samples=sampler["LATENT"], vae=m["sdxl"]["VAE"])
@@ -524,13 +526,14 @@ EXAMPLES = (
             "(and → HyperLoRA Apply → KSampler)", save_lora),
     Example("hyperlora_two_people", "Two people in one image: identity A in the left half, B in the right, "
             "the prompt for the rest.", "(Load Image → Encode Face → Predict Coefficients) ×2 + Solid Mask → Mask "
-            "Composite (left / right) → HyperLoRA Apply to Conditioning ×2 (chained) → KSampler", two_people),
+            "Composite (left / right) → HyperLoRA Apply to Conditioning ×2 (chained: model, positive, negative) → "
+            "KSampler", two_people),
     Example("hyperlora_identity_from_30_percent", "The identity only from 30 % of the steps on: the prompt "
             "sets the composition first.", "Load Image → Encode Face → Predict Coefficients → HyperLoRA Apply "
             "to Conditioning (start_at 0.3) → KSampler", late_identity),
     Example("hyperlora_face_redraw", "Redraws the face of an existing image with the identity (the core-only "
             "answer to a FaceDetailer pass).", "Load Image → HyperLoRA Face Mask → HyperLoRA Apply to "
-            "Conditioning (mask) → Inpaint Model Conditioning → KSampler → VAE Decode → Image Composite Masked",
+            "Conditioning (mask; model → KSampler) → Inpaint Model Conditioning → KSampler → VAE Decode → Image Composite Masked",
             face_redraw),
 )
 

@@ -319,14 +319,15 @@ def test_refine_continues_the_lora_export_writes():
     assert graph.source(graph.of_type("SaveLoRANode")[0], "lora") is train
 
 
-def test_two_people_chains_two_identities_on_left_and_right_masks_and_leaves_the_model_plain():
+def test_two_people_chains_two_identities_on_left_and_right_masks_and_the_model_through_both():
     graph = Graph(load("hyperlora_two_people"))
     sampler = graph.of_type("KSampler")[0]
     second = graph.source(sampler, "positive")
     first = graph.source(second, "positive")
     assert second["type"] == first["type"] == "HyperLoRAApplyConditioning"
     assert graph.source(second, "negative") is first and graph.source(sampler, "negative") is second
-    assert graph.source(sampler, "model")["type"] == "CheckpointLoaderSimple"
+    assert graph.source(sampler, "model") is second and graph.source(second, "model") is first
+    assert graph.source(first, "model")["type"] == "CheckpointLoaderSimple"
     people = [graph.source(n, "coefficients") for n in (first, second)]
     assert people[0] is not people[1]
     offsets = [graph.widget(graph.source(n, "mask"), "x") for n in (first, second)]
@@ -335,13 +336,14 @@ def test_two_people_chains_two_identities_on_left_and_right_masks_and_leaves_the
     assert [graph.widget(half, k) for k in ("value", "width", "height")] == [1.0, 512, 1024]
 
 
-def test_identity_from_30_percent_starts_late_on_the_plain_model():
+def test_identity_from_30_percent_starts_late_with_the_model_through_the_node():
     graph = Graph(load("hyperlora_identity_from_30_percent"))
     sampler = graph.of_type("KSampler")[0]
     identity = graph.source(sampler, "positive")
     assert identity["type"] == "HyperLoRAApplyConditioning" and graph.source(sampler, "negative") is identity
     assert graph.widget(identity, "start_at") == 0.3 and graph.widget(identity, "end_at") == 1.0
-    assert graph.source(sampler, "model")["type"] == "CheckpointLoaderSimple"
+    assert graph.source(sampler, "model") is identity
+    assert graph.source(identity, "model")["type"] == "CheckpointLoaderSimple"
 
 
 def test_face_redraw_masks_the_face_applies_the_identity_there_and_pastes_it_back():
@@ -354,6 +356,7 @@ def test_face_redraw_masks_the_face_applies_the_identity_there_and_pastes_it_bac
     assert graph.source(identity, "mask") is face_mask and graph.source(inpaint, "mask") is face_mask
     assert graph.source(inpaint, "pixels") is picture and graph.source(paste, "destination") is picture
     assert graph.source(paste, "mask") is face_mask and graph.source(inpaint, "positive") is identity
+    assert graph.source(graph.of_type("KSampler")[0], "model") is identity
     assert graph.widget(inpaint, "noise_mask") is True
     assert 0.3 <= graph.widget(graph.of_type("KSampler")[0], "denoise") < 1.0
     coefficients = graph.source(identity, "coefficients")

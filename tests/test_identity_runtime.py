@@ -154,8 +154,8 @@ def test_each_tagged_cond_gets_its_identity_and_its_strength_at_the_steps_sigma(
     assert step_strengths(runtime, model, [[{"uuid": "scene"}], None], 5.0) == {}
 
 
-def test_an_identity_the_model_does_not_carry_is_a_clear_error(placed_model, comfy):  # noqa: F811
-    runtime, model, first, _ = placed_model
+def test_an_identity_the_model_does_not_carry_is_a_clear_error(placed_model):
+    runtime, model, _, _ = placed_model
     stranger = runtime.PlacedIdentity(factors(3), 1.0, [], label="C")
     with pytest.raises(ValueError, match="identity 'C', but the model given to the sampler does not"):
         step_strengths(runtime, model, [[{"uuid": "c", runtime.TAG: stranger}]], 5.0)
