@@ -1,24 +1,27 @@
-"""What scheduled and regional identities (ComfyUI weight hooks) cost against a plain Apply.
+"""What scheduled and regional identities cost: our activation-space path against core hooks and plain Apply.
 
     COMFYUI_PATH=/path/to/ComfyUI python benchmarks/bench_hooks.py [--steps N] [--size PX] [--repeat N]
 
-Runs real ComfyUI sampling (KSampler's common_ksampler, euler, cfg 4) on the tiny SDXL-shaped UNet of
-the integration tests, with two identities from a matching synthetic HyperLoRA checkpoint. The hooks
-are built with core `comfy.hooks` directly (WeightHook holding our LoRAAdapters, HookGroup,
-keyframes, masks, default conds), the way the scheduled/regional nodes use them. For each case it
-counts UNet calls per step (a wrapper around the UNet function) and patched-weight computations per
-sampling run (calls of comfy.lora.calculate_weight), times a step, and gives the ratios against
-Apply (add_patches on a clone).
+Runs real ComfyUI sampling (KSampler's common_ksampler, euler, cfg 4) on the tiny SDXL-shaped UNet of the
+integration tests, with identities from a matching synthetic HyperLoRA checkpoint, three ways:
 
-The tiny UNet makes the UNet itself cheap and its weights small, so the counts are the transferable
-figures; the time ratios understate the cost of recomputing full-size SDXL weights (955 M attention
-parameters for all 560 weights, see bench_pipeline.py).
+* plain Apply (`add_patches` on a clone): one identity everywhere, the baseline of every ratio;
+* core hooks (`comfy.hooks` WeightHooks holding our LoRAAdapters, keyframes, masks, default conds): how the
+  previous Apply to Conditioning worked, and what core's hook nodes do;
+* ours (HyperLoRA Apply to Conditioning): identities on the model, per-row low-rank paths, no hooks.
+
+For each case it counts UNet calls per step and the rows they carry (a wrapper around the UNet function),
+times a step (cases in turn, round after round, best of `--repeat`), and measures the peak RAM of a fresh
+process that runs the case once (ru_maxrss from wait4). The tiny UNet makes the UNet itself cheap, so the
+counts transfer to a full SDXL and the times say what the bookkeeping costs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,12 +30,13 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+BASELINE = "Apply: add_patches (one identity, whole image)"
 
 
 def import_comfyui():
     path = os.environ.get("COMFYUI_PATH")
     if not path:
-        sys.exit("Set COMFYUI_PATH to a ComfyUI checkout (v0.3.64 tested): hooks are ComfyUI's own code.")
+        sys.exit("Set COMFYUI_PATH to a ComfyUI checkout (0.3.64 or 0.14.1 tested).")
     sys.path.insert(0, str(ROOT))
     import tests.integration.tiny_models  # noqa: F401  (ours, before ComfyUI's own tests/ package is on the path)
 
@@ -45,6 +49,20 @@ def import_comfyui():
     import nodes
 
     return nodes
+
+
+def load_pack(nodes):
+    """Our nodes, loaded the way ComfyUI loads a custom node folder."""
+    import asyncio
+
+    import folder_paths
+
+    base = Path(tempfile.mkdtemp(prefix="bench_hooks_"))
+    (base / "custom_nodes").mkdir()
+    (base / "custom_nodes" / "comfyui-hyperlora").symlink_to(ROOT, target_is_directory=True)
+    folder_paths.set_output_directory(str(base / "output"))
+    asyncio.run(nodes.load_custom_node(str(base / "custom_nodes" / "comfyui-hyperlora")))
+    return nodes.NODE_CLASS_MAPPINGS, base
 
 
 def adapters(factors):
@@ -71,75 +89,122 @@ def hook_group(factors, strength: float, keyframes=None):
     return group
 
 
-def cases(model, factors_a, factors_b, size: int):
+def cases(classes, model, people, size: int):
     """(name, model, positive, negative) of every case."""
     import comfy.hooks
 
+    (a, fa), (b, fb) = people
     gen = torch.Generator().manual_seed(0)
     pos = [[torch.randn(1, 77, 2048, generator=gen), {"pooled_output": torch.randn(1, 1280, generator=gen)}]]
     neg = [[torch.zeros(1, 77, 2048), {"pooled_output": torch.zeros(1, 1280)}]]
-    yield "plain model, no identity", model.clone(), pos, neg
-    patched = model.clone()
-    patched.add_patches(adapters(factors_a), 0.8)
-    yield "Apply: add_patches (one identity)", patched, pos, neg
-    p, n = comfy.hooks.set_conds_props([pos, neg], 1.0, "default", hooks=hook_group(factors_a, 0.8))
-    yield "hook, always on (one identity)", model.clone(), p, n
-    p, n = comfy.hooks.set_conds_props([pos, neg], 1.0, "default",
-                                       hooks=hook_group(factors_a, 0.8, [(1.0, 0.0), (0.0, 0.5)]))
-    yield "scheduled: first half of the steps (keyframes)", model.clone(), p, n
-    hooked = comfy.hooks.set_conds_props([pos, neg], 1.0, "default", hooks=hook_group(factors_a, 0.8),
-                                         timesteps_range=(0.0, 0.5))
-    plain = comfy.hooks.set_conds_props([pos, neg], 1.0, "default", timesteps_range=(0.5, 1.0))
-    p, n = (comfy.hooks.combine_conditioning([h, u]) for h, u in zip(hooked, plain))
-    yield "scheduled: first half (timesteps_range, no keyframes)", model.clone(), p, n
     left = torch.zeros(1, size, size)
     left[:, :, : size // 2] = 1.0
-    pa, na = comfy.hooks.set_conds_props([pos, neg], 1.0, "default", mask=left, hooks=hook_group(factors_a, 0.8))
-    p, n = comfy.hooks.set_default_conds_and_combine([pa, na], [pos, neg])
-    yield "regional: A left, default background on the right", model.clone(), p, n
-    pb, nb = comfy.hooks.set_conds_props([pos, neg], 1.0, "default", mask=1.0 - left,
-                                         hooks=hook_group(factors_b, 0.8))
+    third = torch.zeros(1, size, size)
+    third[:, :, : size // 3] = 1.0
+    last = torch.zeros(1, size, size)
+    last[:, :, 2 * size // 3:] = 1.0
+    place = classes["HyperLoRAApplyConditioning"]().apply
+
+    yield "plain model, no identity", model.clone(), pos, neg
+    (patched,) = classes["HyperLoRAApply"]().apply(model, a, 0.8, 0.0)
+    yield BASELINE, patched, pos, neg
+
+    yield "core hooks: window 0-0.5 (timesteps_range)", model.clone(), *_hooked_window(comfy.hooks, pos, neg, fa)
+    pa, na = comfy.hooks.set_conds_props([pos, neg], 1.0, "default", mask=third, hooks=hook_group(fa, 0.8))
+    pb, nb = comfy.hooks.set_conds_props([pos, neg], 1.0, "default", mask=last, hooks=hook_group(fb, 0.8))
     p, n = comfy.hooks.set_default_conds_and_combine(
         [comfy.hooks.combine_conditioning([pa, pb]), comfy.hooks.combine_conditioning([na, nb])], [pos, neg])
-    yield "regional: A left, B right, default background", model.clone(), p, n
+    yield "core hooks: A left third, B right third, background", model.clone(), p, n
+
+    p, n, m = place(model, pos, neg, a, 0.8, 0.0, 0.5)
+    yield "ours: window 0-0.5", m, p, n
+    p, n, m = place(model, pos, neg, a, 0.8, 0.0, 1.0, fade_in=0.3)
+    yield "ours: whole run, fade_in 0.3", m, p, n
+    p, n, m = place(model, pos, neg, a, 0.8, 0.0, 1.0, mask=left)
+    yield "ours: A left half, background right", m, p, n
+    p, n, m = place(model, pos, neg, a, 0.8, 0.0, 1.0, mask=third)
+    p, n, m = place(m, p, n, b, 0.8, 0.0, 1.0, mask=last)
+    yield "ours: A left third, B right third, background", m, p, n
+    p, n, m = place(model, pos, neg, a, 0.8, 0.0, 1.0, mask=left)
+    p, n, m = place(m, p, n, b, 0.8, 0.0, 1.0, mask=1.0 - left)
+    yield "ours: A left half, B right half (no background)", m, p, n
 
 
-class Counters:
-    """UNet calls (a wrapper around the UNet function) and patched-weight computations (calculate_weight)."""
+def _hooked_window(hooks, pos, neg, factors):
+    hooked = hooks.set_conds_props([pos, neg], 1.0, "default", hooks=hook_group(factors, 0.8),
+                                   timesteps_range=(0.0, 0.5))
+    plain = hooks.set_conds_props([pos, neg], 1.0, "default", timesteps_range=(0.5, 1.0))
+    return tuple(hooks.combine_conditioning([h, u]) for h, u in zip(hooked, plain))
+
+
+class Counter:
+    """UNet calls and the rows (batch) they carry."""
 
     def __init__(self):
-        import comfy.lora
+        self.calls = self.rows = 0
 
-        self.unet = self.weights = 0
-        real = comfy.lora.calculate_weight
-
-        def counting_weights(*args, **kwargs):
-            self.weights += 1
-            return real(*args, **kwargs)
-
-        comfy.lora.calculate_weight = counting_weights  # looked up at call time by the patcher
-
-    def unet_wrapper(self, apply_model, params):
-        self.unet += 1
+    def __call__(self, apply_model, params):
+        self.calls += 1
+        self.rows += params["input"].shape[0]
         return apply_model(params["input"], params["timestep"], **params["c"])
 
 
 def measure(nodes, all_cases, steps: int, size: int, repeat: int) -> dict[str, tuple[float, float, float]]:
-    """Per case: UNet calls per step, weight computations per run, seconds per step (best of `repeat`).
-
-    The cases run in turn, round after round, so all see the same machine."""
-    counters = Counters()
+    """Per case: UNet calls per step, rows per step, seconds per step (best of `repeat`, cases in turn)."""
     latent = {"samples": torch.zeros(1, 4, size // 8, size // 8)}
     best = {name: (0.0, 0.0, float("inf")) for name, *_ in all_cases}
     for _ in range(repeat):
         for name, model, positive, negative in all_cases:
-            model.set_model_unet_function_wrapper(counters.unet_wrapper)
-            counters.unet = counters.weights = 0
+            counter = Counter()
+            model.set_model_unet_function_wrapper(counter)
             t0 = time.perf_counter()
             nodes.common_ksampler(model, 42, steps, 4.0, "euler", "normal", positive, negative, latent)
             seconds = (time.perf_counter() - t0) / steps
-            best[name] = (counters.unet / steps, counters.weights, min(best[name][2], seconds))
+            best[name] = (counter.calls / steps, counter.rows / steps, min(best[name][2], seconds))
     return best
+
+
+def setup(size: int):
+    nodes = import_comfyui()
+    import hyperlora_core as hl
+    from tests.integration.tiny_models import build_unet, write_matching_checkpoint
+
+    classes, base = load_pack(nodes)
+    model = build_unet("SDXL")
+    engine = hl.load_hyperlora(write_matching_checkpoint(base / "tiny", model), heads=12, dim_head=64)
+    import folder_paths
+
+    folder_paths.add_model_folder_path("hyper_lora", str(base))
+    (hyperlora,) = classes["HyperLoRACheckpointLoader"]().load("tiny", "auto", "auto")
+    gen = torch.Generator().manual_seed(1)
+    shape = (engine.config.num_queries, engine.config.num_basis)
+    people = []
+    for _ in range(2):
+        alpha = torch.nn.functional.normalize(torch.randn(shape, generator=gen), dim=-1)
+        coefficients = sys.modules[classes["HyperLoRAApply"].__module__.rsplit(".", 1)[0] + ".types"].Coefficients(
+            hyperlora, alpha, None)
+        people.append((coefficients, coefficients.factors("id")))
+    return nodes, classes, model, people
+
+
+def run_one_case(name: str, steps: int, size: int) -> None:
+    """--case NAME: run that case once in this fresh process (for its peak RAM)."""
+    nodes, classes, model, people = setup(size)
+    chosen = [c for c in cases(classes, model, people, size) if c[0] == name]
+    measure(nodes, chosen, steps, size, 1)
+
+
+def peak_ram(names: list[str], steps: int, size: int) -> dict[str, float]:
+    """Peak resident memory (MiB) of a fresh process running each case once."""
+    peaks = {}
+    for name in names:
+        process = subprocess.Popen([sys.executable, __file__, "--case", name, "--steps", str(steps), "--size",
+                                    str(size)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(process.pid, 0)
+        if status != 0:
+            sys.exit(f"the case {name!r} failed in its own process (status {status})")
+        peaks[name] = usage.ru_maxrss / 1024
+    return peaks
 
 
 def main() -> None:
@@ -147,28 +212,31 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--size", type=int, default=256, help="image size in pixels (latent = size / 8)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args()
-    nodes = import_comfyui()
-    import hyperlora_core as hl
-    from tests.integration.tiny_models import build_unet, write_matching_checkpoint
+    if args.case:
+        run_one_case(args.case, args.steps, args.size)
+        return
+    nodes, classes, model, people = setup(args.size)
+    weights = sum(model.model_state_dict()[k].numel() for k in people[0][1].up)
+    all_cases = list(cases(classes, model, people, args.size))
+    import comfyui_version
 
-    model = build_unet("SDXL")
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = hl.load_hyperlora(write_matching_checkpoint(Path(tmp) / "tiny", model), heads=12, dim_head=64)
-        gen = torch.Generator().manual_seed(1)
-        shape = (engine.config.num_queries, engine.config.num_basis)
-        factors_a, factors_b = (engine.lora_factors(torch.nn.functional.normalize(torch.randn(shape, generator=gen),
-                                                                                  dim=-1)) for _ in range(2))
-    weights = sum(model.model_state_dict()[k].numel() for k in factors_a.up)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; tiny SDXL UNet, {len(factors_a.up)} "
-          f"patched attention weights ({weights / 1e6:.2f} M parameters); {args.steps} steps at {args.size} px, "
-          f"cfg 4, euler; best of {args.repeat}")
-    results = measure(nodes, list(cases(model, factors_a, factors_b, args.size)), args.steps, args.size, args.repeat)
-    _, weights_apply, time_apply = results["Apply: add_patches (one identity)"]
-    print(f"  {'case':54s} {'UNet calls/step':>15s} {'weight computations/run':>23s} {'ms/step':>8s} {'vs Apply':>8s}")
-    for name, (calls, weights, seconds) in results.items():
-        print(f"  {name:54s} {calls:15.1f} {weights:11d} ({weights / max(weights_apply, 1):4.1f}x) "
-              f"{seconds * 1e3:8.1f} {seconds / time_apply:7.2f}x")
+    print(f"ComfyUI {comfyui_version.__version__}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"tiny SDXL UNet, {len(people[0][1].up)} attention weights ({weights / 1e6:.2f} M parameters); "
+          f"{args.steps} steps at {args.size} px, cfg 4, euler; best of {args.repeat}")
+    results = measure(nodes, all_cases, args.steps, args.size, args.repeat)
+    peaks = peak_ram([name for name, *_ in all_cases], args.steps, args.size)
+    apply_time = results[BASELINE][2]
+    print(f"  {'case':52s} {'UNet calls/step':>15s} {'rows/step':>9s} {'ms/step':>8s} {'vs Apply':>8s} "
+          f"{'peak RAM MiB':>12s}")
+    for name, (calls, rows, seconds) in results.items():
+        print(f"  {name:52s} {calls:15.1f} {rows:9.1f} {seconds * 1e3:8.1f} {seconds / apply_time:7.2f}x "
+              f"{peaks[name]:12.0f}")
+    if args.json:
+        print(json.dumps({name: {"calls": c, "rows": r, "ms": s * 1e3, "vs_apply": s / apply_time,
+                                 "peak_ram_mib": peaks[name]} for name, (c, r, s) in results.items()}))
 
 
 if __name__ == "__main__":

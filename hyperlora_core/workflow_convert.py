@@ -26,6 +26,7 @@ import math
 from dataclasses import dataclass, field
 
 from .workflow_graph import Builder, Graph, NodeSpec, Socket, WorkflowError
+from .workflow_upgrade import upgrade_nodes
 
 __all__ = ["OFFICIAL_NODE_TYPES", "Conversion", "Report", "WorkflowError", "convert_workflow"]
 
@@ -136,6 +137,7 @@ class Report:
     replaced: list = field(default_factory=list)  # (old id, old type, [(new id, new type), ...], why)
     notes: list = field(default_factory=list)  # (node id or None, text)
     third_party: list = field(default_factory=list)  # (node id, type, pack, alternative)
+    upgraded: list = field(default_factory=list)  # (node id, text): our own nodes saved by an earlier version
 
     def to_json(self) -> dict:
         return {"replaced": [{"node": i, "type": t, "now": [{"node": n, "type": k} for n, k in new], "why": why}
@@ -143,10 +145,15 @@ class Report:
                 "notes": [{"node": i, "text": t} for i, t in self.notes],
                 "third_party": [{"node": i, "type": t, "pack": p, "alternative": a}
                                 for i, t, p, a in self.third_party],
+                "upgraded": [{"node": i, "text": t} for i, t in self.upgraded],
                 "text": self.text()}
 
     def text(self) -> str:
         lines = [f"Replaced {len(self.replaced)} node(s):"]
+        if self.upgraded:
+            heading = (f"Upgraded {len(self.upgraded)} HyperLoRA Apply to Conditioning node(s) saved by an earlier "
+                       "version of this pack:")
+            lines[:0] = [heading] + [f"  node {node}: {text}" for node, text in self.upgraded]
         for old_id, old_type, new, why in self.replaced:
             now = " + ".join(f"{kind} (node {node})" for node, kind in new) or "removed"
             lines.append(f"  node {old_id} {old_type} -> {now}" + (f" ({why})" if why else ""))
@@ -204,6 +211,7 @@ class _Converter:
                        node.get("inputs") or []]
             self.b.keep(node, sources)
             self._note_third_party(node)
+        self.report.upgraded = upgrade_nodes(self.b)
         definitions = self.g.original.get("definitions")
         for subgraph in (definitions.get("subgraphs") or []) if isinstance(definitions, dict) else []:
             if not isinstance(subgraph, dict) or not isinstance(subgraph.get("nodes"), list):

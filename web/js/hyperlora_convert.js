@@ -2,7 +2,9 @@
 // ComfyUI-HyperLoRA pack that are not installed, offer to convert it (POST /hyperlora/convert_workflow).
 import { app } from "../../../scripts/app.js";
 import { api } from "../../../scripts/api.js";
-import { offerMessage, officialTypesToConvert, replaceInPlace, reportNotice } from "./hyperlora_convert_logic.js";
+import {
+  offerMessage, officialTypesToConvert, outdatedNodeCount, replaceInPlace, reportNotice, upgradeNotice,
+} from "./hyperlora_convert_logic.js";
 
 const ROUTE = "/hyperlora/convert_workflow";
 
@@ -28,9 +30,13 @@ function notify({ severity, summary, detail }) {
   }
 }
 
+// Official nodes are converted after asking; our own nodes saved by an earlier version are upgraded without
+// asking (nothing is saved until the user saves). One server call does both.
 export async function convertIfOfficial(graphData) {
   const types = officialTypesToConvert(graphData, isRegistered);
-  if (!types.length || !(await ask(offerMessage(types)))) return false;
+  const outdated = outdatedNodeCount(graphData);
+  if (types.length && !(await ask(offerMessage(types)))) return false;
+  if (!types.length && !outdated) return false;
   try {
     const response = await api.fetchApi(ROUTE, {
       method: "POST",
@@ -40,10 +46,11 @@ export async function convertIfOfficial(graphData) {
     const answer = await response.json().catch(() => ({}));
     if (!response.ok) throw new Error(answer.error || `the server answered ${response.status}`);
     replaceInPlace(graphData, answer.workflow);
-    notify(reportNotice(answer.report));
+    notify(types.length ? reportNotice(answer.report) : upgradeNotice(answer.report));
     return true;
   } catch (error) {
-    notify({ severity: "error", summary: "HyperLoRA: the workflow could not be converted", detail: error.message });
+    const what = types.length ? "converted" : "upgraded";
+    notify({ severity: "error", summary: `HyperLoRA: the workflow could not be ${what}`, detail: error.message });
     return false;
   }
 }

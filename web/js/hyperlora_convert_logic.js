@@ -64,3 +64,30 @@ export function reportNotice(report) {
     detail,
   };
 }
+
+/** Our node types whose saved form an earlier version of this pack wrote differently (upgraded by the server). */
+export const UPGRADED_NODE_TYPES = ["HyperLoRAApplyConditioning"];
+
+/**
+ * How many nodes of the workflow were saved by an earlier version of this pack: Apply to Conditioning without
+ * its model input (it gained MODEL in and out when identities stopped using core hooks).
+ */
+export function outdatedNodeCount(workflow) {
+  const nodes = Array.isArray(workflow?.nodes) ? workflow.nodes : [];
+  return nodes.filter((node) => UPGRADED_NODE_TYPES.includes(node?.type) &&
+    !(Array.isArray(node.inputs) && node.inputs.some((input) => input?.name === "model"))).length;
+}
+
+/** What the user is told after an automatic upgrade: {severity, summary, detail}. */
+export function upgradeNotice(report) {
+  const upgraded = report?.upgraded ?? [];
+  return {
+    severity: "info",
+    summary: `Upgraded ${upgraded.length} HyperLoRA Apply to Conditioning node(s) from an earlier version`,
+    detail: [
+      "The identity now rides on the model (no ComfyUI hooks, so dynamic VRAM stays on): the model goes " +
+        "through the node to the sampler. Save the workflow to keep the upgrade.",
+      ...upgraded.map((entry) => `node ${entry.node}: ${entry.text}`),
+    ].join("\n"),
+  };
+}
