@@ -250,3 +250,18 @@ def test_cached_conditionings_report_the_identitys_factors(placed_model):
     factor_bytes = sum(t.numel() * t.element_size() for d in (first.factors.up, first.factors.down)
                        for t in d.values())
     assert cache_ram_usage([cond]) == factor_bytes + 2 * 4 * 4
+
+
+def test_an_identity_on_the_device_takes_22_mib_in_fp16_with_the_released_shapes():
+    """The README's figure: the ID-LoRA factors of the released SDXL checkpoints (140 modules, rank 8)."""
+    from hyperlora_core.naming import sdxl_attention_modules
+
+    up, down = {}, {}
+    for name, hidden, cross in sdxl_attention_modules():
+        for projection in ("to_q", "to_k", "to_v", "to_out"):
+            width = cross if projection in ("to_k", "to_v") and cross else hidden
+            up[f"{name}.{projection}"] = torch.zeros(hidden, 8, dtype=torch.float16)
+            down[f"{name}.{projection}"] = torch.zeros(8, width, dtype=torch.float16)
+    stacked = stack_factors([LoraFactors(up, down, 4.0, {k: k for k in up})])
+    assert len(up) == 560 and stacked.nbytes() / 2 ** 20 == pytest.approx(22.15, abs=0.01)
+    assert stack_factors([LoraFactors(up, down, 4.0, {k: k for k in up})] * 2).nbytes() == 2 * stacked.nbytes()
