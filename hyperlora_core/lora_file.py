@@ -30,12 +30,12 @@ def lora_metadata(source: str, key_style: str, base_strength: float, recommended
     }
 
 
-def write_lora_atomically(path: str | os.PathLike, tensors: dict, metadata: dict) -> None:
+def write_lora_atomically(path: str | os.PathLike, tensors: dict, metadata: dict, overwrite: bool = True) -> None:
     """Serialise in memory with the safetensors library (so it leaves no temporary file of its own),
     then write atomically."""
-    from safetensors.torch import save
+    import safetensors.torch
 
-    write_bytes_atomically(path, save(tensors, metadata=metadata))
+    write_bytes_atomically(path, safetensors.torch.save(tensors, metadata=metadata), overwrite)
 
 
 def check_target(path: str | os.PathLike, overwrite: bool) -> None:
