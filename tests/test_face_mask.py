@@ -183,3 +183,12 @@ def test_measuring_only_near_the_edge_gives_the_mask_of_measuring_every_pixel(se
     for grow, feather in ((0.0, 0.0), (0.0, 8.0), (12.5, 3.0), (-7.0, 0.0), (-20.0, 40.0), (3.3, 0.5)):
         got = polygon_mask(polygon, height, width, grow, feather)
         assert torch.equal(got, dense_polygon_mask(polygon, height, width, grow, feather)), (grow, feather)
+
+
+@pytest.mark.parametrize("grow, unit", [(-1024.0, "pixels"), (-0.6, "face fraction")])
+def test_a_grow_that_shrinks_the_face_away_says_so(face_mask, grow, unit):
+    with pytest.raises(ValueError, match=rf"grow {grow:g} \({unit}\) shrinks the mask of the image \(640x480 "
+                                         r"pixels\) to nothing.*face is about \d+ pixels"):
+        face_mask(marker_image(LEFT), shape="outline", grow=grow, unit=unit)
+    (mask, count, _) = face_mask(marker_image(LEFT), shape="outline", grow=grow / 100, unit=unit)["result"]
+    assert count == 1 and mask.sum() > 0
