@@ -277,3 +277,13 @@ def test_a_masked_identity_costs_two_unet_calls_per_step_with_cfg(comfyui, node,
     run_ksampler(comfyui, model, pos, neg, cfg=4.0, steps=2)
     for _, calls in probe.per_step():  # identity (positive + negative batched), then the background
         assert sorted(sorted(which) for which, _ in calls) == [[0, 1], [0, 1]]
+
+
+@pytest.mark.parametrize("strength, start", [(float("nan"), 0.0), (1.0, float("nan"))])
+def test_identity_hook_refuses_nan_keyframes_from_core(comfyui, node, lora_delta, strength, start):
+    from comfy_extras.nodes_hooks import CreateHookKeyframe
+
+    coefficients, _, _ = lora_delta
+    (schedule,) = CreateHookKeyframe().create_hook_keyframe(strength, start)
+    with pytest.raises(ValueError, match="hook_kf: keyframe 1's"):
+        node("HyperLoRAIdentityHook").create(coefficients, 0.6, hook_kf=schedule)
