@@ -26,7 +26,7 @@ OUT_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "object_info"
 
 def comfyui_version(path: Path) -> str:
     namespace: dict = {}
-    exec((path / "comfyui_version.py").read_text(), namespace)
+    exec((path / "comfyui_version.py").read_text(), namespace)  # noqa: S102 (a local ComfyUI checkout's own version file)
     return namespace["__version__"]
 
 
