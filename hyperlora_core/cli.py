@@ -8,9 +8,11 @@ hyper_lora/hyper_lora/<variant>, hyper_lora/clip_vit/clip_vit_large_14, insightf
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+from .lora_file import check_target
 from .naming import TRIGGER_WORDS
 
 DTYPES = ("fp16", "bf16", "fp32")
@@ -184,7 +186,7 @@ def make_lora(args) -> Path:
 
     metadata = lora_metadata(variant.name, args.style, args.base_strength, args.strength)
     progress(f"Writing {out}")
-    write_lora_atomically(out, tensors, metadata)
+    write_lora_atomically(out, tensors, metadata, overwrite=args.force)
     progress(f"Done. Load it with a LoRA loader at about {args.strength:g} and start prompts with "
              f"'{TRIGGER_WORDS}'.")
     return out
@@ -197,7 +199,8 @@ def _output_path(out: str, force: bool) -> Path:
     if len(path.name.encode()) > MAX_NAME_BYTES:
         raise ValueError(f"--out: the file name is {len(path.name.encode())} bytes long; file systems allow "
                          f"{MAX_NAME_BYTES}. Choose a shorter name.")
-    if path.exists() and not force:
+    check_target(path, overwrite=True)  # a folder, FIFO, device or link is refused even with --force
+    if os.path.lexists(path) and not force:
         raise ValueError(f"{path} already exists. Choose another --out, or add --force to overwrite it.")
     if not path.parent.is_dir():
         raise ValueError(f"The folder {path.parent} does not exist; create it first.")

@@ -37,7 +37,7 @@ FULL_HASH_LIMIT = 64 * 1024 * 1024
 SAMPLES = 64
 SAMPLE_BYTES = 64 * 1024
 THUMBNAIL_SIZE = 128
-MAX_NAME_LENGTH = 200
+MAX_NAME_BYTES = 200  # in UTF-8: file systems count bytes (a CJK character takes 3)
 # Characters Windows refuses in file names, and control characters (NUL included).
 _BAD_NAME = re.compile(r'[<>:"|?*\\\x00-\x1f\x7f]')
 _WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
@@ -85,8 +85,10 @@ def identity_relative_path(name: str) -> str:
     what = f"The identity name '{name}'"
     if not cleaned:
         raise ValueError("Give the identity a name, e.g. 'alice' or 'cast/alice'.")
-    if len(cleaned) > MAX_NAME_LENGTH:
-        raise ValueError(f"{what[:60]}...' is too long; use at most {MAX_NAME_LENGTH} characters.")
+    size = len(cleaned.encode("utf-8", "surrogatepass"))
+    if size > MAX_NAME_BYTES:
+        raise ValueError(f"{what[:60]}...' is too long: {size} bytes in UTF-8 (letters outside English take 2 to 4 "
+                         f"bytes each); use at most {MAX_NAME_BYTES} bytes.")
     if _BAD_NAME.search(cleaned):
         raise ValueError(f"{what} contains a character file names cannot hold (\\ < > : \" | ? * or a control "
                          "character). Use letters, digits, spaces, - and _, and / for sub-folders.")
@@ -113,10 +115,12 @@ def identity_path(root: str | os.PathLike, name: str) -> Path:
 
 
 # -- writing and reading -----------------------------------------------------------------------------
-def thumbnail_array(image, size: int = THUMBNAIL_SIZE) -> np.ndarray:
-    """A PIL image as a (size, size, 3) uint8 array: fitted and centred on grey."""
+def thumbnail_array(image, size: int = THUMBNAIL_SIZE) -> np.ndarray | None:
+    """A PIL image as a (size, size, 3) uint8 array: fitted and centred on grey; None for an empty image."""
     from PIL import Image
 
+    if 0 in image.size:
+        return None
     image = image.convert("RGB")
     scale = size / max(image.size)
     fitted = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
@@ -150,7 +154,7 @@ def _finite(name: str, tensor: torch.Tensor) -> torch.Tensor:
 def save_identity(path: str | os.PathLike, identity: SavedIdentity, overwrite: bool = False) -> Path:
     """Write an identity file atomically; an existing file is replaced only with overwrite=True."""
     path = Path(path)
-    if path.exists() and not overwrite:
+    if os.path.lexists(path) and not overwrite:
         raise ValueError(f"An identity named '{path.stem}' already exists ({path}). Choose another name, or turn "
                          "on 'overwrite' to replace it.")
     tensors = {"alpha": _finite("alpha", identity.alpha)}
@@ -162,7 +166,8 @@ def save_identity(path: str | os.PathLike, identity: SavedIdentity, overwrite: b
         thumbnail = np.ascontiguousarray(identity.thumbnail, dtype=np.uint8)
         if thumbnail.ndim != 3 or thumbnail.shape[2] != 3:
             raise ValueError(f"The thumbnail must be an (H, W, 3) image; got shape {thumbnail.shape}.")
-        tensors["thumbnail"] = torch.from_numpy(thumbnail.copy())
+        if thumbnail.size:  # an empty one is no thumbnail
+            tensors["thumbnail"] = torch.from_numpy(thumbnail.copy())
     metadata = {
         "hyperlora.format": FORMAT,
         "hyperlora.version": VERSION,
@@ -172,14 +177,31 @@ def save_identity(path: str | os.PathLike, identity: SavedIdentity, overwrite: b
         "hyperlora.created": identity.created or datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_lora_atomically(path, tensors, metadata)  # hidden temporary file + rename: never half-written
+    _make_folder(path)
+    write_lora_atomically(path, tensors, metadata, overwrite)  # a temporary + rename: never half-written
     return path
+
+
+def _make_folder(path: Path) -> None:
+    """The folders an identity name asks for; a file standing where one is needed is named."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next(p for p in (path.parent, *path.parent.parents) if os.path.lexists(p) and not p.is_dir())
+        raise ValueError(f"The identity name needs the folder {blocker}, but it is a file. Choose another name "
+                         "(or another sub-folder).") from None
+    except OSError as exc:
+        raise ValueError(f"Could not create the folder {path.parent} ({exc.strerror or exc}). Choose a shorter "
+                         "or simpler name.") from None
 
 
 def read_identity_header(path: str | os.PathLike) -> SafetensorsFile:
     """The validated header of an identity file (cheap: no tensor is read)."""
     st = SafetensorsFile(path)
+    for key, value in st.metadata.items():
+        if key.startswith("hyperlora.") and not isinstance(value, str):
+            raise ValueError(f"The identity file {path} is damaged: its metadata '{key}' is not text "
+                             f"({str(value)[:40]}). Save the identity again.")
     if st.metadata.get("hyperlora.format") != FORMAT:
         raise ValueError(f"{path} is not a HyperLoRA identity file (made by HyperLoRA Save Identity). If it is a "
                          "LoRA, load it with Load LoRA instead.")
@@ -196,6 +218,8 @@ def read_thumbnail(path: str | os.PathLike) -> np.ndarray | None:
     shape, dtype = st.shape("thumbnail"), st.dtype("thumbnail")
     if dtype != torch.uint8 or len(shape) != 3 or shape[2] != 3 or max(shape[:2]) > 4 * THUMBNAIL_SIZE:
         raise ValueError(f"The thumbnail in {path} is not a small RGB image (shape {shape}, {dtype}).")
+    if 0 in shape:
+        return None  # an empty thumbnail shows nothing: as if there were none
     return st.read("thumbnail").numpy()
 
 
@@ -221,6 +245,16 @@ def load_identity(path: str | os.PathLike) -> SavedIdentity:
 def check_checkpoint(identity: SavedIdentity, name: str, fingerprint: str, shape: tuple[int, int],
                      where: str = "this identity") -> None:
     """Refuse coefficients made with another checkpoint: the fingerprint names the checkpoint it needs."""
+    if not identity.fingerprint:
+        raise ValueError(f"{where} has no checkpoint fingerprint (it was written by another tool or edited), so "
+                         "HyperLoRA cannot tell which checkpoint made it, and coefficients only work with that one. "
+                         f"Save the identity again from the photos with '{name}'.")
+    if identity.fingerprint != fingerprint and identity.checkpoint == name:
+        raise ValueError(f"{where} was made with a checkpoint named '{name}' too, but its files differ from the "
+                         f"loaded one ({identity.fingerprint[:19]}... here, {fingerprint[:19]}... now): the folder "
+                         f"'{name}' holds other files than when the identity was saved (the other variant, or a "
+                         "changed download). Load the checkpoint that made it, or save the identity again from "
+                         "the photos.")
     if identity.fingerprint != fingerprint:
         raise ValueError(f"{where} was made with the HyperLoRA checkpoint '{identity.checkpoint}' "
                          f"({identity.fingerprint[:19]}...), but the loaded checkpoint is '{name}' "

@@ -38,7 +38,7 @@ def reference_from(paths: list[str], analyzer, read_image) -> tuple:
     import torch
 
     from . import face
-    from .face.likeness import reference_embedding
+    from .face.likeness import identity_reference, reference_embedding
     from .identity_file import load_identity
 
     identity_files = [p for p in paths if p.lower().endswith(".safetensors")]
@@ -49,7 +49,7 @@ def reference_from(paths: list[str], analyzer, read_image) -> tuple:
         if saved.arcface is None:
             raise ValueError(f"The identity {paths[0]} was saved without an ArcFace reference (e.g. a mix); "
                              "give the reference photos instead.")
-        return reference_embedding(saved.arcface), f"identity '{saved.label}'"
+        return identity_reference(saved.arcface, saved.label), f"identity '{saved.label}'"
     embeddings = []
     for number, path in enumerate(paths, start=1):
         image = read_image(path)

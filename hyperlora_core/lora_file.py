@@ -6,8 +6,10 @@ serves identity files and converted workflows.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import stat
 from pathlib import Path
 
 from .naming import TRIGGER_WORDS
@@ -28,23 +30,46 @@ def lora_metadata(source: str, key_style: str, base_strength: float, recommended
     }
 
 
-def write_lora_atomically(path: str | os.PathLike, tensors: dict, metadata: dict) -> None:
+def write_lora_atomically(path: str | os.PathLike, tensors: dict, metadata: dict, overwrite: bool = True) -> None:
     """Serialise in memory with the safetensors library (so it leaves no temporary file of its own),
     then write atomically."""
-    from safetensors.torch import save
+    import safetensors.torch
 
-    write_bytes_atomically(path, save(tensors, metadata=metadata))
+    write_bytes_atomically(path, safetensors.torch.save(tensors, metadata=metadata), overwrite)
 
 
-def write_bytes_atomically(path: str | os.PathLike, data: bytes) -> None:
+def check_target(path: str | os.PathLike, overwrite: bool) -> None:
+    """Refuse a target we must not replace: anything but a regular file (a folder, FIFO, device or
+    symbolic link: replacing `/dev/null` or a link's name is never what was meant), and an existing
+    file without `overwrite`."""
+    path = Path(path)
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ValueError(f"Cannot use {path} ({exc.strerror or exc}); choose another name.") from None
+    if not stat.S_ISREG(mode):
+        kind = ("a symbolic link" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode)
+                else "a pipe (FIFO)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "a special file")
+        raise ValueError(f"{path} is {kind}, not a regular file, so it is never replaced. Choose another name.")
+    if not overwrite:
+        raise ValueError(f"{path} already exists. Choose another name, or allow overwriting to replace it.")
+
+
+def write_bytes_atomically(path: str | os.PathLike, data: bytes, overwrite: bool = True) -> None:
     """Write through one short-named temporary file of ours beside `path`, then rename.
 
     No half-written file is ever left: the temporary is removed on every failure we can catch
-    (a full disk, Ctrl+C). The file is created like any other (mode 0666 minus the umask, so 0644
+    (a full disk, Ctrl+C). Only a regular file is ever replaced (`check_target`), and only with
+    `overwrite`; without it the name is claimed exclusively (a hard link fails if another process
+    created it meanwhile). The file is created like any other (mode 0666 minus the umask, so 0644
     usually, not mkstemp's 0600), and the short temporary name works for final names up to the
     255-byte limit.
     """
     path = Path(path)
+    check_target(path, overwrite)
     temporary = path.parent / f".hyperlora-{secrets.token_hex(6)}.tmp"
     try:
         handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
@@ -56,11 +81,38 @@ def write_bytes_atomically(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(temporary, path)
+        if overwrite:
+            check_target(path, overwrite)  # again, just before: it may have changed while we wrote
+            os.replace(temporary, path)
+        else:
+            _claim(temporary, path)
+    except FileExistsError:
+        temporary.unlink(missing_ok=True)
+        raise ValueError(f"{path} was created by someone else while we wrote it; nothing was replaced. "
+                         "Choose another name.") from None
+    except ValueError:
+        temporary.unlink(missing_ok=True)
+        raise
     except OSError as exc:  # a full disk, a vanished folder: one readable line, not a traceback
         temporary.unlink(missing_ok=True)
-        raise RuntimeError(f"Could not write {path} ({exc.strerror or exc}); nothing was saved. Free some "
-                           "disk space or choose another folder, then try again.") from None
+        advice = ("Free some disk space or choose another folder" if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+                  else "Choose a shorter name" if exc.errno == errno.ENAMETOOLONG
+                  else "Check that the folder is writable, or choose another")
+        raise RuntimeError(f"Could not write {path} ({exc.strerror or exc}); nothing was saved. {advice}, "
+                           "then try again.") from None
     except BaseException:  # Ctrl+C and anything else: no temporary left behind either
         temporary.unlink(missing_ok=True)
         raise
+
+
+def _claim(temporary: Path, path: Path) -> None:
+    """Give `temporary` the name `path` only if no file has it (FileExistsError otherwise)."""
+    try:
+        os.link(temporary, path)  # atomic and exclusive
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: check, then rename (a race is possible there only)
+        check_target(path, overwrite=False)
+        os.replace(temporary, path)
+        return
+    temporary.unlink()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 MAX_JSON_BYTES = 16 * 1024 * 1024  # the released JSONs are a few KB; a config.json is under 10 KB
@@ -60,11 +61,23 @@ def parse_json_text(raw: str | bytes, where: str, what_to_do: str) -> object:
         raise ValueError(f"{where} is not valid JSON ({exc}). {what_to_do}") from None
 
 
-def load_json_file(path: str | Path, what_to_do: str = "Download it again.", max_bytes: int = MAX_JSON_BYTES):
-    """Read and parse a small JSON file; a ValueError naming the file when it is too big, deep or broken."""
+def load_json_file(path: str | Path, what_to_do: str = "Download it again.", max_bytes: int | None = None):
+    """Read and parse a small JSON file; a ValueError naming the file when it is too big, deep or broken.
+
+    At most `max_bytes` (MAX_JSON_BYTES) + 1 bytes are read, whatever the file claims to be: a pipe or
+    /dev/zero has no size to check beforehand."""
     path = Path(path)
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise ValueError(f"{path} is {size} bytes, far too large for this JSON file (at most {max_bytes}); it is "
-                         f"probably another file under this name. {what_to_do}")
-    return parse_json_text(path.read_bytes(), str(path), what_to_do)
+    limit = MAX_JSON_BYTES if max_bytes is None else max_bytes
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            raw = f.read(limit + 1) if size <= limit else b""
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ValueError(f"Could not read {path} ({exc.strerror or exc}). {what_to_do}") from None
+    if size > limit or len(raw) > limit:
+        told = f"is {size} bytes" if size > limit else f"is larger than {limit} bytes"
+        raise ValueError(f"{path} {told}, far too large for this JSON file (at most {limit}); it is probably "
+                         f"another file under this name. {what_to_do}")
+    return parse_json_text(raw, str(path), what_to_do)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
-from .lora_file import write_bytes_atomically
-from .validate import parse_json_text
+from .lora_file import check_target, write_bytes_atomically
+from .validate import load_json_file
 
 NOT_JSON_ADVICE = ("So it is not a JSON workflow: use the .json file ComfyUI saved (a PNG with an embedded "
                    "workflow: drag it into ComfyUI and save it as .json).")
@@ -25,18 +26,18 @@ def run(args) -> int:
     from .workflow_convert import convert_workflow
 
     source, out = Path(args.workflow).expanduser(), Path(args.out).expanduser()
-    if out.exists() and not args.force:
+    check_target(out, overwrite=True)  # a folder, FIFO, device or link is refused even with --force
+    if os.path.lexists(out) and not args.force:
         raise ValueError(f"{out} already exists. Choose another -o, or add --force to overwrite it.")
     if not out.parent.is_dir():
         raise ValueError(f"The folder {out.parent} does not exist; create it first.")
     try:
-        raw = source.read_bytes()
+        workflow = load_json_file(source, NOT_JSON_ADVICE)
     except FileNotFoundError:
         raise ValueError(f"The workflow {source} does not exist.") from None
-    workflow = parse_json_text(raw, str(source), NOT_JSON_ADVICE)
     conversion = convert_workflow(workflow)
     text = json.dumps(conversion.workflow, indent=2, ensure_ascii=False) + "\n"
-    write_bytes_atomically(out, text.encode("utf-8"))
+    write_bytes_atomically(out, text.encode("utf-8"), overwrite=args.force)
     if args.json:
         print(json.dumps(conversion.report.to_json(), indent=2))
     else:

@@ -196,9 +196,15 @@ class _Converter:
         self.installed = installed
         self.report = Report()
         self.outputs: dict[int, list] = {}  # converted node id -> value per output slot
-        definitions = workflow.get("definitions") if isinstance(workflow.get("definitions"), dict) else {}
-        self.subgraph_ids = {g.get("id") for g in definitions.get("subgraphs") or [] if isinstance(g, dict)}
+        self.subgraph_ids = {g.get("id") for g in self.subgraphs() if isinstance(g.get("id"), str)}
         self.busy: set[int] = set()
+        self.noted: set = set()
+
+    def subgraphs(self) -> list[dict]:
+        """The workflow's subgraph definitions (the frontend's `definitions.subgraphs`); damaged ones skipped."""
+        definitions = self.g.original.get("definitions")
+        subgraphs = definitions.get("subgraphs") if isinstance(definitions, dict) else None
+        return [g for g in subgraphs if isinstance(g, dict)] if isinstance(subgraphs, list) else []
 
     def run(self) -> Conversion:
         for node_id, node in self.g.nodes.items():
@@ -212,14 +218,14 @@ class _Converter:
             self.b.keep(node, sources)
             self._note_third_party(node)
         self.report.upgraded = upgrade_nodes(self.b)
-        definitions = self.g.original.get("definitions")
-        for subgraph in (definitions.get("subgraphs") or []) if isinstance(definitions, dict) else []:
-            if not isinstance(subgraph, dict) or not isinstance(subgraph.get("nodes"), list):
+        for subgraph in self.subgraphs():
+            if not isinstance(subgraph.get("nodes"), list):
                 continue
-            inner = {n.get("type") for n in subgraph["nodes"] if isinstance(n, dict)}
-            if inner & set(OFFICIAL_NODE_TYPES):
-                self.note(None, f"the subgraph '{subgraph.get('name', subgraph.get('id'))}' holds official "
-                                "HyperLoRA nodes; convert them by hand (subgraphs are not converted).")
+            if any(isinstance(n, dict) and isinstance(n.get("type"), str) and n["type"] in OFFICIAL_WIDGETS
+                   for n in subgraph["nodes"]):
+                name = str(subgraph.get("name", subgraph.get("id")))[:80]
+                self.note(None, f"the subgraph '{name}' holds official HyperLoRA nodes; convert them by hand "
+                                "(subgraphs are not converted).")
         self.b.make_room({node_id for node_id in self.b.nodes if node_id in self.outputs or
                           node_id not in self.g.nodes})
         return Conversion(self.b.to_workflow(), self.report)
@@ -298,7 +304,8 @@ class _Converter:
         return []
 
     def note(self, node_id, text: str) -> None:
-        if (node_id, text) not in self.report.notes:
+        if (node_id, text) not in self.noted:  # a set: thousands of nodes must not make this quadratic
+            self.noted.add((node_id, text))
             self.report.notes.append((node_id, text))
 
     def _note_third_party(self, node: dict) -> None:
@@ -328,7 +335,8 @@ class _Converter:
     def add(self, node_id, kind, like, **kwargs) -> dict:
         new = self.b.add(node_id, kind, SPECS[kind], like, **kwargs)
         title = like.get("title")
-        if node_id == like["id"] and title and title not in OFFICIAL_TITLES and title != like["type"]:
+        if node_id == like["id"] and isinstance(title, str) and title and title not in OFFICIAL_TITLES \
+                and title != like["type"]:
             new["title"] = title
         return new
 

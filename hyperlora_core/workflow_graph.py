@@ -9,10 +9,12 @@ Pure Python: it never imports ComfyUI.
 from __future__ import annotations
 
 import copy
+import heapq
 import math
 from dataclasses import dataclass
 
 LINK_FIELDS = ("id", "origin_id", "origin_slot", "target_id", "target_slot", "type")
+MAX_ID = 2**31 - 1  # the frontend counts ids up from 1; larger ones (JavaScript loses them past 2**53) are damage
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,10 @@ class Graph:
             raise WorkflowError("This is not a ComfyUI workflow: it has no list of nodes. Use a .json file "
                                 "saved from ComfyUI's menu (Workflow > Save or Export).")
         self.original = workflow
-        self.object_links = any(isinstance(raw, dict) for raw in workflow.get("links") or [])
+        links = workflow.get("links") or []
+        if not isinstance(links, list):
+            raise WorkflowError("The workflow's links are not a list; the file is damaged.")
+        self.object_links = any(isinstance(raw, dict) for raw in links)
         self.nodes: dict[int, dict] = {}
         for node in workflow["nodes"]:
             if not isinstance(node, dict) or "id" not in node or "type" not in node:
@@ -60,9 +65,6 @@ class Graph:
                 raise WorkflowError(f"Node id {node['id']} is used twice; the file is damaged.")
             self.nodes[node["id"]] = copy.deepcopy(node)
         self.links = {}
-        links = workflow.get("links") or []
-        if not isinstance(links, list):
-            raise WorkflowError("The workflow's links are not a list; the file is damaged.")
         for raw in links:
             link = ({k: raw.get(k) for k in LINK_FIELDS} if isinstance(raw, dict)
                     else dict(zip(LINK_FIELDS, raw)) if isinstance(raw, list) and len(raw) >= 6 else None)
@@ -93,9 +95,11 @@ class Graph:
         return default
 
     def next_id(self) -> int:
-        state = self.original.get("state") or {}
-        known = [self.original.get("last_node_id") or 0, state.get("lastNodeId") or 0, *self.nodes]
-        return max(int(n) for n in known if isinstance(n, (int, float))) + 1
+        """One above every node id and the saved counters; a counter that is not a plausible id (NaN, text,
+        a number JavaScript cannot hold) is ignored: the nodes themselves are counted."""
+        state = self.original.get("state")
+        counters = [self.original.get("last_node_id"), state.get("lastNodeId") if isinstance(state, dict) else None]
+        return max([0, *self.nodes, *(c for c in counters if _is_id(c))]) + 1
 
 
 TITLE_H, GAP = 30, 10  # a node's title bar sits above its pos; nodes keep a small gap
@@ -135,24 +139,31 @@ def _is_int(value) -> bool:
 
 
 def _is_id(value) -> bool:
-    return _is_int(value)  # the frontend numbers nodes and links of the main graph
+    return _is_int(value) and abs(value) <= MAX_ID  # the frontend numbers nodes and links of the main graph
+
+
+def _is_point(value) -> bool:
+    """[x, y] of finite numbers: a position or size as the frontend saves it."""
+    return (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value))
 
 
 def _check_node(node: dict) -> None:
     """The parts of a node the converter reads have the types the frontend writes."""
     problem = None
     if not _is_id(node["id"]) or not isinstance(node["type"], str):
-        problem = "its id or type"
+        problem = "a damaged id or type"
     elif not isinstance(node.get("inputs") or [], list) or not isinstance(node.get("outputs") or [], list):
-        problem = "its inputs or outputs"
+        problem = "damaged inputs or outputs"
     elif not all(isinstance(e, dict) and (e.get("link") is None or _is_id(e.get("link")))
+                 and all(isinstance(e.get(k, ""), str) for k in ("name", "type"))
                  for e in (node.get("inputs") or []) + (node.get("outputs") or [])):
-        problem = "an input or output"
+        problem = "a damaged input or output"
     elif not isinstance(node.get("pos", []), (list, dict)) or not isinstance(node.get("size", []), (list, dict)):
-        problem = "its position or size"
+        problem = "a damaged position or size"
     if problem:
-        raise WorkflowError(f"Node {str(node.get('id'))[:40]} ({str(node.get('type'))[:40]}) has a damaged "
-                            f"{problem.removeprefix('its ')}; the file is damaged.")
+        raise WorkflowError(f"Node {str(node.get('id'))[:40]} ({str(node.get('type'))[:40]}) has {problem}; "
+                            "the file is damaged.")
 
 
 class Builder:
@@ -185,16 +196,16 @@ class Builder:
         inputs = [{"name": name, "type": kind_, "link": None} for name, kind_ in spec.inputs]
         inputs += [{"name": name, "type": kind_, "widget": {"name": name}, "link": None}
                    for name, kind_, _ in linked_widgets]
-        pos = like.get("pos") or [0, 0]
-        pos = [pos[0] + offset[0], pos[1] + offset[1]] if isinstance(pos, list) and len(pos) == 2 else [0, 0]
-        size = like.get("size") if isinstance(like.get("size"), list) and node_id == like.get("id") else None
+        pos = like.get("pos")
+        pos = [pos[0] + offset[0], pos[1] + offset[1]] if _is_point(pos) else [0, 0]
+        size = like.get("size") if _is_point(like.get("size")) and node_id == like.get("id") else None
         size = [max(size[0], spec.size[0]), max(size[1], spec.size[1])] if size else list(spec.size)
         node = {"id": node_id, "type": kind, "pos": pos, "size": size, "flags": {}, "order": 0,
                 "mode": like.get("mode", 0), "inputs": inputs,
                 "outputs": [{"name": name, "type": kind_, "links": []} for name, kind_ in spec.outputs],
                 "properties": {"Node name for S&R": kind}, "widgets_values": values}
         for key in ("color", "bgcolor"):
-            if key in like:
+            if isinstance(like.get(key), str):
                 node[key] = like[key]
         self.nodes[node_id] = node
         self.sources[node_id] = list(sources or [None] * len(spec.inputs)) + [s for _, _, s in linked_widgets]
@@ -261,24 +272,45 @@ class Builder:
             if _has_non_finite(self.nodes[node_id]):
                 raise WorkflowError(f"Node {node_id} ({self.nodes[node_id]['type']}) holds a number that is not "
                                     "finite (NaN or infinity), which no JSON reader accepts; the file is damaged.")
-        out["nodes"] = [self.nodes[node_id] for node_id in order]
-        out["links"] = ([dict(zip(LINK_FIELDS, link)) for link in links] if self.graph.object_links else links)
         out["last_node_id"] = max(self.nodes, default=0)
         out["last_link_id"] = len(links)
         if isinstance(out.get("state"), dict):
             out["state"]["lastNodeId"] = out["last_node_id"]
             out["state"]["lastLinkId"] = out["last_link_id"]
+        for key, value in out.items():
+            if _has_non_finite(value):
+                raise WorkflowError(f"The workflow's '{str(key)[:40]}' holds a number that is not finite (NaN or "
+                                    "infinity), which no JSON reader accepts; the file is damaged.")
+        out["nodes"] = [self.nodes[node_id] for node_id in order]
+        out["links"] = ([dict(zip(LINK_FIELDS, link)) for link in links] if self.graph.object_links else links)
         return out
 
     def _execution_order(self, links: list) -> list[int]:
+        """The smallest id whose sources are all placed comes next (a heap: linear, not quadratic, in nodes)."""
         needs = {node_id: set() for node_id in self.nodes}
+        feeds = {node_id: [] for node_id in self.nodes}
         for _, origin, _, target, _, _ in links:
-            needs[target].add(origin)
+            if origin not in needs[target]:
+                needs[target].add(origin)
+                feeds[origin].append(target)
+        waiting = {node_id: len(wants) for node_id, wants in needs.items()}
+        ready = [node_id for node_id, count in waiting.items() if count == 0]
+        heapq.heapify(ready)
+        by_id, next_by_id = sorted(self.nodes), 0
         done, order = set(), []
         while len(order) < len(needs):
-            ready = sorted(n for n, wants in needs.items() if n not in done and wants <= done)
-            if not ready:  # a cycle (not runnable anyway): keep the remaining nodes in id order
-                ready = sorted(n for n in needs if n not in done)
-            order.append(ready[0])
-            done.add(ready[0])
+            if ready:
+                node_id = heapq.heappop(ready)
+            else:  # a cycle (not runnable anyway): the smallest id not yet placed comes next
+                while by_id[next_by_id] in done:
+                    next_by_id += 1
+                node_id = by_id[next_by_id]
+            if node_id in done:
+                continue
+            done.add(node_id)
+            order.append(node_id)
+            for target in feeds[node_id]:
+                waiting[target] -= 1
+                if waiting[target] == 0 and target not in done:
+                    heapq.heappush(ready, target)
         return order

@@ -39,15 +39,28 @@ def installed_node_types() -> set[str] | None:
     return set(mappings) if isinstance(mappings, dict) else None
 
 
+async def read_body(stream, limit: int) -> bytes | None:
+    """The whole body, or None once it passes `limit` bytes. One read() returns only what has arrived
+    so far, so a large workflow is read chunk by chunk to its end."""
+    chunks, size = [], 0
+    while chunk := await stream.read(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def handle_convert(request):
     from aiohttp import web
 
+    too_large = web.json_response({"error": "The workflow is too large to convert."}, status=413)
     if request.content_length is not None and request.content_length > MAX_BYTES:
-        return web.json_response({"error": "The workflow is too large to convert."}, status=413)
+        return too_large
+    raw = await read_body(request.content, MAX_BYTES)
+    if raw is None:
+        return too_large
     try:
-        raw = await request.content.read(MAX_BYTES + 1)
-        if len(raw) > MAX_BYTES:
-            return web.json_response({"error": "The workflow is too large to convert."}, status=413)
         body = parse_json_text(raw, "The request", "Send the workflow as JSON.")
     except ValueError:  # also bad UTF-8 and nesting too deep for the parser (a RecursionError from json)
         return web.json_response({"error": "The request is not JSON."}, status=400)

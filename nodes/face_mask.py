@@ -7,7 +7,7 @@ import logging
 import torch
 from PIL import Image
 
-from ..hyperlora_core.face.mask import GROW_UNITS, SELECTIONS, SHAPES, choose_faces, faces_mask
+from ..hyperlora_core.face.mask import GROW_UNITS, SELECTIONS, SHAPES, choose_faces, face_size, faces_mask
 from .images import save_temp_previews, to_image_batch, to_pil_list
 from .loaders import face_dependencies
 from .types import CATEGORY, FACE_ANALYZER
@@ -67,13 +67,17 @@ class HyperLoRAFaceMask:
 
     def mask(self, image, face_analyzer, face_selection, face_index, shape, grow, grow_unit, feather,
              skip_images_without_face):
-        pils = to_pil_list(image)
+        pils = to_pil_list(image, "image")
+        if not pils:
+            raise ValueError("Face Mask got an empty image batch (no images); connect the picture whose faces to "
+                             "mask.")
         masks, previews, count = [], [], 0
         with face_dependencies():
             from ..hyperlora_core import face
 
             for number, pil in enumerate(pils):
-                where = f"image {number + 1} of {len(pils)}" if len(pils) > 1 else "the image"
+                where = (f"image {number + 1} of {len(pils)}" if len(pils) > 1 else "the image") + \
+                    f" ({pil.width}x{pil.height} pixels)"
                 found = face.detect_faces(face_analyzer, pil)
                 count += len(found)
                 if not found and skip_images_without_face:
@@ -87,6 +91,12 @@ class HyperLoRAFaceMask:
                 else:
                     chosen = choose_faces(found, face_selection, face_index, where)
                 mask = faces_mask(chosen, pil.height, pil.width, shape, grow, grow_unit, feather)
+                if chosen and not mask.any():
+                    size = max(face_size(f) for f in chosen)
+                    raise ValueError(
+                        f"grow {grow:g} ({grow_unit}) shrinks the mask of {where} to nothing: the face is about "
+                        f"{size:.0f} pixels across. Use a grow closer to 0 (shrinking by more than half the face "
+                        f"leaves no mask).")
                 masks.append(mask)
                 previews.append(mask_preview(pil, mask, found, chosen))
         ui = {"images": save_temp_previews(previews, prefix="hyperlora_face_mask")}

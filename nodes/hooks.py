@@ -77,6 +77,17 @@ def identity_hook_group(coefficients, strength: float, keyframes=None, prev_hook
     return group
 
 
+def check_keyframes(keyframes) -> None:
+    """The keyframes from core's Create Hook Keyframe, checked: a NaN strength turns the image black, a NaN
+    start_percent makes core fail with an IndexError while sampling."""
+    for number, keyframe in enumerate(getattr(keyframes, "keyframes", None) or [], start=1):
+        finite(keyframe.strength, f"hook_kf: keyframe {number}'s strength")
+        start = keyframe.start_percent
+        if not isinstance(start, (int, float)) or not 0.0 <= start <= 1.0:  # NaN fails both comparisons
+            raise ValueError(f"hook_kf: keyframe {number}'s start_percent must be a number from 0 to 1; got "
+                             f"{start!r}. Set it in the Create Hook Keyframe node.")
+
+
 class HyperLoRAIdentityHook:
     DESCRIPTION = ("The identity as a ComfyUI hook (HOOKS), for core's hook nodes: Cond Set Props, Set Hook "
                    "Keyframes, Cond Pair Set Props, ... Core hooks turn dynamic VRAM off for that sampling (ComfyUI "
@@ -105,5 +116,6 @@ class HyperLoRAIdentityHook:
         }}
 
     def create(self, coefficients, strength, prev_hooks=None, hook_kf=None):
+        check_keyframes(hook_kf)
         return (identity_hook_group(coefficients, finite(strength, "strength"), hook_kf, prev_hooks),)
 

@@ -68,7 +68,9 @@ def save(coefficients: Coefficients, name: str, overwrite: bool = False) -> str:
     """Write `coefficients` as the identity `name`; returns the file's path."""
     from ..hyperlora_core.face.likeness import reference_embedding
 
-    path = identity_file.identity_path(save_folder(), name)
+    folder = save_folder()
+    real_path = identity_file.identity_path(folder, name)  # refuses names leading out of the folder
+    path = os.path.join(folder, identity_file.identity_relative_path(name))  # the name itself: never a link's target
     other = existing_file(name)
     if other is not None and not overwrite:
         raise ValueError(f"An identity named '{name}' already exists ({other}). Choose another name, or turn on "
@@ -85,7 +87,7 @@ def save(coefficients: Coefficients, name: str, overwrite: bool = False) -> str:
         arcface=arcface, thumbnail=thumbnail)
     identity_file.save_identity(path, saved, overwrite=overwrite)
     forget_cached_list(FOLDER)
-    return str(path)
+    return str(real_path)
 
 
 def load(hyperlora, name: str) -> Coefficients:

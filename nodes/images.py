@@ -10,11 +10,15 @@ import torch
 from PIL import Image
 
 
-def to_pil_list(images: torch.Tensor) -> list[Image.Image]:
+def to_pil_list(images: torch.Tensor, name: str = "images") -> list[Image.Image]:
+    """An IMAGE batch as PIL images; images of no pixels (0 high or wide) are refused, naming the input."""
     if images.ndim == 3:
         images = images.unsqueeze(0)
     if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
         raise ValueError(f"Expected an IMAGE batch (B, H, W, C); got shape {tuple(images.shape)}.")
+    if images.shape[0] and 0 in images.shape[1:3]:
+        raise ValueError(f"The {name} input holds empty images ({images.shape[2]}x{images.shape[1]} pixels); "
+                         "connect pictures that have pixels.")
     rgb = images[..., :3] if images.shape[-1] != 1 else images.expand(*images.shape[:-1], 3)
     arrays = (rgb.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
     return [Image.fromarray(a, "RGB") for a in arrays]

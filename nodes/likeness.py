@@ -16,7 +16,7 @@ SCORE_TOOLTIP = ("The 'ID similarity' identity papers report (HyperLoRA, Instant
 
 def reference_of(face, coefficients) -> torch.Tensor:
     """The reference identity's unit ArcFace embedding, from Encode Face or from saved/predicted coefficients."""
-    from ..hyperlora_core.face.likeness import reference_embedding
+    from ..hyperlora_core.face.likeness import identity_reference, reference_embedding
 
     if (face is None) == (coefficients is None):
         raise ValueError("Connect the reference identity to Likeness once: either 'face' (from Encode Face) or "
@@ -27,7 +27,7 @@ def reference_of(face, coefficients) -> torch.Tensor:
         raise ValueError(f"The identity '{coefficients.label}' carries no ArcFace reference (a mix of identities, "
                          "or an identity file saved without one). Connect the reference photos' Encode Face "
                          "output to 'face' instead.")
-    return reference_embedding(coefficients.arcface)
+    return identity_reference(coefficients.arcface, coefficients.label)
 
 
 def measure(images, face_analyzer, reference, top_k: int = 0):

@@ -29,15 +29,18 @@ MAX_NAME_BYTES = 255  # the usual file name limit (ext4, NTFS, APFS)
 
 
 def output_file(output_dir: str, filename_prefix: str, default_name: str = "hyperlora",
-                extension: str = ".safetensors", folder_label: str = "ComfyUI's output folder") -> str:
+                extension: str = ".safetensors", folder_label: str = "ComfyUI's output folder",
+                typed: str | None = None) -> str:
     """`<root>/<prefix>_00001_<extension>` with the next free number, like ComfyUI's Save nodes.
 
     The prefix may name sub-folders ('loras/me'); one ending in '/' (or '.', or empty) names only a
     folder and gets `default_name`. It may not leave `output_dir` (also not through a symlink), nor
-    hold control characters, and the final name must fit the file system's 255-byte limit.
+    hold control characters, and the final name must fit the file system's 255-byte limit. Messages quote
+    `typed`, the prefix as the user typed it (before a destination dropped a leading 'loras/').
     """
+    typed = filename_prefix if typed is None else typed
     if any(ord(char) < 32 or char == "\x7f" for char in filename_prefix):
-        raise ValueError(f"The filename_prefix {filename_prefix!r} contains a control character (such as a "
+        raise ValueError(f"The filename_prefix {typed!r} contains a control character (such as a "
                          "line break or NUL), which cannot be part of a file name. Type a plain name such as "
                          "'loras/my_face'.")
     root = os.path.realpath(output_dir)
@@ -49,16 +52,24 @@ def output_file(output_dir: str, filename_prefix: str, default_name: str = "hype
     else:
         folder, base = os.path.split(target)
     if not is_inside(root, folder) or (not folder_only and target == root):
-        raise ValueError(f"The filename_prefix '{filename_prefix}' points outside {folder_label} ({root}). "
+        raise ValueError(f"The filename_prefix '{typed}' points outside {folder_label} ({root}). "
                          "Use a name such as 'loras/my_face' (sub-folders are fine).")
     name_bytes = len(f"{base}_00001_{extension}".encode())
     if name_bytes > MAX_NAME_BYTES:
         raise ValueError(f"The filename_prefix gives a file name of {name_bytes} bytes, more than the "
                          f"{MAX_NAME_BYTES} a file system allows; shorten the name '{base[:40]}...'.")
+    for part in os.path.relpath(folder, root).split(os.sep):
+        if len(part.encode()) > MAX_NAME_BYTES:
+            raise ValueError(f"The filename_prefix '{typed[:60]}...' has a folder name of {len(part.encode())} bytes, "
+                             f"more than the {MAX_NAME_BYTES} a file system allows; shorten '{part[:40]}...'.")
     if os.path.exists(folder) and not os.path.isdir(folder):
-        raise ValueError(f"The filename_prefix '{filename_prefix}' uses {folder} as a folder, but it is a file. "
+        raise ValueError(f"The filename_prefix '{typed}' uses {folder} as a folder, but it is a file. "
                          "Choose another name.")
-    os.makedirs(folder, exist_ok=True)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"Could not create the folder {folder} for the filename_prefix '{typed}' "
+                         f"({exc.strerror or exc}). Choose a shorter or simpler name.") from None
     pattern = re.compile(re.escape(base) + r"_(\d+)_" + re.escape(extension) + "$")
     numbers = [int(m.group(1)) for name in os.listdir(folder) if (m := pattern.match(name))]
     return os.path.join(folder, f"{base}_{max(numbers, default=0) + 1:05}_{extension}")
@@ -111,8 +122,10 @@ class HyperLoRAExportLoRA:
         else:
             tensors = hl.kohya_state_dict(weighted, style=key_style, dtype=DTYPES[precision])
         root = destination_folder(destination)
-        path = output_file(root, destination_prefix(filename_prefix, destination, key_style))
+        label = "ComfyUI's output folder" if destination == "output" else "the loras folder"
+        path = output_file(root, destination_prefix(filename_prefix, destination, key_style), folder_label=label,
+                           typed=filename_prefix)
         metadata = lora_metadata(coefficients.hyperlora.name, key_style, base_strength, recommended_strength)
-        write_lora_atomically(path, tensors, metadata)
+        write_lora_atomically(path, tensors, metadata, overwrite=False)  # a numbered name of its own
         refresh_lists(destination)
         return {"ui": {"text": [path]}, "result": (path,)}

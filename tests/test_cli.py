@@ -168,3 +168,19 @@ def test_check_command(models, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     folders = {item["folder"] for item in report["items"] if item["status"] == "missing"}
     assert str(tmp_path / "insightface" / "models" / "antelopev2") in folders
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_make_lora_never_replaces_what_is_not_a_regular_file(tmp_path, capsys, force):
+    import os
+
+    from tests.test_workflow_convert import not_regular_targets
+
+    for what, target in not_regular_targets(tmp_path / "out").items():
+        target = target.rename(target.with_suffix(".safetensors"))
+        before = os.lstat(target)
+        args = ["make-lora", "--face", "x.png", "--models", str(tmp_path), "--out", str(target), *force]
+        assert main(args) == 1, what
+        err = capsys.readouterr().err
+        assert str(target) in err and "not a regular file" in err, err
+        assert os.lstat(target).st_ino == before.st_ino

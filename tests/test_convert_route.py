@@ -63,3 +63,49 @@ def test_oversized_requests_are_refused(monkeypatch):
 def test_without_a_comfyui_server_no_route_is_registered(monkeypatch):
     monkeypatch.setitem(sys.modules, "server", None)
     assert pack_module("nodes.convert_route").register_convert_route() is False
+
+
+def padded_workflow(size: int) -> bytes:
+    """A valid request of about `size` bytes: a small official workflow with a long note."""
+    workflow = json.loads(OFFICIAL.read_text(encoding="utf-8"))
+    workflow["nodes"].append({"id": 999, "type": "Note", "pos": [0, 0], "size": [100, 100],
+                              "widgets_values": ["x" * size]})
+    return json.dumps({"workflow": workflow}).encode()
+
+
+def test_a_large_valid_workflow_is_read_whole(monkeypatch):
+    """A body larger than what the server has buffered is read to its end, not cut at the first chunk."""
+    status, answer = post(serve(monkeypatch), padded_workflow(3 * 1024 * 1024))
+    assert status == 200, answer
+    assert any(node["id"] == 999 for node in answer["workflow"]["nodes"])
+
+
+def test_a_chunked_body_over_the_limit_is_refused_as_too_large(monkeypatch):
+    route = pack_module("nodes.convert_route")
+    monkeypatch.setattr(route, "MAX_BYTES", 1000)
+
+    async def body():  # chunked transfer: no Content-Length to refuse up front
+        import asyncio
+        for _ in range(10):
+            yield b" " * 300
+            await asyncio.sleep(0.01)
+
+    status, answer = call_route(serve(monkeypatch), "POST", "/hyperlora/convert_workflow", data=body(),
+                                headers={"Content-Type": "application/json"})
+    assert status == 413 and "too large" in answer["error"]
+
+
+@pytest.mark.parametrize("workflow, message", [
+    ({"nodes": [], "state": []}, None),
+    ({"nodes": [], "last_node_id": float("nan"), "state": {"lastNodeId": float("inf")}}, None),
+    ({"nodes": [], "definitions": {"subgraphs": [{"id": {"a": 1}}, {"id": [1]}]}}, None),
+    ({"nodes": [], "groups": [{"bounding": [float("nan"), 0, 1, 1]}]}, "'groups' holds a number that is not finite"),
+    ({"nodes": [{"id": 1, "type": "Note", "inputs": 5}]}, "has damaged inputs or outputs"),
+])
+def test_crafted_fields_get_a_clear_answer_never_a_500(monkeypatch, workflow, message):
+    data = json.dumps({"workflow": workflow}).encode()  # json.dumps writes NaN and Infinity, as json.loads reads
+    status, answer = post(serve(monkeypatch), data)
+    if message is None:
+        assert status == 200 and answer["workflow"]["last_node_id"] == 0
+    else:
+        assert status == 400 and message in answer["error"]

@@ -98,3 +98,18 @@ def test_cli_comfy_trainer_style_matches_the_comfy_file(tmp_path, models, photo_
         got = trainer[f"{module}.lora_up.weight"].double() @ trainer[f"{module}.lora_down.weight"].double() / rank
         assert float(trainer[f"{module}.alpha"]) == 1.0
         assert float((got - want).norm() / want.norm()) < 1e-5
+
+
+def test_a_refusal_in_models_loras_names_that_folder_and_the_prefix_as_typed(comfy, coefficients, loras):  # noqa: F811
+    with pytest.raises(ValueError) as caught:
+        export(comfy, coefficients, "loras/../../escape", "comfy", 0.0, "loras")
+    message = str(caught.value)
+    assert "'loras/../../escape'" in message and "outside the loras folder" in message, message
+    assert "output folder" not in message
+
+
+@pytest.mark.parametrize("destination", ["output", "loras"])
+def test_a_folder_name_too_long_for_the_file_system_is_named(comfy, coefficients, loras, destination):  # noqa: F811
+    for prefix in ("a" * 260 + "/me", "ok/" + "é" * 130 + "/me"):
+        with pytest.raises(ValueError, match=r"folder name of 26\d bytes.*255"):
+            export(comfy, coefficients, prefix, "comfy", 0.0, destination)

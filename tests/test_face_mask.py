@@ -161,3 +161,34 @@ def test_no_face_is_an_error_naming_the_option_or_an_empty_mask(face_mask):
     assert mask[0].sum() > 0 and mask[1].sum() == 0
     with pytest.raises(ValueError, match="Face index 1 does not exist"):
         face_mask(marker_image(LEFT), "index", 1)
+
+
+def dense_polygon_mask(polygon, height, width, grow=0.0, feather=0.0):
+    """The previous computation: every pixel of the image measured (the reference for the fast one)."""
+    beyond = signed_distance(polygon, torch.arange(width, dtype=torch.float64) + 0.5,
+                             torch.arange(height, dtype=torch.float64) + 0.5) - grow
+    if feather > 0:
+        return (1.0 - beyond / feather).clamp(0.0, 1.0).float()
+    return (beyond <= 0).float()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_measuring_only_near_the_edge_gives_the_mask_of_measuring_every_pixel(seed):
+    gen = np.random.default_rng(seed)
+    height, width = int(gen.integers(40, 260)), int(gen.integers(40, 260))
+    centre, radius = gen.uniform(0, [width, height]), gen.uniform(1, 90, size=2)
+    angles = gen.uniform(0, 2 * math.pi, 106)
+    polygon = convex_hull(np.stack([centre[0] + radius[0] * np.cos(angles),
+                                    centre[1] + radius[1] * np.sin(angles)], axis=1))
+    for grow, feather in ((0.0, 0.0), (0.0, 8.0), (12.5, 3.0), (-7.0, 0.0), (-20.0, 40.0), (3.3, 0.5)):
+        got = polygon_mask(polygon, height, width, grow, feather)
+        assert torch.equal(got, dense_polygon_mask(polygon, height, width, grow, feather)), (grow, feather)
+
+
+@pytest.mark.parametrize("grow, unit", [(-1024.0, "pixels"), (-0.6, "face fraction")])
+def test_a_grow_that_shrinks_the_face_away_says_so(face_mask, grow, unit):
+    with pytest.raises(ValueError, match=rf"grow {grow:g} \({unit}\) shrinks the mask of the image \(640x480 "
+                                         r"pixels\) to nothing.*face is about \d+ pixels"):
+        face_mask(marker_image(LEFT), shape="outline", grow=grow, unit=unit)
+    (mask, count, _) = face_mask(marker_image(LEFT), shape="outline", grow=grow / 100, unit=unit)["result"]
+    assert count == 1 and mask.sum() > 0

@@ -221,3 +221,115 @@ def test_thumbnail_route_serves_only_installed_identities(comfy, coefficients): 
     mixed = comfy.pack.nodes.types.Coefficients(coefficients.hyperlora, coefficients.alpha, None, "mix")
     save.save(mixed, "mix", False)
     assert route.thumbnail_png("mix.safetensors") is None
+
+
+# ---------------------------------------------------------------- identity files under attack (issue 19)
+
+
+def write_raw_identity(path, metadata: dict, thumbnail_shape=(8, 8, 3)) -> None:
+    """An identity file written by hand: any metadata values (the safetensors writer takes text only)."""
+    import json
+    import struct
+
+    alpha = np.zeros((4, 8), dtype=np.float32).tobytes()
+    thumb = bytes(int(np.prod(thumbnail_shape)))
+    header = {"__metadata__": metadata,
+              "alpha": {"dtype": "F32", "shape": [4, 8], "data_offsets": [0, len(alpha)]},
+              "thumbnail": {"dtype": "U8", "shape": list(thumbnail_shape),
+                            "data_offsets": [len(alpha), len(alpha) + len(thumb)]}}
+    raw = json.dumps(header).encode()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_bytes(struct.pack("<Q", len(raw)) + raw + alpha + thumb)
+
+
+GOOD_METADATA = {"hyperlora.format": "hyperlora.identity", "hyperlora.version": "1", "hyperlora.label": "x",
+                 "hyperlora.checkpoint": "sdxl_tiny_fidelity", "hyperlora.checkpoint_fingerprint": "sha256:0",
+                 "hyperlora.created": "2025-01-01"}
+
+
+@pytest.mark.parametrize("key", sorted(GOOD_METADATA))
+@pytest.mark.parametrize("value", [5, 1.5, None, True, ["a"], {"a": "b"}])
+def test_every_metadata_value_that_is_not_text_is_named(tmp_path, key, value):
+    path = tmp_path / "odd.safetensors"
+    write_raw_identity(path, {**GOOD_METADATA, key: value})
+    with pytest.raises(ValueError, match=f"{path}.*'{key}' is not text"):
+        identity_file.load_identity(path)
+
+
+def test_an_empty_thumbnail_is_no_thumbnail_and_resaving_works(comfy, hyperlora, tmp_path):  # noqa: F811
+    path = Path(identities_dir(comfy)) / "empty_thumb.safetensors"
+    write_raw_identity(path, GOOD_METADATA, thumbnail_shape=(0, 0, 3))
+    saved = identity_file.load_identity(path)
+    assert saved.thumbnail is None
+    assert comfy.pack.nodes.identity_route.thumbnail_png("empty_thumb") is None  # 404 "has no thumbnail"
+    assert identity_file.thumbnail_array(Image.new("RGB", (0, 0))) is None
+    saved.thumbnail = np.zeros((0, 5, 3), dtype=np.uint8)
+    identity_file.save_identity(tmp_path / "again.safetensors", saved)
+    assert identity_file.load_identity(tmp_path / "again.safetensors").thumbnail is None
+
+
+def test_an_identity_without_fingerprint_says_so(comfy, hyperlora, coefficients):  # noqa: F811
+    save, load = nodes(comfy)
+    path = save.save(coefficients, "old", False)["result"][0]
+    saved = identity_file.load_identity(path)
+    for fingerprint, message in (("", "has no checkpoint fingerprint"),
+                                 ("sha256:1234", "files differ from the loaded one")):
+        saved.fingerprint = fingerprint
+        identity_file.save_identity(path, saved, overwrite=True)
+        with pytest.raises(ValueError, match=message) as caught:
+            load.load(hyperlora, "old")
+        assert "but the loaded checkpoint is 'sdxl_tiny_fidelity'" not in str(caught.value)
+
+
+def test_a_long_cjk_name_is_counted_in_bytes(comfy, coefficients):  # noqa: F811
+    save, _ = nodes(comfy)
+    with pytest.raises(ValueError, match=r"300 bytes.*at most 200 bytes"):
+        save.save(coefficients, "名" * 100, False)
+    assert save.save(coefficients, "名" * 66, False)["result"][0].endswith("名" * 66 + ".safetensors")
+
+
+def test_a_file_where_a_folder_is_needed_is_named(comfy, coefficients):  # noqa: F811
+    save, _ = nodes(comfy)
+    os.makedirs(identities_dir(comfy), exist_ok=True)
+    Path(identities_dir(comfy), "blocker").write_text("a file")
+    for name in ("blocker/x", "blocker/deeper/x"):
+        with pytest.raises(ValueError, match=r"needs the folder .*blocker.*but it is a file"):
+            save.save(coefficients, name, True)
+
+
+def test_a_folder_named_like_the_identity_is_never_replaced(comfy, coefficients):  # noqa: F811
+    save, _ = nodes(comfy)
+    folder = Path(identities_dir(comfy), "x.safetensors")
+    (folder / "inside").mkdir(parents=True)
+    with pytest.raises(ValueError, match="is a folder, not a regular file"):
+        save.save(coefficients, "x", True)
+    assert (folder / "inside").is_dir()
+
+
+def test_a_name_that_is_a_link_to_another_identity_does_not_overwrite_it(comfy, hyperlora, coefficients):  # noqa: F811
+    save, _ = nodes(comfy)
+    bob = save.save(coefficients, "bob", False)["result"][0]
+    before = Path(bob).read_bytes()
+    os.symlink(bob, os.path.join(identities_dir(comfy), "alias.safetensors"))
+    other = comfy.pack.nodes.types.Coefficients(hyperlora, -coefficients.alpha, None, "not bob")
+    with pytest.raises(ValueError, match="symbolic link, not a regular file"):
+        save.save(other, "alias", True)
+    assert Path(bob).read_bytes() == before
+
+
+def test_two_saves_of_one_new_name_cannot_both_succeed(comfy, coefficients, monkeypatch):  # noqa: F811
+    """The other process writes the name after all our checks, while our file is written: ours must fail,
+    theirs stay."""
+    save, _ = nodes(comfy)
+    target = Path(identities_dir(comfy), "race.safetensors")
+    real_fsync = os.fsync
+
+    def fsync_while_another_process_writes(fd):
+        real_fsync(fd)
+        target.write_bytes(b"theirs")
+
+    monkeypatch.setattr(os, "fsync", fsync_while_another_process_writes)
+    with pytest.raises(ValueError, match="created by someone else"):
+        save.save(coefficients, "race", False)
+    assert target.read_bytes() == b"theirs"
+    assert not list(Path(identities_dir(comfy)).glob(".hyperlora-*"))

@@ -174,3 +174,25 @@ def test_likeness_node_needs_exactly_one_reference(comfy, nodes):  # noqa: F811
     mixed = comfy.pack.nodes.types.Coefficients(hyperlora, torch.zeros(1), None, "a mix")
     with pytest.raises(ValueError, match="no ArcFace reference"):
         node.measure(as_batch([marker()]), analyzer_, coefficients=mixed)
+
+
+def test_an_identity_with_a_zero_arcface_reference_is_named(comfy, nodes, models_root, tmp_path, capsys):  # noqa: F811
+    from hyperlora_core import identity_file
+    from hyperlora_core.cli import main
+
+    mapping, hyperlora, analyzer_, _ = nodes
+    zero = comfy.pack.nodes.types.Coefficients(hyperlora, torch.zeros(1), None, "alice", arcface=torch.zeros(512))
+    with pytest.raises(ValueError, match=r"The identity .alice. has an ArcFace reference of zeros.*Save the identity "
+                                         r"again") as caught:
+        mapping["HyperLoRALikeness"]().measure(as_batch([marker()]), analyzer_, coefficients=zero)
+    assert "cancel out" not in str(caught.value)
+    path = tmp_path / "alice.safetensors"
+    identity_file.save_identity(path, identity_file.SavedIdentity(
+        alpha=torch.zeros(2, 3), beta=None, label="alice", checkpoint="x", fingerprint="sha256:0", created="",
+        arcface=torch.zeros(512)))
+    photo = tmp_path / "p.png"
+    marker().save(photo)
+    assert main(["likeness", str(path), "--images", str(photo), "--models", str(models_root / "models"),
+                 "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert "has an ArcFace reference of zeros" in err and "cancel out" not in err

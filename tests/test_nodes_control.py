@@ -251,3 +251,21 @@ def test_a_comfyui_without_hooks_gets_a_clear_update_message(comfy, coefficients
     monkeypatch.delattr(sys.modules["comfy"], "hooks")
     with pytest.raises(RuntimeError, match=r"no weight hooks.*Update ComfyUI to v0\.3\.7"):
         node(comfy, "HyperLoRAIdentityHook").create(coefficients, 0.8)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("strength", float("nan"), r"hook_kf: keyframe 2's strength must be a finite number"),
+    ("strength", float("inf"), r"hook_kf: keyframe 2's strength must be a finite number"),
+    ("start_percent", float("nan"), r"hook_kf: keyframe 2's start_percent must be a number from 0 to 1"),
+    ("start_percent", 1.5, r"hook_kf: keyframe 2's start_percent must be a number from 0 to 1"),
+])
+def test_identity_hook_checks_the_keyframes_it_receives(comfy, coefficients, field, value, message):  # noqa: F811
+    """Core's Create Hook Keyframe passes NaN on: an all-black image (strength) or an IndexError in core."""
+    hooks_module = sys.modules["comfy.hooks"]
+    schedule = hooks_module.HookKeyframeGroup()
+    schedule.add(hooks_module.HookKeyframe(1.0, 0.0))
+    bad = hooks_module.HookKeyframe(0.5, 0.5)
+    setattr(bad, field, value)
+    schedule.add(bad)
+    with pytest.raises(ValueError, match=message):
+        node(comfy, "HyperLoRAIdentityHook").create(coefficients, 0.8, hook_kf=schedule)

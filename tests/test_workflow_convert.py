@@ -486,3 +486,189 @@ def test_a_crowded_graph_converts_quickly():
     result = wc.convert_workflow(wf.data)
     assert time.perf_counter() - started < 10
     assert len(View(result.workflow).of_type("HyperLoRAApply")) == 250
+
+
+# ---------------------------------------------------------------- every field of the wrong type (issue 19)
+
+JUNK = [None, "x", -1, 3.5, [], {}, [1, "a"], {"a": 1}, True, float("nan"), float("inf"), 2**60, [[1]], {"id": []}]
+MAX_SAFE_ID = 2**53 - 1  # the largest whole number JavaScript holds exactly
+
+
+def whole_or_refused(workflow: dict) -> None:
+    """A WorkflowError, or a conversion the browser can read whose node ids JavaScript can represent."""
+    try:
+        result = wc.convert_workflow(workflow)
+    except wc.WorkflowError as exc:
+        assert str(exc) and "damaged a" not in str(exc)
+        return
+    json.dumps(result.workflow, allow_nan=False)
+    ids = [n["id"] for n in result.workflow["nodes"]] + [result.workflow["last_node_id"]]
+    assert all(abs(i) <= MAX_SAFE_ID for i in ids)
+
+
+def with_subgraph_and_state() -> dict:
+    data = base_lora_workflow().data
+    data["state"] = {"lastNodeId": 18, "lastLinkId": 20, "lastGroupId": 0, "lastRerouteId": 0}
+    data["definitions"] = {"subgraphs": [{"id": "5f0c-sub", "name": "inner", "nodes": [
+        {"id": 1, "type": "HyperLoRALoader"}]}]}
+    return data
+
+
+@pytest.mark.parametrize("junk", JUNK, ids=repr)
+def test_every_top_level_field_of_the_wrong_type_is_refused_or_converted(junk):
+    for key in ("last_node_id", "last_link_id", "links", "groups", "config", "extra", "version", "state",
+                "definitions"):
+        workflow = with_subgraph_and_state()
+        workflow[key] = copy.deepcopy(junk)
+        whole_or_refused(workflow)
+    for key in ("lastNodeId", "lastLinkId"):
+        workflow = with_subgraph_and_state()
+        workflow["state"][key] = copy.deepcopy(junk)
+        whole_or_refused(workflow)
+    for key in ("subgraphs",):
+        workflow = with_subgraph_and_state()
+        workflow["definitions"][key] = copy.deepcopy(junk)
+        whole_or_refused(workflow)
+    for key in ("id", "name", "nodes"):
+        workflow = with_subgraph_and_state()
+        workflow["definitions"]["subgraphs"][0][key] = copy.deepcopy(junk)
+        whole_or_refused(workflow)
+        workflow = with_subgraph_and_state()
+        workflow["definitions"]["subgraphs"][0]["nodes"][0]["type"] = copy.deepcopy(junk)
+        whole_or_refused(workflow)
+
+
+@pytest.mark.parametrize("junk", JUNK, ids=repr)
+def test_every_node_field_of_the_wrong_type_is_refused_or_converted(junk):
+    for node_id in (1, 7, 8, 11, 15):  # kept, official, reroute, merged official, linked widget
+        for key in ("id", "type", "pos", "size", "mode", "title", "color", "inputs", "outputs",
+                    "widgets_values", "properties", "flags", "order"):
+            workflow = base_lora_workflow().data
+            next(n for n in workflow["nodes"] if n["id"] == node_id)[key] = copy.deepcopy(junk)
+            whole_or_refused(workflow)
+        for key in ("pos", "size"):
+            for index in (0, 1):
+                workflow = base_lora_workflow().data
+                node = next(n for n in workflow["nodes"] if n["id"] == node_id)
+                node[key][index] = copy.deepcopy(junk)
+                whole_or_refused(workflow)
+        for side in ("inputs", "outputs"):
+            for key in ("name", "type", "link", "links", "widget"):
+                workflow = base_lora_workflow().data
+                entries = next(n for n in workflow["nodes"] if n["id"] == node_id)[side]
+                if entries:
+                    entries[0][key] = copy.deepcopy(junk)
+                    whole_or_refused(workflow)
+
+
+@pytest.mark.parametrize("junk", JUNK, ids=repr)
+def test_every_link_field_of_the_wrong_type_is_refused_or_converted(junk):
+    for index in range(6):
+        workflow = base_lora_workflow().data
+        workflow["links"][0][index] = copy.deepcopy(junk)
+        whole_or_refused(workflow)
+        objects = base_lora_workflow().data
+        objects["links"] = [dict(zip(("id", "origin_id", "origin_slot", "target_id", "target_slot", "type"), link))
+                            for link in objects["links"]]
+        objects["links"][0][("id", "origin_id", "origin_slot", "target_id", "target_slot", "type")[index]] = \
+            copy.deepcopy(junk)
+        whole_or_refused(objects)
+
+
+@pytest.mark.parametrize("field, value", [("last_node_id", float("nan")), ("last_node_id", float("inf")),
+                                          ("last_node_id", 2**70), ("last_node_id", "12")])
+def test_a_damaged_node_counter_is_ignored_and_new_ids_stay_small(field, value):
+    workflow = base_lora_workflow().data
+    workflow[field] = value
+    workflow["state"] = {"lastNodeId": value}
+    converted = wc.convert_workflow(workflow).workflow
+    assert converted["last_node_id"] < 100  # counted from the nodes themselves
+
+
+def test_damaged_parts_are_named_in_plain_words():
+    workflow = base_lora_workflow().data
+    workflow["nodes"][0]["inputs"] = [{"name": "x", "link": "3"}]
+    with pytest.raises(wc.WorkflowError, match=r"Node 1 \(CheckpointLoaderSimple\) has a damaged input or output;"):
+        wc.convert_workflow(workflow)
+    workflow["nodes"][0]["inputs"] = 5
+    with pytest.raises(wc.WorkflowError, match=r"has damaged inputs or outputs;"):
+        wc.convert_workflow(workflow)
+
+
+def test_execution_order_puts_sources_first_smallest_id_first_and_breaks_loops_by_id():
+    wf = Official()
+    for i in (1, 2, 3, 4, 5, 6):
+        wf.node(i, "KSampler", inputs=[("model", "MODEL"), ("positive", "CONDITIONING")],
+                outputs=[("MODEL", "MODEL")])
+    wf.link(5, 0, 1, "model").link(3, 0, 2, "model")  # 5 -> 1, 3 -> 2
+    wf.link(6, 0, 4, "model").link(4, 0, 6, "positive")  # a loop: 4 <-> 6
+    order = {n["id"]: n["order"] for n in wc.convert_workflow(wf.data).workflow["nodes"]}
+    assert sorted(order, key=order.get) == [3, 2, 5, 1, 4, 6]
+
+
+def test_ordering_thousands_of_nodes_is_not_quadratic():
+    import time
+
+    wf = Official()
+    for i in range(1, 20_001):
+        wf.node(i, "Note", widgets=["x"])
+    wf.node(20_001, "PreviewImage", inputs=[("images", "IMAGE")])
+    started = time.perf_counter()
+    converted = wc.convert_workflow(wf.data).workflow
+    assert time.perf_counter() - started < 4  # 14 s when every step scanned every node, 0.4 s now
+    assert converted["nodes"][-1]["order"] == 20_000
+
+
+# ---------------------------------------------------------------- the command's output and input (issue 19)
+
+
+def not_regular_targets(folder):
+    """Every kind of existing -o that is not a regular file: FIFO, device, folder, symlinks."""
+    import os
+
+    folder.mkdir()
+    targets = {"FIFO": folder / "pipe.json", "folder": folder / "folder.json", "link": folder / "link.json",
+               "dangling link": folder / "dangling.json", "device": folder / "null.json"}
+    os.mkfifo(targets["FIFO"])
+    targets["folder"].mkdir()
+    (folder / "victim.json").write_text("keep me")
+    targets["link"].symlink_to(folder / "victim.json")
+    targets["dangling link"].symlink_to(folder / "nowhere.json")
+    try:  # a character device like /dev/null (needs root; a test must not risk the real one)
+        os.mknod(targets["device"], 0o666 | 0o020000, os.makedev(1, 3))
+    except PermissionError:
+        del targets["device"]
+    return targets
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_cli_never_replaces_what_is_not_a_regular_file(tmp_path, capsys, force):
+    import os
+    import stat
+
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps(official("HyperLoRA-T2I")))
+    for what, target in not_regular_targets(tmp_path / "out").items():
+        before = os.lstat(target)
+        assert main(["convert-workflow", str(source), "-o", str(target), *force]) == 1, what
+        err = capsys.readouterr().err
+        assert str(target) in err and "not a regular file" in err, err
+        after = os.lstat(target)
+        assert (after.st_ino, stat.S_IFMT(after.st_mode)) == (before.st_ino, stat.S_IFMT(before.st_mode)), what
+    assert (tmp_path / "out" / "victim.json").read_text() == "keep me"
+    assert not list(tmp_path.rglob(".hyperlora-*"))
+
+
+def test_cli_reads_at_most_the_json_limit(tmp_path, capsys, monkeypatch):
+    from hyperlora_core import validate
+
+    monkeypatch.setattr(validate, "MAX_JSON_BYTES", 1000)
+    assert main(["convert-workflow", "/dev/zero", "-o", str(tmp_path / "out.json")]) == 1  # endless: not read whole
+    assert "/dev/zero is larger than 1000 bytes" in capsys.readouterr().err
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps({"nodes": [], "pad": "x" * 2000}))
+    assert main(["convert-workflow", str(big), "-o", str(tmp_path / "out.json")]) == 1
+    assert "big.json is 2024 bytes, far too large" in capsys.readouterr().err
+    assert main(["convert-workflow", str(tmp_path), "-o", str(tmp_path / "out.json")]) == 1  # a folder
+    assert "Could not read" in capsys.readouterr().err
+    assert not (tmp_path / "out.json").exists()

@@ -52,8 +52,20 @@ def to_bgr(image: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
+def fits_detector(height: int, width: int, size: int) -> bool:
+    """Whether the detector can scale an image into its size x size input: as SCRFD does it (the long
+    side to `size`, the short one in proportion, rounded down), the short side must keep a pixel.
+    A photo thinner than that (3000 x 10 at 256) would make OpenCV's resize fail with an assertion."""
+    if height <= 0 or width <= 0:
+        return False
+    ratio = float(height) / width
+    return int(size / ratio) >= 1 if ratio > 1 else int(size * ratio) >= 1
+
+
 def _analyse(analyzer, bgr: np.ndarray, offset: tuple[float, float], padded: bool) -> list[DetectedFace]:
     for size in DET_SIZES:
+        if not fits_detector(bgr.shape[0], bgr.shape[1], size):
+            continue  # far too thin or empty: no face can be found at this size
         found = analyzer.detect(bgr, size)
         if found:
             shift = np.asarray(offset, dtype=np.float64)
@@ -78,6 +90,8 @@ def detect_faces(analyzer, image: Image.Image) -> list[DetectedFace]:
 
     Tries the sizes of DET_SIZES on the image, then on a padded copy (coordinates mapped back).
     """
+    if 0 in image.size:
+        return []  # an empty image holds no face
     faces = _analyse(analyzer, to_bgr(image), (0.0, 0.0), padded=False)
     if not faces:
         padded, offset = pad_image(image)

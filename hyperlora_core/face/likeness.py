@@ -58,6 +58,17 @@ def reference_embedding(arcface, weights=None) -> torch.Tensor:
     return mean / norm
 
 
+def identity_reference(arcface, label: str) -> torch.Tensor:
+    """The unit reference of a saved or predicted identity; a zero vector (a damaged file, or one written by
+    another tool) is named as the identity's fault, not as photos that cancel out."""
+    vector = torch.as_tensor(arcface, dtype=torch.float32)
+    if vector.numel() == 0 or not torch.isfinite(vector).all() or vector.norm() < 1e-6:
+        raise ValueError(f"The identity '{label}' has an ArcFace reference of zeros (or NaN): its file is damaged "
+                         "or was written by another tool. Save the identity again from its photos, or give the "
+                         "reference photos instead.")
+    return reference_embedding(vector)
+
+
 def _unit(reference) -> np.ndarray:
     vector = np.asarray(torch.as_tensor(reference, dtype=torch.float32).flatten(), dtype=np.float64)
     if vector.size == 0 or not np.all(np.isfinite(vector)) or np.linalg.norm(vector) < 1e-6:

@@ -3,7 +3,7 @@
 Geometry works on the signed distance of every pixel centre to a convex polygon (negative inside), so
 growing by g pixels is the exact outward offset of the shape (rounded corners, like a dilation with a
 disc) and feathering is a linear fall-off of `feather` pixels beyond the grown edge: the face itself is
-always fully inside the mask. Only the polygon's bounding box (plus grow and feather) is computed.
+always fully inside the mask. Only pixels near the mask's edge are measured one by one.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from .detection import DetectedFace, select_face
 SHAPES = ("outline", "box")
 SELECTIONS = ("all", "largest", "index")
 GROW_UNITS = ("pixels", "face fraction")
-ROW_CHUNK = 32  # rows measured at once: memory is rows x box width x polygon edges doubles (~20 MB for 2000 px)
+BLOCK = 16  # pixels a side of the blocks whose centre is measured first (see polygon_mask)
 
 
 def choose_faces(faces: list[DetectedFace], selection: str, face_index: int = 0,
@@ -93,7 +93,13 @@ def signed_distance(polygon: np.ndarray, xs: torch.Tensor, ys: torch.Tensor) -> 
 def polygon_mask(polygon: np.ndarray, height: int, width: int, grow: float = 0.0,
                  feather: float = 0.0) -> torch.Tensor:
     """(height, width) float mask: 1 within `grow` pixels of the polygon (negative grow shrinks it),
-    then falling linearly to 0 over `feather` pixels. Pixel (x, y) is measured at its centre."""
+    then falling linearly to 0 over `feather` pixels. Pixel (x, y) is measured at its centre.
+
+    Only pixels near the edge are measured: the distance is measured at the centre of each BLOCK x BLOCK
+    block first, and since a distance changes by at most the distance moved, a block whose centre is
+    deep inside (or far outside) the mask is wholly 1 (or 0) without measuring its pixels. The result is
+    the one of measuring every pixel; a 4000 x 3000 photo takes a fraction of a second, not 20 s.
+    """
     for name, value in (("grow", grow), ("feather", feather)):
         if not math.isfinite(value):
             raise ValueError(f"The mask's {name} must be a finite number; got {value}.")
@@ -107,16 +113,35 @@ def polygon_mask(polygon: np.ndarray, height: int, width: int, grow: float = 0.0
     y1 = min(height, math.ceil(polygon[:, 1].max() + reach) + 1)
     if x0 >= x1 or y0 >= y1:
         return mask
-    xs = torch.arange(x0, x1, dtype=torch.float64) + 0.5
-    for r0 in range(y0, y1, ROW_CHUNK):
-        r1 = min(y1, r0 + ROW_CHUNK)
-        beyond = signed_distance(polygon, xs, torch.arange(r0, r1, dtype=torch.float64) + 0.5) - grow
-        if feather > 0:
-            part = (1.0 - beyond / feather).clamp(0.0, 1.0)
-        else:
-            part = (beyond <= 0).double()
-        mask[r0:r1, x0:x1] = part.float()
+    starts_x, starts_y = list(range(x0, x1, BLOCK)), list(range(y0, y1, BLOCK))
+    centres_x = torch.tensor([(a + min(a + BLOCK, x1)) / 2 for a in starts_x], dtype=torch.float64)
+    centres_y = torch.tensor([(a + min(a + BLOCK, y1)) / 2 for a in starts_y], dtype=torch.float64)
+    beyond = signed_distance(polygon, centres_x, centres_y) - grow
+    reach = BLOCK * math.sqrt(0.5) + 1e-6  # from a block's centre to any pixel centre in it, with rounding slack
+    full = beyond + reach <= 0
+    empty = beyond - reach >= feather if feather > 0 else beyond - reach > 0
+    for row, top in enumerate(starts_y):
+        bottom = min(top + BLOCK, y1)
+        columns = []
+        for col, left in enumerate(starts_x):
+            right = min(left + BLOCK, x1)
+            if full[row, col]:
+                mask[top:bottom, left:right] = 1.0
+            elif not empty[row, col]:
+                columns.append(torch.arange(left, right))
+        if columns:
+            xs = torch.cat(columns)
+            mask[top:bottom, xs] = _edge_values(polygon, xs, top, bottom, grow, feather)
     return mask
+
+
+def _edge_values(polygon: np.ndarray, xs: torch.Tensor, top: int, bottom: int, grow: float,
+                 feather: float) -> torch.Tensor:
+    """The mask's values at the pixel centres of columns `xs`, rows top..bottom, measured one by one."""
+    beyond = signed_distance(polygon, xs.double() + 0.5, torch.arange(top, bottom, dtype=torch.float64) + 0.5) - grow
+    if feather > 0:
+        return (1.0 - beyond / feather).clamp(0.0, 1.0).float()
+    return (beyond <= 0).float()
 
 
 def faces_mask(faces: list[DetectedFace], height: int, width: int, shape: str = "outline", grow: float = 0.0,

@@ -97,3 +97,13 @@ def test_identity_hook_works_with_core_hook_nodes_and_their_keyframes(comfyui, n
         assert strengths[-1] == pytest.approx(0.6 if sigma > half else 0.3, rel=1e-4)
     assert strengths[0] == pytest.approx(0.6, rel=1e-4) and strengths[-1] == pytest.approx(0.3, rel=1e-4)
     assert torch.equal(tiny_sdxl.model.state_dict()[PROBE_KEY].float(), w0)
+
+
+@pytest.mark.parametrize("strength, start", [(float("nan"), 0.0), (1.0, float("nan"))])
+def test_identity_hook_refuses_nan_keyframes_from_core(comfyui, node, lora_delta, strength, start):
+    from comfy_extras.nodes_hooks import CreateHookKeyframe
+
+    coefficients, _, _ = lora_delta
+    (schedule,) = CreateHookKeyframe().create_hook_keyframe(strength, start)
+    with pytest.raises(ValueError, match="hook_kf: keyframe 1's"):
+        node("HyperLoRAIdentityHook").create(coefficients, 0.6, hook_kf=schedule)
