@@ -115,6 +115,15 @@ def cases(classes, model, people, size: int):
     p, n = comfy.hooks.set_default_conds_and_combine(
         [comfy.hooks.combine_conditioning([pa, pb]), comfy.hooks.combine_conditioning([na, nb])], [pos, neg])
     yield "core hooks: A left third, B right third, background", model.clone(), p, n
+    pa, na = comfy.hooks.set_conds_props([pos, neg], 1.0, "default", mask=left, hooks=hook_group(fa, 0.8))
+    pb, nb = comfy.hooks.set_conds_props([pos, neg], 1.0, "default", mask=1.0 - left, hooks=hook_group(fb, 0.8))
+    p, n = comfy.hooks.set_default_conds_and_combine(
+        [comfy.hooks.combine_conditioning([pa, pb]), comfy.hooks.combine_conditioning([na, nb])], [pos, neg])
+    yield "core hooks: A left half, B right half (no background)", model.clone(), p, n
+    pa, na = comfy.hooks.set_conds_props([pos, neg], 1.0, "default", mask=left)
+    pb, nb = comfy.hooks.set_conds_props([pos, neg], 1.0, "default", mask=1.0 - left)
+    p, n = comfy.hooks.combine_conditioning([pa, pb]), comfy.hooks.combine_conditioning([na, nb])
+    yield "floor: plain model, two masked prompts (4 rows)", model.clone(), p, n
 
     p, n, m = place(model, pos, neg, a, 0.8, 0.0, 0.5)
     yield "ours: window 0-0.5", m, p, n
