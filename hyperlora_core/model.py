@@ -6,9 +6,8 @@ from pathlib import Path
 
 import torch
 
-from .basis import BasisBank, combine_bank, load_bank, plan_bank
+from .basis import BasisBank, bank_streaming_bytes, combine_bank, load_bank, plan_bank
 from .checkpoint import HyperLoRAConfig, find_checkpoint_files, infer_config, read_module_specs
-from .combine_gpu import workspace_elements
 from .lora import LoraFactors, kohya_state_dict
 from .naming import PROJECTIONS, kohya_module, model_key
 from .resampler import fuse_and_normalize, id_tokens, resampler_tokens
@@ -94,11 +93,9 @@ class HyperLoRAModel:
         return sum(bank.nbytes() for bank in self._banks.values())
 
     def streaming_bytes(self) -> int:
-        """VRAM a LoRA computed on a GPU needs beyond the LoRA itself when the bases stay in RAM:
-        the streaming workspace (at most the largest group; see combine_gpu)."""
-        size = self.dtype.itemsize
-        return max(workspace_elements([(len(g.slots), bank.num_basis, g.matrix_shape[0] * g.matrix_shape[1])
-                                       for g in bank.groups], size) * size for bank in self._banks.values())
+        """VRAM a LoRA computed on a GPU takes at most when the bases stay in RAM (device policy auto):
+        a streaming workspace of at most 256 MB, the coefficients and the LoRA itself (combine_gpu)."""
+        return max(bank_streaming_bytes(bank, self.dtype.itemsize) for bank in self._banks.values())
 
     def tensors(self) -> list[torch.Tensor]:
         """Every tensor the model holds (bases and the small networks), for a host's memory accounting."""
