@@ -25,14 +25,15 @@ def parse_dtype(dtype) -> torch.dtype | None:
     raise ValueError(f"Unknown dtype '{dtype}'. Use fp16, bf16 or fp32.")
 
 
-def load_hyperlora(path, device=None, dtype=None, *, heads: int = 12, dim_head: int = 64,
+def load_hyperlora(path, device=None, dtype=None, *, heads: int | None = None, dim_head: int | None = None,
                    pin_memory: bool = False) -> HyperLoRAModel:
     """Load a HyperLoRA checkpoint folder (the released files, unchanged).
 
     device: where the bases live and LoRAs are computed by default (default CPU).
     dtype: storage dtype of the bases (default: as in the file). The small resampler runs
     in fp32 on the CPU (CPU half matmul is slow) and in `dtype` on a GPU.
-    heads, dim_head: the attention split, which the shapes do not reveal (released: 12 x 64).
+    heads, dim_head: the attention split. The files hold only heads x dim_head; the released width 768
+    is split 12 x 64, any other width is refused unless these say how (checkpoint.attention_split).
     pin_memory: keep CPU bases in pinned RAM when CUDA is available, so streaming them to the GPU
     for each LoRA (device policy "auto") overlaps with the combination.
     """
