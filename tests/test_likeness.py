@@ -174,3 +174,19 @@ def test_likeness_node_needs_exactly_one_reference(comfy, nodes):  # noqa: F811
     mixed = comfy.pack.nodes.types.Coefficients(hyperlora, torch.zeros(1), None, "a mix")
     with pytest.raises(ValueError, match="no ArcFace reference"):
         node.measure(as_batch([marker()]), analyzer_, coefficients=mixed)
+
+
+def test_one_likeness_scale_in_the_tooltip_the_readme_and_the_example(comfy):  # noqa: F811
+    """The rough guide is the same wherever a user reads it: the scores output's tooltip, the README's
+    table and the ranking example's note."""
+    from pathlib import Path
+
+    tooltip = comfy.pack.nodes.likeness.SCORE_TOOLTIP
+    root = Path(__file__).resolve().parents[1]
+    assert "above ~0.5 clearly the same person, 0.3-0.5 a resemblance, below ~0.2 a different person" in tooltip
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    for row in ("| above 0.5 | clearly the same person |", "| 0.3 to 0.5 | a resemblance |",
+                "| below 0.2 | a different person"):
+        assert row in readme
+    example = (root / "example_workflows" / "hyperlora_rank_by_likeness.json").read_text(encoding="utf-8")
+    assert "above 0.5 clearly the same person, below 0.2 someone else" in example
