@@ -221,3 +221,22 @@ def test_thumbnail_route_serves_only_installed_identities(comfy, coefficients): 
     mixed = comfy.pack.nodes.types.Coefficients(coefficients.hyperlora, coefficients.alpha, None, "mix")
     save.save(mixed, "mix", False)
     assert route.thumbnail_png("mix.safetensors") is None
+
+
+def test_an_identity_file_with_the_released_shapes_is_about_0_6_mb_or_1_2_with_a_base_lora(tmp_path):
+    """The size the README and Save Identity's description give: alpha (1120 x 128 float32, 573 KB), the
+    ArcFace reference and a 128 px thumbnail; beta (same shape) doubles it."""
+    import numpy as np
+
+    from hyperlora_core.identity_file import SavedIdentity, save_identity
+
+    queries, num_basis = 8 * 140, 128  # 8 tokens for each of SDXL's 140 attention modules, K = 128
+    alpha = torch.nn.functional.normalize(torch.randn(queries, num_basis), dim=-1)
+    thumbnail = np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    sizes = []
+    for beta in (None, alpha.clone()):
+        identity = SavedIdentity(alpha, beta, "x", "sdxl_hyper_id_lora_v1_fidelity", "f" * 64,
+                                 "2026-01-01T00:00:00", torch.nn.functional.normalize(torch.randn(512), dim=0),
+                                 thumbnail)
+        sizes.append(save_identity(tmp_path / f"{beta is None}.safetensors", identity).stat().st_size / 1e6)
+    assert 0.6 < sizes[0] < 0.65 and 1.15 < sizes[1] < 1.25, sizes  # "about 0.6 MB, 1.2 MB with a Base-LoRA"
