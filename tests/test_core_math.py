@@ -190,3 +190,14 @@ def test_saved_kohya_file_loads_with_safetensors(tiny_checkpoint, face_features,
     save_file(sd, str(tmp_path / "me.safetensors"))
     loaded = load_file(str(tmp_path / "me.safetensors"))
     assert set(loaded) == set(sd)
+
+
+def test_one_lora_at_a_strength_is_saved_at_that_strength(tiny_checkpoint_fp32, face_features):
+    """A file of one LoRA at strength 0.5, loaded at 1, changes the weights by half the LoRA."""
+    model = hl.load_hyperlora(tiny_checkpoint_fp32, **TINY_HEADS)
+    arcface, clip = face_features
+    lora = model.lora_factors(model.predict_id_coefficients(arcface[:1], clip[:1]))
+    sd = hl.kohya_state_dict([(lora, 0.5)], dtype=torch.float64)
+    for key, name in lora.names.items():
+        up, down, alpha = sd[f"{name}.lora_up.weight"], sd[f"{name}.lora_down.weight"], sd[f"{name}.alpha"]
+        close(alpha / down.shape[0] * up @ down, reference.factor_delta(lora, key, 0.5))

@@ -1,5 +1,6 @@
 """Identity library: Save Identity -> Load Identity gives the same LoRA, only with the checkpoint that made it."""
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -240,3 +241,13 @@ def test_an_identity_file_with_the_released_shapes_is_about_0_6_mb_or_1_2_with_a
                                  thumbnail)
         sizes.append(save_identity(tmp_path / f"{beta is None}.safetensors", identity).stat().st_size / 1e6)
     assert 0.6 < sizes[0] < 0.65 and 1.15 < sizes[1] < 1.25, sizes  # "about 0.6 MB, 1.2 MB with a Base-LoRA"
+
+
+def test_an_identity_of_the_right_checkpoint_but_the_wrong_shape_is_refused(comfy, hyperlora, coefficients):  # noqa: F811
+    """A damaged or hand-edited file whose fingerprint matches: refused at Load Identity, saying what to do."""
+    save, load = nodes(comfy)
+    saved = identity_file.load_identity(save.save(coefficients, "alice", False)["result"][0])
+    cut = dataclasses.replace(saved, alpha=saved.alpha[:-8], beta=None)
+    identity_file.save_identity(os.path.join(identities_dir(comfy), "cut.safetensors"), cut)
+    with pytest.raises(ValueError, match=r"has coefficients of shape \(40, 8\).*save the identity again"):
+        load.load(hyperlora, "cut.safetensors")
