@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -25,9 +26,10 @@ OUT_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "object_info"
 
 
 def comfyui_version(path: Path) -> str:
-    namespace: dict = {}
-    exec((path / "comfyui_version.py").read_text(), namespace)
-    return namespace["__version__"]
+    found = re.search(r"__version__\s*=\s*[\"']([^\"']+)", (path / "comfyui_version.py").read_text())
+    if not found:
+        sys.exit(f"No __version__ in {path / 'comfyui_version.py'}: is COMFYUI_PATH a ComfyUI folder?")
+    return found.group(1)
 
 
 def free_port() -> int:
