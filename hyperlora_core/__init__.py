@@ -1,7 +1,7 @@
 """HyperLoRA engine: released checkpoints -> coefficients -> LoRA weights. Pure torch; never imports ComfyUI."""
 
 from .checkpoint import HyperLoRAConfig, ModuleSpec
-from .fusion import mix_coefficients, shift_coefficients, slider
+from .fusion import mix_coefficients, slider
 from .lora import LoraFactors, kohya_state_dict
 from .model import HyperLoRAModel, load_hyperlora
 from .naming import TRIGGER_WORDS, ldm_style_name, model_key
@@ -18,7 +18,6 @@ __all__ = [
     "mix_coefficients",
     "model_key",
     "prepare_id_face",
-    "shift_coefficients",
     "slider",
 ]
 

@@ -22,7 +22,7 @@ import torch
 
 from .checkpoint import ModuleSpec
 from .combine_cpu import CPU_PATHS, CpuPlan, cpu_plan
-from .combine_gpu import combine_resident, combine_streamed
+from .combine_gpu import combine_resident, combine_streamed, streaming_bytes
 from .naming import PROJECTIONS
 from .safetensors_io import SafetensorsFile
 
@@ -128,11 +128,10 @@ def combine_groups(bank: BasisBank, coefficients: torch.Tensor, device: torch.de
     return combine_streamed(rows, datas, device)
 
 
-def group_compute_bytes(group: BasisGroup) -> int:
-    """Device memory one group's combination takes at most: its bases copied over plus the result
-    (in the bases' dtype, then float32). Streaming needs less (a workspace of at most 256 MB)."""
-    slots, _, width = group.data.shape
-    return group.data.numel() * group.data.element_size() + slots * width * (group.data.element_size() + 4)
+def bank_streaming_bytes(bank: BasisBank, element_size: int) -> int:
+    """Device memory a LoRA of this bank takes on a GPU when its bases stream from RAM (combine_gpu)."""
+    return streaming_bytes([(len(g.slots), bank.num_basis, g.matrix_shape[0] * g.matrix_shape[1])
+                            for g in bank.groups], element_size)
 
 
 def combine_bank(bank: BasisBank, coefficients: torch.Tensor, device: torch.device,
@@ -140,15 +139,14 @@ def combine_bank(bank: BasisBank, coefficients: torch.Tensor, device: torch.devi
         tuple[int, str], tuple[torch.Tensor, torch.Tensor]]:
     """Materialise every LoRA matrix: {(module, projection): (lora_up (out, r), lora_down (r, in))}.
 
-    make_room(bytes), if given, is called for each group, before the combination starts, with what
-    that group needs on `device`, so a host can free just that much (ComfyUI under dynamic VRAM:
-    nodes/memory.py). cpu_path forces a CPU kernel (see combine_cpu).
+    make_room(bytes), if given, is called once before the combination starts with what streaming the
+    bases through `device` takes there (bank_streaming_bytes), so a host can free just that much
+    (ComfyUI under dynamic VRAM: nodes/memory.py). cpu_path forces a CPU kernel (see combine_cpu).
     """
     down: dict[tuple[int, str], torch.Tensor] = {}
     up: dict[tuple[int, str], torch.Tensor] = {}
     if make_room is not None:
-        for group in bank.groups:
-            make_room(group_compute_bytes(group))
+        make_room(bank_streaming_bytes(bank, bank.groups[0].data.element_size()))
     combined_groups = combine_groups(bank, coefficients, device, cpu_path)
     for n, group in enumerate(bank.groups):
         a, b = group.matrix_shape

@@ -2,7 +2,8 @@
 
 Every hyper-parameter is read off tensor shapes, so users never fill in a
 config that has to match the checkpoint by hand. Only the attention head split
-(heads x dim_head) cannot be seen in the shapes; it defaults to the released 12 x 64.
+(heads x dim_head) cannot be seen in the shapes: the released width 768 is split 12 x 64 as the
+format says, and any other width is refused unless the caller says how (attention_split).
 """
 
 from __future__ import annotations
@@ -163,8 +164,35 @@ def _layer_count(st: SafetensorsFile) -> int:
     return depth
 
 
-def resampler_shape(st: SafetensorsFile, heads: int, dim_head: int) -> dict:
-    """Infer the resampler's hyper-parameters from its tensors."""
+RELEASED_SPLIT = (12, 64)  # heads x dim_head of the released checkpoints (hyperlora-format.md, section 4)
+
+
+def attention_split(path, inner: int, heads: int | None, dim_head: int | None) -> tuple[int, int]:
+    """(heads, dim_head) of an attention width `inner`: the files hold only the product.
+
+    Given both, they must multiply to it; given one, the other follows. Given neither, the released
+    width 768 is the released 12 x 64; any other width cannot be split without being told, so it is refused.
+    """
+    if heads is None and dim_head is None:
+        if inner == RELEASED_SPLIT[0] * RELEASED_SPLIT[1]:
+            return RELEASED_SPLIT
+        raise ValueError(
+            f"{path}: attention width is {inner}, not the released 768 (12 heads x 64), and the files do not "
+            f"say how it splits into heads. Pass heads= and dim_head= (their product must be {inner}) to "
+            "load_hyperlora, as the checkpoint's authors give them.")
+    if heads is None and dim_head and inner % dim_head == 0:
+        heads = inner // dim_head
+    if dim_head is None and heads and inner % heads == 0:
+        dim_head = inner // heads
+    if heads is None or dim_head is None or heads * dim_head != inner:
+        raise ValueError(
+            f"{path}: attention width is {inner}, but heads x dim_head = {heads} x {dim_head}. Set heads/dim_head "
+            f"so that their product is {inner}.")
+    return heads, dim_head
+
+
+def resampler_shape(st: SafetensorsFile, heads: int | None, dim_head: int | None) -> dict:
+    """Infer the resampler's hyper-parameters from its tensors (the attention split: attention_split)."""
     _, queries, dim = _need(st, "latents")
     num_basis, _ = _need(st, "proj_out.weight")
     _, embed_dim = _need(st, "proj_in.weight")
@@ -173,11 +201,7 @@ def resampler_shape(st: SafetensorsFile, heads: int, dim_head: int) -> dict:
     if depth == 0:
         raise ValueError(f"{st.path} has no resampler layers ('layers.0.*'). Download the file again.")
     inner, _ = _need(st, "layers.0.attn1.to_q.weight")
-    if inner != heads * dim_head:
-        raise ValueError(
-            f"{st.path}: attention width is {inner}, but heads x dim_head = {heads} x {dim_head} = "
-            f"{heads * dim_head}. Set heads/dim_head so that their product is {inner}."
-        )
+    heads, dim_head = attention_split(st.path, inner, heads, dim_head)
     ff_hidden, _ = _need(st, "layers.0.ff.net.0.proj.weight")
     for j in range(depth):
         for name in ("attn1", "attn2") + (("attn3",) if two else ()):
@@ -186,11 +210,12 @@ def resampler_shape(st: SafetensorsFile, heads: int, dim_head: int) -> dict:
     return {
         "queries": queries, "dim": dim, "num_basis": num_basis, "embed_dim": embed_dim, "depth": depth,
         "two_conditions": two, "ff_mult": ff_hidden // dim,
-        "clip_dim": _need(st, "proj_in_2.weight")[1] if two else None,
+        "clip_dim": _need(st, "proj_in_2.weight")[1] if two else None, "heads": heads, "dim_head": dim_head,
     }
 
 
-def infer_config(files: CheckpointFiles, specs: list[ModuleSpec], heads: int = 12, dim_head: int = 64) -> tuple[
+def infer_config(files: CheckpointFiles, specs: list[ModuleSpec], heads: int | None = None,
+                 dim_head: int | None = None) -> tuple[
         HyperLoRAConfig, dict[str, SafetensorsFile]]:
     """Validate every file against the others and infer the configuration."""
     st = {
@@ -225,7 +250,7 @@ def infer_config(files: CheckpointFiles, specs: list[ModuleSpec], heads: int = 1
             f"expects {res['embed_dim']}. The files come from different checkpoints."
         )
     if has_base:
-        base = resampler_shape(st["base_resampler"], heads, dim_head)
+        base = resampler_shape(st["base_resampler"], res["heads"], res["dim_head"])
         if base["queries"] != queries or base["num_basis"] != num_basis or base["two_conditions"]:
             raise ValueError(
                 f"{files.base_resampler.name} does not match: it predicts {base['queries']} x "
@@ -234,7 +259,7 @@ def infer_config(files: CheckpointFiles, specs: list[ModuleSpec], heads: int = 1
             )
     config = HyperLoRAConfig(
         num_modules=len(specs), num_basis=num_basis, rank=rank, base_rank=base_rank, dim=res["dim"],
-        depth=res["depth"], heads=heads, dim_head=dim_head, ff_mult=res["ff_mult"], embed_dim=embed_dim,
+        depth=res["depth"], heads=res["heads"], dim_head=res["dim_head"], ff_mult=res["ff_mult"], embed_dim=embed_dim,
         clip_dim=res["clip_dim"], id_tokens=tokens_x_embed // embed_dim, arcface_dim=arcface_dim,
         num_queries=queries, two_conditions=res["two_conditions"], has_base=has_base,
     )

@@ -37,6 +37,17 @@ def workspace_elements(shapes: list[tuple[int, int, int]], element_size: int,
     return max(largest_slot, min(largest_group, cap_bytes // element_size))
 
 
+def streaming_bytes(shapes: list[tuple[int, int, int]], element_size: int,
+                    cap_bytes: int = STREAM_WORKSPACE_BYTES) -> int:
+    """Device memory combine_streamed allocates for groups of shape (G, K, N): the workspace, the
+    coefficient rows, and the results (in the bases' dtype, then float32). The device policy "auto"
+    promises no more than this (nodes/memory.py); benchmarks/gpu_check.py measures it."""
+    workspace = workspace_elements(shapes, element_size, cap_bytes) * element_size
+    rows = sum(g * k for g, k, _ in shapes) * element_size
+    results = sum(g * n for g, _, n in shapes) * (element_size + 4)
+    return workspace + rows + results
+
+
 def plan_chunks(shapes: list[tuple[int, int, int]], element_size: int = 2,
                 cap_bytes: int = STREAM_WORKSPACE_BYTES) -> tuple[int, list[Chunk]]:
     """Workspace size (elements) and the copy slices for groups of shape (G, K, N).

@@ -33,12 +33,6 @@ def mix_coefficients(weighted: list[tuple[torch.Tensor, float]]) -> torch.Tensor
     return normalize_tokens(mixed)
 
 
-def shift_coefficients(coefficients: torch.Tensor, a: torch.Tensor, b: torch.Tensor, strength: float) -> torch.Tensor:
-    """Move an identity along the direction from A to B in coefficient space, renormalised."""
-    finite(strength, "The slider strength")
-    return normalize_tokens(coefficients.float() + strength * (b.float() - a.float()))
-
-
 def slider(lora_a: LoraFactors, lora_b: LoraFactors, strength: float) -> WeightedLoras:
     """Concept slider from image A to image B: LoRA(B) at +strength plus LoRA(A) at -strength."""
     finite(strength, "The slider strength")

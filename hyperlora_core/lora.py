@@ -24,14 +24,6 @@ class LoraFactors:
     alpha: float
     names: dict[str, str]  # model key -> kohya module name, e.g. "lora_unet_..._attn1_to_q"
 
-    @property
-    def rank(self) -> int:
-        return next(iter(self.down.values())).shape[0]
-
-    def delta(self, key: str, strength: float = 1.0) -> torch.Tensor:
-        """The weight change of one model weight (for checks and tests)."""
-        return strength * self.alpha / self.down[key].shape[0] * (self.up[key] @ self.down[key])
-
     def to(self, device=None, dtype=None) -> LoraFactors:
         def move(d):
             return {k: v.to(device=device, dtype=dtype) for k, v in d.items()}

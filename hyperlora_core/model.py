@@ -6,9 +6,8 @@ from pathlib import Path
 
 import torch
 
-from .basis import BasisBank, combine_bank, load_bank, plan_bank
+from .basis import BasisBank, bank_streaming_bytes, combine_bank, load_bank, plan_bank
 from .checkpoint import HyperLoRAConfig, find_checkpoint_files, infer_config, read_module_specs
-from .combine_gpu import workspace_elements
 from .lora import LoraFactors, kohya_state_dict
 from .naming import PROJECTIONS, kohya_module, model_key
 from .resampler import fuse_and_normalize, id_tokens, resampler_tokens
@@ -26,14 +25,15 @@ def parse_dtype(dtype) -> torch.dtype | None:
     raise ValueError(f"Unknown dtype '{dtype}'. Use fp16, bf16 or fp32.")
 
 
-def load_hyperlora(path, device=None, dtype=None, *, heads: int = 12, dim_head: int = 64,
+def load_hyperlora(path, device=None, dtype=None, *, heads: int | None = None, dim_head: int | None = None,
                    pin_memory: bool = False) -> HyperLoRAModel:
     """Load a HyperLoRA checkpoint folder (the released files, unchanged).
 
     device: where the bases live and LoRAs are computed by default (default CPU).
     dtype: storage dtype of the bases (default: as in the file). The small resampler runs
     in fp32 on the CPU (CPU half matmul is slow) and in `dtype` on a GPU.
-    heads, dim_head: the attention split, which the shapes do not reveal (released: 12 x 64).
+    heads, dim_head: the attention split. The files hold only heads x dim_head; the released width 768
+    is split 12 x 64, any other width is refused unless these say how (checkpoint.attention_split).
     pin_memory: keep CPU bases in pinned RAM when CUDA is available, so streaming them to the GPU
     for each LoRA (device policy "auto") overlaps with the combination.
     """
@@ -94,11 +94,9 @@ class HyperLoRAModel:
         return sum(bank.nbytes() for bank in self._banks.values())
 
     def streaming_bytes(self) -> int:
-        """VRAM a LoRA computed on a GPU needs beyond the LoRA itself when the bases stay in RAM:
-        the streaming workspace (at most the largest group; see combine_gpu)."""
-        size = self.dtype.itemsize
-        return max(workspace_elements([(len(g.slots), bank.num_basis, g.matrix_shape[0] * g.matrix_shape[1])
-                                       for g in bank.groups], size) * size for bank in self._banks.values())
+        """VRAM a LoRA computed on a GPU takes at most when the bases stay in RAM (device policy auto):
+        a streaming workspace of at most 256 MB, the coefficients and the LoRA itself (combine_gpu)."""
+        return max(bank_streaming_bytes(bank, self.dtype.itemsize) for bank in self._banks.values())
 
     def tensors(self) -> list[torch.Tensor]:
         """Every tensor the model holds (bases and the small networks), for a host's memory accounting."""

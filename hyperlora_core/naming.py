@@ -71,20 +71,3 @@ def model_key(name: str, projection: str) -> str:
 def kohya_module(name: str, projection: str) -> str:
     """`{name}_{to_q|to_k|to_v|to_out_0}`, the prefix of a kohya LoRA key."""
     return f"{name}_{KOHYA_PROJECTION[projection]}"
-
-
-def sdxl_attention_modules() -> list[tuple[str, int, int | None]]:
-    """All 140 attention modules of the SDXL UNet as (diffusers-style name, hidden_size, cross_dim).
-
-    Order follows the UNet (down, mid, up), attn1 before attn2 in each transformer block.
-    """
-    levels = [("down_blocks_1", 2, 640, 2), ("down_blocks_2", 2, 1280, 10), ("mid_block", 1, 1280, 10),
-              ("up_blocks_0", 3, 1280, 10), ("up_blocks_1", 3, 640, 2)]
-    modules = []
-    for block, attentions, hidden, depth in levels:
-        for a in range(attentions):
-            for tb in range(depth):
-                base = f"lora_unet_{block}_attentions_{a}_transformer_blocks_{tb}"
-                modules.append((f"{base}_attn1", hidden, None))
-                modules.append((f"{base}_attn2", hidden, 2048))
-    return modules

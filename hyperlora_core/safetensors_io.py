@@ -156,10 +156,6 @@ class SafetensorsFile:
     def dtype(self, key: str) -> torch.dtype:
         return DTYPES[self.entries[key]["dtype"]]
 
-    def nbytes(self, key: str) -> int:
-        begin, end = self.entries[key]["data_offsets"]
-        return end - begin
-
     def read_into(self, key: str, out: torch.Tensor, f=None) -> None:
         """Copy tensor `key` into `out` (contiguous, CPU, same shape), casting if the dtype differs."""
         if tuple(out.shape) != self.shape(key):

@@ -185,10 +185,6 @@ def convert_workflow(workflow: dict, installed: set[str] | None = None) -> Conve
                             "(thousands); it is probably damaged.") from None
 
 
-def has_official_nodes(workflow: dict) -> bool:
-    return any(isinstance(n, dict) and n.get("type") in OFFICIAL_NODE_TYPES for n in workflow.get("nodes") or [])
-
-
 class _Converter:
     def __init__(self, workflow: dict, installed: set[str] | None):
         self.g = Graph(workflow)

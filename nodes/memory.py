@@ -3,21 +3,23 @@
 The bases of a full checkpoint take about 3 GB. Left on the GPU they would squeeze SDXL
 out of an 8 GB card, so the device policies are:
 
-- auto: bases in RAM; each LoRA is computed on the GPU when it can take it, otherwise on the CPU.
+- auto: bases in RAM; each LoRA is computed on the GPU when it has room to stream them through
+  (`HyperLoRAModel.streaming_bytes()`: a workspace of at most 256 MB plus the LoRA itself),
+  otherwise on the CPU.
 - gpu:  bases stay on the GPU (fastest when VRAM is plentiful).
 - cpu:  bases in RAM, LoRAs computed on the CPU (the engine's chunked path).
 
 What "can take it" means depends on ComfyUI's memory mode (docs/memory.md):
 
 - Classic (ComfyUI without dynamic VRAM, e.g. v0.3.64): on the GPU when get_free_memory reports
-  room for all the bases (they only pass through, group by group), else on the CPU. Every loaded
+  streaming_bytes() plus HEADROOM free, else on the CPU. Every loaded
   checkpoint is registered with the model manager as a ModelPatcher whose size is what the bases
   hold on the GPU (nothing under auto/cpu); when ComfyUI needs the room, or the user presses
   "Unload models", it detaches that patcher and our callback releases the bases (read again from
   disk for the next LoRA).
 - Dynamic VRAM (comfy-aimdo, `comfy.memory_management.aimdo_enabled`): resident models fill VRAM
-  and stream, so free memory says little. auto computes on the GPU and, before each shape group,
-  asks ComfyUI to free just what that group needs (`free_memory(bytes, device)`); if the GPU still
+  and stream, so free memory says little. auto computes on the GPU and first asks ComfyUI to free
+  just what streaming needs (`free_memory(streaming_bytes + HEADROOM, device)`); if the GPU still
   runs out, that LoRA is computed on the CPU. Bases that are not on the GPU are not registered:
   load_models_gpu of a non-dynamic patcher would make ComfyUI free its inference reserve, pushing
   parts of SDXL out of VRAM for nothing. RAM is then given back through the RAM-pressure cache, to
@@ -31,8 +33,7 @@ import logging
 import torch
 
 DEVICE_POLICIES = ("auto", "gpu", "cpu")
-GPU_HEADROOM = 512 * 1024 * 1024  # room left for the computed LoRA and other buffers under "auto"
-GROUP_HEADROOM = 64 * 1024 * 1024  # per group under dynamic VRAM: matmul workspace and allocator slack
+HEADROOM = 64 * 1024 * 1024  # beyond streaming_bytes() under "auto": matmul workspace and allocator slack
 OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 logger = logging.getLogger(__name__)
@@ -54,24 +55,27 @@ def storage_device(policy: str) -> torch.device:
     return mm.get_torch_device() if policy == "gpu" else torch.device("cpu")
 
 
-def compute_plan(policy: str, basis_bytes: int):
+def choose_device(policy: str, gpu: torch.device, free_bytes: int | None, streaming_bytes: int) -> torch.device:
+    """Where to combine the bases into one LoRA. free_bytes: the GPU's free memory as ComfyUI reports
+    it, or None under dynamic VRAM (ComfyUI frees what we ask for, so the GPU is always used)."""
+    if policy == "cpu":
+        return torch.device("cpu")
+    if policy == "gpu" or gpu.type == "cpu" or free_bytes is None:
+        return gpu
+    return gpu if free_bytes >= streaming_bytes + HEADROOM else torch.device("cpu")
+
+
+def compute_plan(policy: str, streaming_bytes: int):
     """(device, make_room): where to combine the bases into one LoRA now, and the callback the engine
-    calls before each shape group (None: nothing to free)."""
+    calls with the bytes it needs there (None: nothing to free)."""
     import comfy.model_management as mm
 
-    if policy == "cpu":
-        return torch.device("cpu"), None
-    gpu = mm.get_torch_device()
-    if policy == "gpu" or gpu.type == "cpu":
-        return gpu, None
-    if dynamic_vram():
-        return gpu, room_maker(gpu)
-    return (gpu if mm.get_free_memory(gpu) > basis_bytes + GPU_HEADROOM else torch.device("cpu")), None
-
-
-def compute_device(policy: str, basis_bytes: int) -> torch.device:
-    """Where to combine the bases into one LoRA now."""
-    return compute_plan(policy, basis_bytes)[0]
+    gpu = mm.get_torch_device() if policy != "cpu" else torch.device("cpu")
+    ask = policy == "auto" and gpu.type != "cpu"
+    dynamic = ask and dynamic_vram()
+    free = mm.get_free_memory(gpu) if ask and not dynamic else None
+    device = choose_device(policy, gpu, free, streaming_bytes)
+    return device, (room_maker(device) if dynamic else None)
 
 
 def room_maker(device: torch.device):
@@ -79,7 +83,7 @@ def room_maker(device: torch.device):
     import comfy.model_management as mm
 
     def make_room(nbytes: int) -> None:
-        mm.free_memory(nbytes + GROUP_HEADROOM, device)
+        mm.free_memory(nbytes + HEADROOM, device)
 
     return make_room
 
@@ -117,7 +121,7 @@ class ManagedHyperLoRA:
         """
         self.register()
         self.engine.load_bases()  # after ComfyUI released them: read again before measuring
-        device, make_room = compute_plan(self.policy, self.engine.basis_bytes())
+        device, make_room = compute_plan(self.policy, self.engine.streaming_bytes())
         try:
             factors = self.engine.lora_factors(coefficients, kind, compute_device=device, make_room=make_room)
         except OUT_OF_MEMORY:

@@ -130,3 +130,9 @@ def kohya_lora(folder, coefficients, kind="id"):
             out[f"{name}_{pk}.lora_up.weight"] = up.T
             out[f"{name}_{pk}.alpha"] = torch.tensor(down.shape[1] / 2)
     return out
+
+
+def factor_delta(factors, key: str, strength: float = 1.0) -> torch.Tensor:
+    """The weight change one model weight gets from LoRA factors: strength * alpha / rank * up @ down."""
+    down = factors.down[key]
+    return strength * factors.alpha / down.shape[0] * (factors.up[key] @ down)

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from hyperlora_core.naming import PROJECTIONS, ldm_style_name, sdxl_attention_modules
+from hyperlora_core.naming import PROJECTIONS, ldm_style_name
 
 TINY_MODULES = [
     ("lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn1", 16, None),
@@ -23,8 +23,21 @@ TINY_MODULES = [
 ]
 
 
-def sdxl_modules():
-    return sdxl_attention_modules()
+def sdxl_modules() -> list[tuple[str, int, int | None]]:
+    """All 140 attention modules of the SDXL UNet as (diffusers-style name, hidden_size, cross_dim).
+
+    Order follows the UNet (down, mid, up), attn1 before attn2 in each transformer block.
+    """
+    levels = [("down_blocks_1", 2, 640, 2), ("down_blocks_2", 2, 1280, 10), ("mid_block", 1, 1280, 10),
+              ("up_blocks_0", 3, 1280, 10), ("up_blocks_1", 3, 640, 2)]
+    modules = []
+    for block, attentions, hidden, depth in levels:
+        for a in range(attentions):
+            for tb in range(depth):
+                base = f"lora_unet_{block}_attentions_{a}_transformer_blocks_{tb}"
+                modules.append((f"{base}_attn1", hidden, None))
+                modules.append((f"{base}_attn2", hidden, 2048))
+    return modules
 
 
 def _in_features(hidden, cross, proj):

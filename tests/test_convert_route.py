@@ -6,10 +6,8 @@ import types
 
 import pytest
 
+from tests.official_workflows import official
 from tests.test_setup_route import call_route, pack_module, stand_in_server
-from tests.workflow_validation import REPO_ROOT
-
-OFFICIAL = REPO_ROOT.parent / "shared" / "official-workflows" / "HyperLoRA-T2I-InstantID.json"
 
 
 def serve(monkeypatch, installed=None):
@@ -29,7 +27,7 @@ def post(routes, data: bytes):
 
 def test_route_converts_and_reports_what_is_missing(monkeypatch):
     routes = serve(monkeypatch, installed={"KSampler", "CheckpointLoaderSimple", "CLIPTextEncode"})
-    workflow = json.loads(OFFICIAL.read_text(encoding="utf-8"))
+    workflow = official("HyperLoRA-T2I-InstantID")
     status, answer = post(routes, json.dumps({"workflow": workflow}).encode())
     assert status == 200
     kinds = {node["type"] for node in answer["workflow"]["nodes"]}
@@ -67,7 +65,7 @@ def test_without_a_comfyui_server_no_route_is_registered(monkeypatch):
 
 def padded_workflow(size: int) -> bytes:
     """A valid request of about `size` bytes: a small official workflow with a long note."""
-    workflow = json.loads(OFFICIAL.read_text(encoding="utf-8"))
+    workflow = official("HyperLoRA-T2I-InstantID")
     workflow["nodes"].append({"id": 999, "type": "Note", "pos": [0, 0], "size": [100, 100],
                               "widgets_values": ["x" * size]})
     return json.dumps({"workflow": workflow}).encode()

@@ -142,10 +142,20 @@ def test_streaming_a_real_bank_gives_the_exact_lora(tiny_checkpoint):
         assert_relative(got, want.double(), HALF_ROUNDING)
 
 
-def test_streaming_needs_at_most_the_largest_group_of_vram(tiny_checkpoint):
+def test_streaming_bytes_is_the_workspace_the_coefficients_and_the_lora(tiny_checkpoint):
+    """What combine_streamed allocates on the device: its planned workspace, the coefficient rows in the
+    bases' dtype, and each result in that dtype and in float32."""
     model = hl.load_hyperlora(tiny_checkpoint, **TINY_HEADS)
-    sizes = [g.data.numel() * g.data.element_size() for bank in model._banks.values() for g in bank.groups]
-    assert model.streaming_bytes() == max(sizes) < model.basis_bytes()
+    bank = model._banks["id"]
+    shapes = [tuple(g.data.shape) for g in bank.groups]
+    size = bank.groups[0].data.element_size()
+    workspace, _ = combine_gpu.plan_chunks(shapes, size)
+    results = model.lora_factors(torch.zeros(model.config.num_queries, model.config.num_basis), compute_device="cpu")
+    lora = sum(t.numel() for t in [*results.up.values(), *results.down.values()])
+    rows = sum(len(g.slots) * bank.num_basis for g in bank.groups)
+    assert model.streaming_bytes() == (workspace + rows) * size + lora * (size + 4)
+    capped = combine_gpu.streaming_bytes(shapes, size, cap_bytes=size)  # a workspace of one slot at most
+    assert capped == model.streaming_bytes() - (workspace - max(k * n for _, k, n in shapes)) * size
 
 
 def test_streaming_workspace_is_capped_but_holds_a_slot():

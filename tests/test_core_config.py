@@ -1,5 +1,6 @@
 """Every hyper-parameter is inferred from tensor shapes."""
 
+import pytest
 import torch
 
 import hyperlora_core as hl
@@ -27,6 +28,24 @@ def test_head_split_changes_the_math_but_not_the_shapes(tmp_path):
     torch.testing.assert_close(as_4x4.double(), reference.id_coefficients(folder, 4, arcface, clip), rtol=1e-5,
                                atol=1e-5)
     assert not torch.allclose(as_2x8, as_4x4)
+
+
+def test_the_released_width_is_split_as_released_and_others_are_refused_unless_told(tmp_path):
+    """The files hold only heads x dim_head: 768 is the released 12 x 64; any other width needs the caller."""
+    released = write_synthetic_checkpoint(tmp_path / "r", heads=12, dim_head=64, dim=32, depth=1)
+    c = hl.load_hyperlora(released).config
+    assert (c.heads, c.dim_head) == (12, 64)
+    assert (hl.load_hyperlora(released, heads=24).config.dim_head, hl.load_hyperlora(released, dim_head=32)
+            .config.heads) == (32, 24)  # one given: the other follows from the width
+    other = write_synthetic_checkpoint(tmp_path / "o", heads=2, dim_head=8)
+    with pytest.raises(ValueError, match=r"attention width is 16, not the released 768.*Pass heads= and dim_head="):
+        hl.load_hyperlora(other)
+    assert (hl.load_hyperlora(other, heads=2).config.dim_head, hl.load_hyperlora(other, **TINY_HEADS).config.heads
+            ) == (8, 2)
+    with pytest.raises(ValueError, match=r"heads x dim_head = 3 x None.*product is 16"):
+        hl.load_hyperlora(other, heads=3)
+    with pytest.raises(ValueError, match=r"heads x dim_head = 4 x 8.*product is 16"):
+        hl.load_hyperlora(other, heads=4, dim_head=8)
 
 
 def test_one_condition_resampler_ignores_clip(tmp_path):

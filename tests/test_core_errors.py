@@ -152,7 +152,7 @@ def test_resampler_from_another_checkpoint(ckpt):
 
 def test_wrong_heads_override(ckpt):
     with pytest.raises(ValueError, match="heads x dim_head = 12 x 64"):
-        hl.load_hyperlora(ckpt)
+        hl.load_hyperlora(ckpt, heads=12, dim_head=64)
 
 
 def test_unknown_dtype(ckpt):

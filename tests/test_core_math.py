@@ -113,7 +113,7 @@ def test_factors_are_keyed_by_comfy_model_keys(tiny_checkpoint_fp32, face_featur
             key = reference.comfy_key(name, proj)
             pk = "to_out_0" if proj == "to_out" else proj
             expected = 0.5 * ref[f"{name}_{pk}.lora_up.weight"] @ ref[f"{name}_{pk}.lora_down.weight"]
-            close(factors.delta(key), expected)
+            close(reference.factor_delta(factors, key), expected)
     assert "diffusion_model.input_blocks.4.1.transformer_blocks.0.attn1.to_out.0.weight" in factors.up
     assert "diffusion_model.output_blocks.2.1.transformer_blocks.1.attn1.to_q.weight" in factors.up
     assert "diffusion_model.middle_block.1.transformer_blocks.0.attn2.to_k.weight" in factors.up
@@ -128,7 +128,7 @@ def test_ldm_style_json_loads_to_the_same_lora(tmp_path, face_features):
     fb = hl.load_hyperlora(b, **TINY_HEADS).lora_factors(coeff)
     assert list(fa.up) == list(fb.up)
     for key in fa.up:
-        close(fa.delta(key), fb.delta(key), 0)
+        close(reference.factor_delta(fa, key), reference.factor_delta(fb, key), 0)
 
 
 def test_kohya_style_renames_blocks_as_in_spec_table(tiny_checkpoint, face_features):
@@ -156,8 +156,8 @@ def test_weighted_stack_file_is_exact(tiny_checkpoint_fp32, face_features, tmp_p
     sd = hl.kohya_state_dict(stack, dtype=torch.float64)
     for key, name in lora_a.names.items():
         up, down, alpha = sd[f"{name}.lora_up.weight"], sd[f"{name}.lora_down.weight"], sd[f"{name}.alpha"]
-        assert down.shape[0] == 2 * lora_a.rank
-        expected = 0.7 * lora_b.delta(key) - 0.7 * lora_a.delta(key)
+        assert down.shape[0] == 2 * lora_a.down[key].shape[0]
+        expected = 0.7 * reference.factor_delta(lora_b, key) - 0.7 * reference.factor_delta(lora_a, key)
         close(alpha / down.shape[0] * up @ down, expected)
 
 
@@ -168,14 +168,6 @@ def test_mix_identities_blends_and_renormalises():
     expected = 0.75 * a + 0.25 * b
     close(mixed, expected / expected.norm(dim=-1, keepdim=True))
     close(hl.mix_coefficients([(a, 1.0), (b, 0.0)]), a)
-
-
-def test_shift_coefficients_moves_from_a_to_b():
-    base, a, b = (torch.nn.functional.normalize(torch.randn(16, 8), dim=-1) for _ in range(3))
-    shifted = hl.shift_coefficients(base, a, b, 0.5)
-    raw = base + 0.5 * (b - a)
-    close(shifted, raw / raw.norm(dim=-1, keepdim=True))
-    close(hl.shift_coefficients(base, a, b, 0.0), base)
 
 
 def test_release_and_reload_bases(tiny_checkpoint, face_features):
@@ -198,3 +190,14 @@ def test_saved_kohya_file_loads_with_safetensors(tiny_checkpoint, face_features,
     save_file(sd, str(tmp_path / "me.safetensors"))
     loaded = load_file(str(tmp_path / "me.safetensors"))
     assert set(loaded) == set(sd)
+
+
+def test_one_lora_at_a_strength_is_saved_at_that_strength(tiny_checkpoint_fp32, face_features):
+    """A file of one LoRA at strength 0.5, loaded at 1, changes the weights by half the LoRA."""
+    model = hl.load_hyperlora(tiny_checkpoint_fp32, **TINY_HEADS)
+    arcface, clip = face_features
+    lora = model.lora_factors(model.predict_id_coefficients(arcface[:1], clip[:1]))
+    sd = hl.kohya_state_dict([(lora, 0.5)], dtype=torch.float64)
+    for key, name in lora.names.items():
+        up, down, alpha = sd[f"{name}.lora_up.weight"], sd[f"{name}.lora_down.weight"], sd[f"{name}.alpha"]
+        close(alpha / down.shape[0] * up @ down, reference.factor_delta(lora, key, 0.5))

@@ -9,6 +9,7 @@ from safetensors.torch import load_file
 from hyperlora_core.trainer_lora import trainer_state_dict
 from tests.comfy_standin import comfy, models_root  # noqa: F401
 from tests.face_fixtures import tiny_clip_dir  # noqa: F401
+from tests.reference import factor_delta
 from tests.test_cli import models, photo_files  # noqa: F401
 
 
@@ -42,7 +43,7 @@ def test_trainer_style_equals_the_weighted_sum_with_alpha_one(coefficients):
         module = key[: -len(".weight")]
         up, down = sd[f"{module}.lora_up.weight"].double(), sd[f"{module}.lora_down.weight"].double()
         assert float(sd[f"{module}.alpha"]) == 1.0 and module.startswith("diffusion_model.")
-        expected = sum(f.delta(key, s).double() for f, s in weighted)
+        expected = sum(factor_delta(f, key, s).double() for f, s in weighted)
         got = up @ down / down.shape[0]
         assert float((got - expected).norm() / expected.norm()) < 1e-5  # float32 factors
 
@@ -58,7 +59,7 @@ def test_export_into_models_loras_for_core_train_lora(comfy, coefficients, loras
     key = next(iter(factors.up))
     module = key[: -len(".weight")]
     torch.testing.assert_close(sd[f"{module}.lora_up.weight"].double() @ sd[f"{module}.lora_down.weight"].double()
-                               / factors.rank, factors.delta(key).double(), rtol=1e-5, atol=1e-7)
+                               / factors.down[key].shape[0], factor_delta(factors, key).double(), rtol=1e-5, atol=1e-7)
     again = export(comfy, coefficients, "cast/alice", "comfy", 0.0, "loras")
     assert os.path.basename(again) == "alice_00001_.safetensors" and os.path.dirname(again) == os.path.dirname(path)
 

@@ -141,3 +141,23 @@ def test_skip_missing_still_needs_one_face(analyzer, encoder):  # noqa: F811
 def test_bad_index_fails_even_with_skip_missing(analyzer, encoder, group_photo):  # noqa: F811
     with pytest.raises(ValueError, match=r"image 1 of 1 \(1280x640 pixels\): 3 faces found"):
         encode_faces([group_photo], analyzer, encoder, select="index", face_index=5, skip_missing=True)
+
+
+def test_arcface_embeds_the_chosen_face_never_its_neighbour(analyzer):  # noqa: F811
+    """Group photo: the close-up re-crop around the chosen (left, less confident) face also holds its
+    neighbour, which the detector ranks first. The embedding is still the chosen person's: the same as
+    that person photographed alone."""
+    from hyperlora_core.face import arcface_embedding
+
+    empty = Image.new("RGB", (800, 480), GREY)
+    alone = paint_marker(empty, (300, 200, 360, 260), 0.7, 0.2)
+    neighbour_alone = paint_marker(empty, (400, 200, 460, 260), 1.0, 0.2)
+    group = paint_marker(alone, (400, 200, 460, 260), 1.0, 0.2)
+    (face,) = detect_faces(analyzer, alone)
+    (neighbour,) = detect_faces(analyzer, neighbour_alone)
+    chosen = select_face(detect_faces(analyzer, group), "index", 0)
+    person = arcface_embedding(analyzer, alone, face)
+    other = arcface_embedding(analyzer, neighbour_alone, neighbour)
+    got = arcface_embedding(analyzer, group, chosen)
+    assert float(np.dot(got, person)) > 0.999
+    assert float(np.dot(got, person)) > float(np.dot(got, other))

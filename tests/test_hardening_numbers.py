@@ -149,8 +149,6 @@ def test_engine_refuses_non_finite_strengths_and_weights(coefficients):  # noqa:
         hl.mix_coefficients([(coefficients.alpha, 1.0), (coefficients.alpha, float("inf"))])
     with pytest.raises(ValueError, match="slider strength must be a finite number"):
         hl.slider(factors, factors, float("nan"))
-    with pytest.raises(ValueError, match="slider strength must be a finite number"):
-        hl.shift_coefficients(coefficients.alpha, coefficients.alpha, coefficients.alpha, float("inf"))
 
 
 # ---------------------------------------------------------------- the CLI

@@ -1,5 +1,6 @@
 """Identity library: Save Identity -> Load Identity gives the same LoRA, only with the checkpoint that made it."""
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -333,3 +334,32 @@ def test_two_saves_of_one_new_name_cannot_both_succeed(comfy, coefficients, monk
         save.save(coefficients, "race", False)
     assert target.read_bytes() == b"theirs"
     assert not list(Path(identities_dir(comfy)).glob(".hyperlora-*"))
+
+
+def test_an_identity_file_with_the_released_shapes_is_about_0_6_mb_or_1_2_with_a_base_lora(tmp_path):
+    """The size the README and Save Identity's description give: alpha (1120 x 128 float32, 573 KB), the
+    ArcFace reference and a 128 px thumbnail; beta (same shape) doubles it."""
+    import numpy as np
+
+    from hyperlora_core.identity_file import SavedIdentity, save_identity
+
+    queries, num_basis = 8 * 140, 128  # 8 tokens for each of SDXL's 140 attention modules, K = 128
+    alpha = torch.nn.functional.normalize(torch.randn(queries, num_basis), dim=-1)
+    thumbnail = np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    sizes = []
+    for beta in (None, alpha.clone()):
+        identity = SavedIdentity(alpha, beta, "x", "sdxl_hyper_id_lora_v1_fidelity", "f" * 64,
+                                 "2026-01-01T00:00:00", torch.nn.functional.normalize(torch.randn(512), dim=0),
+                                 thumbnail)
+        sizes.append(save_identity(tmp_path / f"{beta is None}.safetensors", identity).stat().st_size / 1e6)
+    assert 0.6 < sizes[0] < 0.65 and 1.15 < sizes[1] < 1.25, sizes  # "about 0.6 MB, 1.2 MB with a Base-LoRA"
+
+
+def test_an_identity_of_the_right_checkpoint_but_the_wrong_shape_is_refused(comfy, hyperlora, coefficients):  # noqa: F811
+    """A damaged or hand-edited file whose fingerprint matches: refused at Load Identity, saying what to do."""
+    save, load = nodes(comfy)
+    saved = identity_file.load_identity(save.save(coefficients, "alice", False)["result"][0])
+    cut = dataclasses.replace(saved, alpha=saved.alpha[:-8], beta=None)
+    identity_file.save_identity(os.path.join(identities_dir(comfy), "cut.safetensors"), cut)
+    with pytest.raises(ValueError, match=r"has coefficients of shape \(40, 8\).*save the identity again"):
+        load.load(hyperlora, "cut.safetensors")

@@ -254,10 +254,10 @@ def test_cached_conditionings_report_the_identitys_factors(placed_model):
 
 def test_an_identity_on_the_device_takes_22_mib_in_fp16_with_the_released_shapes():
     """The README's figure: the ID-LoRA factors of the released SDXL checkpoints (140 modules, rank 8)."""
-    from hyperlora_core.naming import sdxl_attention_modules
+    from tests.synthetic_checkpoint import sdxl_modules
 
     up, down = {}, {}
-    for name, hidden, cross in sdxl_attention_modules():
+    for name, hidden, cross in sdxl_modules():
         for projection in ("to_q", "to_k", "to_v", "to_out"):
             width = cross if projection in ("to_k", "to_v") and cross else hidden
             up[f"{name}.{projection}"] = torch.zeros(hidden, 8, dtype=torch.float16)

@@ -196,3 +196,19 @@ def test_an_identity_with_a_zero_arcface_reference_is_named(comfy, nodes, models
                  "--device", "cpu"]) == 1
     err = capsys.readouterr().err
     assert "has an ArcFace reference of zeros" in err and "cancel out" not in err
+
+
+def test_one_likeness_scale_in_the_tooltip_the_readme_and_the_example(comfy):  # noqa: F811
+    """The rough guide is the same wherever a user reads it: the scores output's tooltip, the README's
+    table and the ranking example's note."""
+    from pathlib import Path
+
+    tooltip = comfy.pack.nodes.likeness.SCORE_TOOLTIP
+    root = Path(__file__).resolve().parents[1]
+    assert "above ~0.5 clearly the same person, 0.3-0.5 a resemblance, below ~0.2 a different person" in tooltip
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    for row in ("| above 0.5 | clearly the same person |", "| 0.3 to 0.5 | a resemblance |",
+                "| below 0.2 | a different person"):
+        assert row in readme
+    example = (root / "example_workflows" / "hyperlora_rank_by_likeness.json").read_text(encoding="utf-8")
+    assert "above 0.5 clearly the same person, below 0.2 someone else" in example

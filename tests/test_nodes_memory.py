@@ -25,19 +25,31 @@ def some_coefficients(comfy, hyperlora, seed=0):  # noqa: F811
     return comfy.pack.nodes.types.Coefficients(hyperlora, alpha, None)
 
 
-def test_auto_computes_on_the_gpu_only_when_the_bases_fit(comfy, memory):  # noqa: F811
-    mm = comfy.model_management
-    mm.get_torch_device = lambda: torch.device("cuda", 0)
-    gib = 1 << 30
-    mm.free_vram = 1 * gib  # SDXL loaded on an 8 GB card
-    assert memory.compute_device("auto", 3 * gib) == torch.device("cpu")
-    mm.free_vram = 6 * gib
-    assert memory.compute_device("auto", 3 * gib) == torch.device("cuda", 0)
-    assert memory.compute_device("cpu", 0) == torch.device("cpu")
-    mm.free_vram = 0
-    assert memory.compute_device("gpu", 3 * gib) == torch.device("cuda", 0)
+def released_streaming_bytes() -> int:
+    """streaming_bytes() of the released checkpoints (140 modules, K = 128, rank 8, fp16): about 323 MB."""
+    from hyperlora_core.basis import bank_streaming_bytes, plan_bank
+    from hyperlora_core.checkpoint import ModuleSpec
+    from tests.synthetic_checkpoint import sdxl_modules
+
+    return bank_streaming_bytes(plan_bank("id", [ModuleSpec(*m) for m in sdxl_modules()], 128, 8), 2)
+
+
+def test_auto_streams_on_the_gpu_when_it_has_room_for_the_stream_not_for_the_bases(comfy, memory):  # noqa: F811
+    gpu, cpu, mib = torch.device("cuda", 0), torch.device("cpu"), 1 << 20
+    stream = released_streaming_bytes()
+    assert 256 * mib < stream < 400 * mib  # the 256 MB workspace plus the LoRA; the bases are 3 GB
+    need = stream + memory.HEADROOM
+    assert memory.choose_device("auto", gpu, 1 << 30, stream) == gpu  # SDXL loaded on an 8 GB card, 1 GB free
+    assert memory.choose_device("auto", gpu, need, stream) == gpu
+    assert memory.choose_device("auto", gpu, need - 1, stream) == cpu
+    assert memory.choose_device("auto", gpu, None, stream) == gpu  # dynamic VRAM: ComfyUI frees on request
+    assert memory.choose_device("auto", cpu, None, stream) == cpu  # no GPU at all
+    assert memory.choose_device("cpu", gpu, 1 << 40, stream) == cpu
+    assert memory.choose_device("gpu", gpu, 0, stream) == gpu
     assert memory.storage_device("auto") == memory.storage_device("cpu") == torch.device("cpu")
-    assert memory.storage_device("gpu") == torch.device("cuda", 0)
+    mm = comfy.model_management
+    mm.get_torch_device = lambda: gpu
+    assert memory.storage_device("gpu") == gpu
 
 
 def test_unloading_models_in_comfyui_frees_the_bases(comfy):  # noqa: F811
@@ -112,8 +124,8 @@ def record_compute(monkeypatch, hyperlora, fail_on_gpu=False):
     return asked, real
 
 
-def test_dynamic_vram_auto_computes_on_the_gpu_freeing_only_what_each_group_needs(comfy_dynamic_vram,  # noqa: F811
-                                                                                   monkeypatch):
+def test_dynamic_vram_auto_computes_on_the_gpu_freeing_only_what_streaming_needs(comfy_dynamic_vram,  # noqa: F811
+                                                                                  monkeypatch):
     env = comfy_dynamic_vram
     mm = on_a_gpu(env, free=0, resident=6 * GIB)  # get_free_memory says "full", as under comfy-aimdo
     hyperlora = fresh_load(env, "auto")
@@ -123,12 +135,9 @@ def test_dynamic_vram_auto_computes_on_the_gpu_freeing_only_what_each_group_need
     factors = coefficients.factors("id")
     (device, make_room), = asked
     assert device == torch.device("cuda", 0) and make_room is not None
-    from hyperlora_core.basis import group_compute_bytes
-
-    groups = hyperlora.engine._banks["id"].groups
-    needs = [group_compute_bytes(g) + env.pack.nodes.memory.GROUP_HEADROOM for g in groups]
-    assert [(b, d) for b, d in mm.free_calls] == [(n, torch.device("cuda", 0)) for n in needs]
-    assert mm.pushed_out == max(needs)  # just the largest group, not the bases and not the reserve
+    need = hyperlora.engine.streaming_bytes() + env.pack.nodes.memory.HEADROOM
+    assert mm.free_calls == [(need, torch.device("cuda", 0))]
+    assert mm.pushed_out == need  # just what streaming takes, not the bases and not the reserve
     assert mm.pushed_out < mm.minimum_inference_memory
     assert mm.load_calls == []
     reference = real(coefficients.alpha, "id", compute_device="cpu")
@@ -146,9 +155,10 @@ def test_classic_mode_keeps_the_free_memory_check_and_registration(comfy, monkey
     asked, _ = record_compute(monkeypatch, hyperlora)
     some_coefficients(comfy, hyperlora).factors("id")
     assert asked[0] == (torch.device("cpu"), None)  # not enough reported free: the CPU, nothing freed
-    mm.free_vram = 6 * GIB
+    mm.free_vram = hyperlora.engine.streaming_bytes() + comfy.pack.nodes.memory.HEADROOM
     some_coefficients(comfy, hyperlora, seed=1).factors("id")
-    assert asked[1] == (torch.device("cuda", 0), None)
+    assert asked[1] == (torch.device("cuda", 0), None)  # room to stream the bases through: the GPU
+    assert mm.pushed_out == pytest.approx(mm.minimum_inference_memory - 1 * GIB)  # nothing more freed
 
 
 def test_dynamic_vram_out_of_memory_falls_back_to_the_cpu(comfy_dynamic_vram, monkeypatch, caplog):  # noqa: F811

@@ -248,3 +248,38 @@ def test_trigger_words(comfy):  # noqa: F811
     assert words.prepend("a photo of a man") == ("fcsks fxhks fhyks, a photo of a man",)
     assert words.prepend("fcsks fxhks fhyks, portrait") == ("fcsks fxhks fhyks, portrait",)
     assert words.prepend("  ") == ("fcsks fxhks fhyks",)
+
+
+def test_apply_face_uses_a_new_photo_or_a_new_checkpoint_not_the_cached_identity(comfy, loaded):  # noqa: F811
+    """The shortcut caches the identity for a strength change only: another photo, or another checkpoint,
+    gives that photo's / checkpoint's identity."""
+    hyperlora, analyzer_, clip_vision = loaded
+    (other_checkpoint,) = node(comfy, "HyperLoRACheckpointLoader").load("sdxl_tiny_no_base", "auto", "auto")
+    first, second = as_batch(photos((250, 150, 400, 300))), as_batch(photos((100, 200, 250, 350)))
+    shortcut, alphas = node(comfy, "HyperLoRAApplyFace"), []
+    for checkpoint, images in ((hyperlora, first), (hyperlora, second), (other_checkpoint, second)):
+        face, _, _ = encode(comfy, images, clip_vision, analyzer_, base_condition=False)
+        (coefficients,) = node(comfy, "HyperLoRAPredictCoefficients").predict(checkpoint, face, "")
+        alphas.append(coefficients.alpha)
+        model = make_unet(coefficients)
+        (patched,) = shortcut.apply(model, checkpoint, clip_vision, analyzer_, images, 0.8)
+        (expected,) = node(comfy, "HyperLoRAApply").apply(model, coefficients, 0.8, 0.0)
+        assert_patched(patched, {key: expected.patched_weight(key).double() for key in model.model_state_dict()})
+    assert not torch.allclose(alphas[0], alphas[1]) and not torch.allclose(alphas[1], alphas[2])
+
+
+def test_image_weights_follow_their_photos_when_a_faceless_one_is_skipped(comfy, loaded):  # noqa: F811
+    """Weights are given per input photo: with photo 2 skipped, '1, 5, 0' is photo 1 alone, and two
+    weights for three photos are refused even though only two photos were kept."""
+    hyperlora, analyzer_, clip_vision = loaded
+    blank = Image.new("RGB", (640, 480), GREY)
+    one, three = photos((250, 150, 400, 300), (100, 200, 250, 350))
+    face, _, _ = encode(comfy, as_batch([one, blank, three]), clip_vision, analyzer_, skip_images_without_face=True)
+    assert face.kept == [0, 2]
+    predict_node = node(comfy, "HyperLoRAPredictCoefficients")
+    (weighted,) = predict_node.predict(hyperlora, face, "1, 5, 0")
+    alone, _, _ = encode(comfy, as_batch([one]), clip_vision, analyzer_)
+    (first_only,) = predict_node.predict(hyperlora, alone, "")
+    torch.testing.assert_close(weighted.alpha, first_only.alpha)
+    with pytest.raises(ValueError, match="at least 3 photos"):
+        predict_node.predict(hyperlora, face, "1, 1")

@@ -10,22 +10,18 @@ import pytest
 from hyperlora_core import workflow_convert as wc
 from hyperlora_core.cli import main
 from hyperlora_core.workflow_graph import _box, _overlap
+from tests.official_workflows import BUILT, Official, official, official_workflows, real_files
 from tests.workflow_validation import (
     REPO_ROOT,
     _compatible,
-    load_core_schemas,
     load_pack_schemas,
     validate_workflow,
     widget_slots,
 )
 
-OFFICIAL_DIR = REPO_ROOT.parent / "shared" / "official-workflows"
-OFFICIAL_FILES = sorted(OFFICIAL_DIR.glob("*.json"))
-SCHEMAS = {**load_core_schemas(), **load_pack_schemas()}
-
-
-def official(name: str) -> dict:
-    return json.loads((OFFICIAL_DIR / f"{name}.json").read_text(encoding="utf-8"))
+CORE_SCHEMAS = REPO_ROOT / "tests" / "data" / "object_info" / "comfyui-0.3.64.json"
+SCHEMAS = {**json.loads(CORE_SCHEMAS.read_text(encoding="utf-8")), **load_pack_schemas()}
+OFFICIAL_WORKFLOWS = official_workflows()
 
 
 class View:
@@ -85,9 +81,9 @@ def check_converted(result: wc.Conversion, original: dict) -> None:
         assert not [(a, b) for a in boxes for b in boxes if a < b and _overlap(boxes[a], boxes[b])]
 
 
-@pytest.mark.parametrize("path", OFFICIAL_FILES, ids=lambda p: p.stem)
-def test_every_official_workflow_converts(path):
-    original = json.loads(path.read_text(encoding="utf-8"))
+@pytest.mark.parametrize("name", sorted(OFFICIAL_WORKFLOWS))
+def test_every_official_workflow_converts(name):
+    original = OFFICIAL_WORKFLOWS[name]
     result = wc.convert_workflow(copy.deepcopy(original))
     check_converted(result, original)
     replaced = {kind for _, kind, _, _ in result.report.replaced}
@@ -101,8 +97,26 @@ def test_every_official_workflow_converts(path):
             assert [e["name"] for e in kept[node["id"]]["inputs"]] == [e["name"] for e in node.get("inputs", [])]
 
 
-def test_official_files_are_all_there():
-    assert len(OFFICIAL_FILES) == 5
+def test_built_workflows_have_the_official_graphs():
+    """Built from the recorded node forms, and laid out without overlaps (so the layout check above bites);
+    with the real files named, the same node ids, types, modes and links as they have."""
+    for build in BUILT.values():
+        nodes = build()["nodes"]
+        assert not [(a["id"], b["id"]) for a in nodes for b in nodes if a["id"] < b["id"] and _overlap(_box(a), _box(b))]
+    files = real_files()
+    if not files:
+        pytest.skip("HYPERLORA_OFFICIAL_WORKFLOWS does not name the official workflow folder")
+    assert sorted(path.stem for path in files) == sorted(BUILT)
+    for path in files:
+        assert graph(official(path.stem)) == graph(json.loads(path.read_text(encoding="utf-8"))), path.name
+
+
+def graph(workflow: dict) -> tuple[list, list]:
+    nodes = {n["id"]: n for n in workflow["nodes"]}
+    return (sorted((n["id"], n["type"], n.get("mode", 0), [e["type"] for e in n.get("inputs", [])],
+                    len(n.get("widgets_values") or [])) for n in workflow["nodes"]),
+            sorted((o, slot, t, nodes[t]["inputs"][t_slot]["name"], kind) for _, o, slot, t, t_slot, kind in
+                   workflow["links"]))
 
 
 def test_t2i_settings_and_wiring_carry_over():
@@ -175,37 +189,6 @@ def test_instantid_nodes_stay_connected_to_the_converted_graph():
 
 
 # ---------------------------------------------------------------- the nodes the examples do not use
-
-
-class Official:
-    """Builds UI-format workflows with the official nodes, links recorded on both ends."""
-
-    def __init__(self):
-        self.data = {"last_node_id": 0, "last_link_id": 0, "nodes": [], "links": [], "groups": [], "config": {},
-                     "extra": {}, "version": 0.4}
-
-    def node(self, node_id, kind, inputs=(), outputs=(), widgets=(), **extra):
-        self.data["nodes"].append({"id": node_id, "type": kind, "pos": [node_id * 10, node_id * 20],
-                                   "size": [200, 100], "flags": {}, "order": 0, "mode": 0,
-                                   "inputs": [{"name": n, "type": t, "link": None, **({"widget": {"name": n}}
-                                                                                    if w else {})}
-                                              for n, t, *w in inputs],
-                                   "outputs": [{"name": n, "type": t, "links": []} for n, t in outputs],
-                                   "properties": {}, "widgets_values": list(widgets), **extra})
-        return self
-
-    def link(self, origin, origin_slot, target, target_name):
-        link_id = len(self.data["links"]) + 1
-        target_node = self.get(target)
-        slot = [e["name"] for e in target_node["inputs"]].index(target_name)
-        kind = self.get(origin)["outputs"][origin_slot]["type"]
-        self.data["links"].append([link_id, origin, origin_slot, target, slot, kind])
-        self.get(origin)["outputs"][origin_slot]["links"].append(link_id)
-        target_node["inputs"][slot]["link"] = link_id
-        return self
-
-    def get(self, node_id):
-        return next(n for n in self.data["nodes"] if n["id"] == node_id)
 
 
 def base_lora_workflow() -> Official:
@@ -295,14 +278,14 @@ def test_converting_twice_changes_nothing():
     once = wc.convert_workflow(official("HyperLoRA-T2I")).workflow
     twice = wc.convert_workflow(copy.deepcopy(once))
     assert twice.workflow["nodes"] == once["nodes"] and twice.workflow["links"] == once["links"]
-    assert twice.report.replaced == [] and not wc.has_official_nodes(once)
+    assert twice.report.replaced == [] and not {n["type"] for n in once["nodes"]} & set(wc.OFFICIAL_NODE_TYPES)
 
 
 def test_object_links_are_written_back_as_objects():
     workflow = official("HyperLoRA-T2I")
     workflow["links"] = [dict(zip(("id", "origin_id", "origin_slot", "target_id", "target_slot", "type"), link))
                          for link in workflow["links"]]
-    workflow["state"] = {"lastNodeId": 17, "lastLinkId": 24}
+    workflow["state"] = {"lastNodeId": 17, "lastLinkId": len(workflow["links"])}
     converted = wc.convert_workflow(workflow).workflow
     assert all(isinstance(link, dict) for link in converted["links"])
     assert converted["state"]["lastLinkId"] == len(converted["links"])
@@ -359,18 +342,22 @@ def test_converter_node_specs_match_the_real_schemas(kind):
 
 
 def test_cli_writes_the_file_and_prints_the_report(tmp_path, capsys):
+    sources = tmp_path / "official"
+    sources.mkdir()
+    for name in ("HyperLoRA-T2I", "HyperLoRA-T2I-FaceDetailer"):
+        (sources / f"{name}.json").write_text(json.dumps(official(name)), encoding="utf-8")
     out = tmp_path / "converted.json"
-    assert main(["convert-workflow", str(OFFICIAL_DIR / "HyperLoRA-T2I-FaceDetailer.json"), "-o", str(out)]) == 0
+    assert main(["convert-workflow", str(sources / "HyperLoRA-T2I-FaceDetailer.json"), "-o", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "FaceDetailer (ComfyUI-Impact-Pack)" in printed and "HyperLoRAFaceMask" in printed
     check_converted(wc.Conversion(json.loads(out.read_text()), wc.convert_workflow(
         official("HyperLoRA-T2I-FaceDetailer")).report), official("HyperLoRA-T2I-FaceDetailer"))
-    assert main(["convert-workflow", str(OFFICIAL_DIR / "HyperLoRA-T2I.json"), "-o", str(out)]) == 1
+    assert main(["convert-workflow", str(sources / "HyperLoRA-T2I.json"), "-o", str(out)]) == 1
     assert "already exists" in capsys.readouterr().err
-    assert main(["convert-workflow", str(OFFICIAL_DIR / "HyperLoRA-T2I.json"), "-o", str(out), "--force",
+    assert main(["convert-workflow", str(sources / "HyperLoRA-T2I.json"), "-o", str(out), "--force",
                  "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["replaced"]
-    assert [p.name for p in tmp_path.iterdir()] == ["converted.json"]  # no temporary file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["converted.json", "official"]  # no temporary file left
 
 
 def test_cli_refuses_what_is_not_a_workflow(tmp_path, capsys):

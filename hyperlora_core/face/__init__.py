@@ -1,5 +1,6 @@
 """Face pipeline: AntelopeV2 face analysis, section-7 preprocessing, CLIP encoders, conditions."""
 
+from . import likeness  # the Likeness score (face.likeness.score_images), as the README's Python API shows
 from .analyzer import FaceAnalyzer, load_face_analyzer
 from .antelopev2 import REQUIRED_FILES, find_antelopev2
 from .clip import CLIP_MEAN, CLIP_STD, CLIPEncoder, TransformersCLIPEncoder, clip_pixel_values
@@ -15,6 +16,6 @@ __all__ = [
     "REQUIRED_FILES", "SELECT_MODES",
     "CLIPEncoder", "DetectedFace", "FaceAnalyzer", "FaceConditioning", "TransformersCLIPEncoder",
     "arcface_embedding", "choose_providers", "clip_pixel_values", "detect_faces", "encode_faces",
-    "face_box", "find_antelopev2", "load_face_analyzer", "onnxruntime_cuda_problem", "prepare_base_image",
-    "prepare_id_face", "preview_crops", "preview_detections", "select_face",
+    "face_box", "find_antelopev2", "likeness", "load_face_analyzer", "onnxruntime_cuda_problem",
+    "prepare_base_image", "prepare_id_face", "preview_crops", "preview_detections", "select_face",
 ]

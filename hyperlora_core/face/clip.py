@@ -82,10 +82,6 @@ class TransformersCLIPEncoder:
                                f"openai/clip-vit-large-patch14's config.json and model.safetensors again.") from exc
         return cls(model.to(device=device, dtype=dtype), device, dtype)
 
-    @property
-    def hidden_size(self) -> int:
-        return int(self.model.config.hidden_size)
-
     @torch.inference_mode()
     def encode(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Penultimate hidden states (hidden_states[-2], before the final layer norm), float32 on the CPU."""

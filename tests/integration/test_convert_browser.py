@@ -13,9 +13,8 @@ import pytest
 
 from tests.integration.conftest import install_pack, running_comfyui
 from tests.integration.test_web_extension import CHROMIUM, run_browser, skip_reason
-from tests.workflow_validation import REPO_ROOT
+from tests.official_workflows import official
 
-OFFICIAL = REPO_ROOT.parent / "shared" / "official-workflows" / "HyperLoRA-T2I-FaceDetailer.json"
 OFFICIAL_TYPES = {"HyperLoRAConfig", "HyperLoRALoader", "HyperLoRAIDCond", "HyperLoRAFaceAttr",
                   "HyperLoRAGenerateIDLoRA", "HyperLoRAApplyLoRA"}
 TIMEOUT_S = 90
@@ -26,7 +25,7 @@ def test_official_workflow_is_converted_when_opened(tmp_path):
     if reason:
         pytest.skip(reason)
     install_pack(tmp_path)
-    workflow = json.loads(OFFICIAL.read_text(encoding="utf-8"))
+    workflow = official("HyperLoRA-T2I-FaceDetailer")
     with running_comfyui(tmp_path, 60) as (url, log_path):
         report = run_browser({"url": url, "chromium": CHROMIUM, "profileDir": str(tmp_path / "profile"),
                               "timeoutMs": TIMEOUT_S * 1000, "workflow": workflow},

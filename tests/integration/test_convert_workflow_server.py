@@ -7,10 +7,10 @@ import urllib.request
 
 from tests.integration.conftest import install_pack, running_comfyui
 from tests.integration.log_checks import assert_no_problems_of_ours
-from tests.workflow_validation import REPO_ROOT, validate_workflow
+from tests.official_workflows import official_workflows
+from tests.workflow_validation import validate_workflow
 
 START_TIMEOUT_S = 180
-OFFICIAL_DIR = REPO_ROOT.parent / "shared" / "official-workflows"
 
 
 def post_json(url: str, body: dict):
@@ -22,14 +22,12 @@ def post_json(url: str, body: dict):
 
 def test_official_workflows_convert_on_the_server(tmp_path):
     install_pack(tmp_path)
-    files = sorted(OFFICIAL_DIR.glob("*.json"))
-    assert len(files) == 5
+    workflows = official_workflows()  # the five built ones, and the real files when HYPERLORA_OFFICIAL_WORKFLOWS
     with running_comfyui(tmp_path, START_TIMEOUT_S) as (base_url, log_path):
         with urllib.request.urlopen(f"{base_url}/object_info", timeout=30) as response:
             schemas = json.loads(response.read())
-        answers = {path.stem: post_json(f"{base_url}/hyperlora/convert_workflow",
-                                        {"workflow": json.loads(path.read_text(encoding="utf-8"))})
-                   for path in files}
+        answers = {name: post_json(f"{base_url}/hyperlora/convert_workflow", {"workflow": workflow})
+                   for name, workflow in workflows.items()}
     for name, answer in answers.items():
         others = {entry["node"]: entry for entry in answer["report"]["third_party"]}
         # the server's own node list: core nodes are never reported missing, other packs' nodes are

@@ -14,8 +14,25 @@ import {
 
 register("./stubs/comfy_loader.mjs", import.meta.url);
 
-const official = JSON.parse(readFileSync(new URL(
-  "../../../shared/official-workflows/HyperLoRA-T2I.json", import.meta.url)));
+// The node types of the official T2I example, in the form the official workflows save them
+// (tests/data/official_nodes.json; tests/official_workflows.py builds the whole graph for the Python tests).
+const forms = JSON.parse(readFileSync(new URL("../data/official_nodes.json", import.meta.url)));
+const T2I_TYPES = [
+  "CheckpointLoaderSimple", "HyperLoRAConfig", "HyperLoRALoader", "HyperLoRAFaceAttr", "ImpactMakeImageBatch",
+  "LoadImage", "HyperLoRAIDCond", "HyperLoRAGenerateIDLoRA", "HyperLoRAApplyLoRA", "KSampler",
+  "BNK_CLIPTextEncodeAdvanced", "EmptyLatentImage", "CLIPSetLastLayer", "VAEDecode", "PreviewImage",
+];
+const official = {
+  last_node_id: T2I_TYPES.length, last_link_id: 0, links: [], groups: [], config: {}, extra: {}, version: 0.4,
+  nodes: T2I_TYPES.map((type, i) => {
+    const { inputs, outputs, widgets_values, size } = forms[type];
+    return {
+      id: i + 1, type, pos: [i * 400, 0], size, mode: 0, widgets_values,
+      inputs: inputs.map(([name, kind]) => ({ name, type: kind, link: null })),
+      outputs: outputs.map(([name, kind]) => ({ name, type: kind, links: [] })),
+    };
+  }),
+};
 
 test("the official types of a workflow are offered only when not installed", () => {
   assert.deepEqual(officialTypesToConvert(official, () => false), [

@@ -1,13 +1,20 @@
 // The scores of HyperLoRA Likeness written on the node: the summary line and one line per image
-// (the node's ui "text"), best first marked, images without a face in grey.
+// (the node's ui "text"), the best image marked with a star and in bold, images without a face in grey.
 import { app } from "../../../scripts/app.js";
 
 export const LIKENESS_NODE = "HyperLoRALikeness";
+const IMAGE_LINE = /^image \d+: (-?\d+(?:\.\d+)?)/;
 
 export function scoreLines(text) {
   if (!Array.isArray(text)) return [];
-  return text.filter((line) => typeof line === "string").map((line) => ({
-    text: line,
+  const lines = text.filter((line) => typeof line === "string");
+  const score = (line) => (IMAGE_LINE.test(line) && !line.includes("no face") ? Number(line.match(IMAGE_LINE)[1]) : null);
+  const scores = lines.map(score);
+  const top = Math.max(...scores.filter((value) => value !== null));
+  const best = scores.indexOf(top); // -1 when no image had a face: nothing is marked
+  return lines.map((line, index) => ({
+    text: index === best ? `\u2605 ${line}` : line,
+    best: index === best,
     colour: line.includes("no face") ? "#999" : line.startsWith("ID similarity") ? "#ddd" : "#8c8",
   }));
 }
@@ -25,10 +32,11 @@ export function attachScores(node) {
   });
   if (widget) widget.serialize = false; // display only: must not shift the node's saved widget values
   const show = (text) => {
-    element.replaceChildren(...scoreLines(text).map(({ text: line, colour }) => {
+    element.replaceChildren(...scoreLines(text).map(({ text: line, colour, best }) => {
       const row = document.createElement("div");
       row.textContent = line;
       row.style.color = colour;
+      if (best) row.style.fontWeight = "bold";
       return row;
     }));
     node.setDirtyCanvas?.(true, true);

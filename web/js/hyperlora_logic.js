@@ -60,11 +60,6 @@ export function stackingOrder(boxes) {
   return (boxes ?? []).map((box, index) => index).sort((a, b) => area(boxes[b]) - area(boxes[a]) || a - b);
 }
 
-/** The detections of one input image from the Encode node's `hyperlora_faces` UI output. */
-export function facesForImage(faces, imageIndex) {
-  return (faces ?? []).find((entry) => entry.image === imageIndex) ?? null;
-}
-
 const TITLES = {
   hyper_lora: "HyperLoRA checkpoint",
   antelopev2: "Face models (antelopev2)",

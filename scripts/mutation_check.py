@@ -1,0 +1,135 @@
+"""Plants one small bug at a time in the engine, the nodes and the face code, and runs the tests that
+should notice it. Run on demand (minutes, not in CI); docs/mutation-testing.md records the last run.
+
+    python scripts/mutation_check.py            # every mutant
+    python scripts/mutation_check.py 3 7        # only mutants 3 and 7
+    python scripts/mutation_check.py --list
+
+Each mutant is one textual change to one file (it must match exactly once, so a mutant that no longer
+applies after a refactoring is reported, not skipped). The file is always restored, also on Ctrl-C.
+A mutant is *killed* when its tests fail, and *survives* when they pass: then either a test is missing
+or the change is harmless (say why in docs/mutation-testing.md). A curated list of the bugs a careless
+edit plausibly makes, each with its relevant tests, runs in about 2 minutes on 2 cores; an operator-level
+tool (mutmut) was not tried here (docs/mutation-testing.md).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+    what: str
+
+
+def m(path, old, new, tests, what):
+    return Mutant(path, old, new, tuple(tests.split()), what)
+
+
+MUTANTS = [
+    # ---- the six bugs of issue 18 (the conditioning one is left to the rewrite of nodes/conditioning.py)
+    m("nodes/apply.py", "and last[0][1] == digest:", ":", "tests/test_nodes_pipeline.py",
+      "Apply Face's cache ignores the photo's digest"),
+    m("nodes/predict.py", "return [weights[i] for i in conditioning.kept]", "return weights[:len(conditioning.kept)]",
+      "tests/test_nodes_no_face.py tests/test_nodes_pipeline.py", "per-photo weights not taken by kept index"),
+    m("hyperlora_core/face/identity.py", "candidates[int(np.argmax(overlaps))]", "candidates[0]",
+      "tests/test_face_detection.py tests/test_likeness.py", "best-overlap face replaced by the first candidate"),
+    m("hyperlora_core/lora.py", "up, down, alpha = factors.up[key], factors.down[key], factors.alpha",
+      "up, down, alpha = factors.up[key], factors.down[key], 1.0",
+      "tests/test_lora_file.py tests/test_nodes_export.py tests/test_core_math.py",
+      "single LoRA fast path ignores its alpha"),
+    m("hyperlora_core/lora.py", "single = len(weighted) == 1 and weighted[0][1] == 1.0",
+      "single = len(weighted) == 1", "tests/test_lora_file.py tests/test_nodes_export.py tests/test_core_math.py",
+      "single-entry fast path ignores its strength"),
+    m("hyperlora_core/identity_file.py", "    if tuple(identity.alpha.shape) != tuple(shape):",
+      "    if False:", "tests/test_identity_library.py", "check_checkpoint's shape check removed"),
+    # ---- the engine
+    m("hyperlora_core/model.py", "fuse_and_normalize(tokens.float(), self._fusion_weights(weights, x.shape[0]))",
+      "fuse_and_normalize(tokens.float(), None)", "tests/test_core_math.py tests/test_nodes_pipeline.py",
+      "image weights ignored in ID fusion"),
+    m("hyperlora_core/model.py", "return LoraFactors({k: up[k] for k in order}, {k: down[k] for k in order}, bank.rank / 2,",
+      "return LoraFactors({k: up[k] for k in order}, {k: down[k] for k in order}, bank.rank,",
+      "tests/test_core_math.py", "LoRA alpha r instead of r/2"),
+    m("hyperlora_core/basis.py", "index = [8 * i + 2 * PROJECTIONS.index(proj) + (role == \"up\") for i, proj, role in slots]",
+      "index = [8 * i + 2 * PROJECTIONS.index(proj) + (role == \"down\") for i, proj, role in slots]",
+      "tests/test_core_math.py", "up and down tokens swapped"),
+    m("hyperlora_core/combine_gpu.py", "return max(largest_slot, min(largest_group, cap_bytes // element_size))",
+      "return min(largest_group, cap_bytes // element_size)", "tests/test_core_combine.py",
+      "streaming workspace may be smaller than one slot"),
+    m("hyperlora_core/combine_gpu.py", "    results = sum(g * n for g, _, n in shapes) * (element_size + 4)",
+      "    results = sum(g * n for g, _, n in shapes) * element_size", "tests/test_core_combine.py tests/test_nodes_memory.py",
+      "streaming_bytes forgets the float32 results"),
+    m("hyperlora_core/checkpoint.py", "        if inner == RELEASED_SPLIT[0] * RELEASED_SPLIT[1]:\n            return RELEASED_SPLIT",
+      "        return RELEASED_SPLIT", "tests/test_core_config.py tests/test_core_errors.py",
+      "any attention width silently split 12 x 64"),
+    m("hyperlora_core/fusion.py", "return [(lora_b, strength), (lora_a, -strength)]",
+      "return [(lora_b, strength), (lora_a, strength)]", "tests/test_core_math.py tests/test_nodes_control.py",
+      "slider adds A instead of subtracting it"),
+    m("hyperlora_core/identity_file.py", "    if identity.fingerprint != fingerprint:", "    if False:",
+      "tests/test_identity_library.py", "identity of another checkpoint accepted"),
+    # ---- the nodes
+    m("nodes/memory.py", "    return gpu if free_bytes >= streaming_bytes + HEADROOM else torch.device(\"cpu\")",
+      "    return gpu if free_bytes >= streaming_bytes else torch.device(\"cpu\")", "tests/test_nodes_memory.py",
+      "auto forgets the headroom"),
+    m("nodes/memory.py", "compute_plan(self.policy, self.engine.streaming_bytes())",
+      "compute_plan(self.policy, self.engine.basis_bytes())", "tests/test_nodes_memory.py",
+      "auto asks for all the bases instead of the stream"),
+    m("nodes/predict.py", "    last = max(conditioning.kept)\n    if len(weights) <= last:",
+      "    last = len(conditioning.kept) - 1\n    if len(weights) <= last:",
+      "tests/test_nodes_no_face.py tests/test_nodes_pipeline.py tests/test_hardening_numbers.py",
+      "too few image weights accepted after a skipped photo"),
+    m("nodes/apply.py", "all(a is b for a, b in zip(last[0][0], models))", "True", "tests/test_nodes_pipeline.py",
+      "Apply Face's cache ignores a changed checkpoint or face model"),
+    # ---- the face code
+    m("hyperlora_core/face/likeness.py", "order = sorted(range(len(results)), key=lambda i: -results[i].score)",
+      "order = sorted(range(len(results)), key=lambda i: results[i].score)", "tests/test_likeness.py",
+      "ranking least alike first"),
+    m("hyperlora_core/face/detection.py", "return max(faces, key=lambda face: face.score)",
+      "return faces[0]", "tests/test_face_detection.py", "face_selection score takes the first face"),
+]
+
+
+def run(number: int, mutant: Mutant) -> tuple[str, float]:
+    path = ROOT / mutant.path
+    original = path.read_text(encoding="utf-8")
+    if original.count(mutant.old) != 1:
+        return "does not apply", 0.0
+    started = time.monotonic()
+    try:
+        path.write_text(original.replace(mutant.old, mutant.new), encoding="utf-8")
+        result = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *mutant.tests],
+                                check=False, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    finally:
+        path.write_text(original, encoding="utf-8")
+    return ("killed" if result.returncode != 0 else "SURVIVED"), time.monotonic() - started
+
+
+def main(argv: list[str]) -> int:
+    if argv == ["--list"]:
+        for number, mutant in enumerate(MUTANTS, 1):
+            print(f"{number:3} {mutant.path}: {mutant.what}")
+        return 0
+    chosen = [int(a) for a in argv] or range(1, len(MUTANTS) + 1)
+    counts: dict[str, int] = {}
+    for number in chosen:
+        mutant = MUTANTS[number - 1]
+        outcome, seconds = run(number, mutant)
+        counts[outcome] = counts.get(outcome, 0) + 1
+        print(f"{number:3} {outcome:14} {seconds:5.1f} s  {mutant.path}: {mutant.what}", flush=True)
+    print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    return 1 if counts.get("SURVIVED") or counts.get("does not apply") else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
