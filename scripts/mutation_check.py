@@ -38,7 +38,7 @@ def m(path, old, new, tests, what):
 
 
 MUTANTS = [
-    # ---- the six bugs of issue 18 (the conditioning one is left to the rewrite of nodes/conditioning.py)
+    # ---- the six bugs of issue 18
     m("nodes/apply.py", "and last[0][1] == digest:", ":", "tests/test_nodes_pipeline.py",
       "Apply Face's cache ignores the photo's digest"),
     m("nodes/predict.py", "return [weights[i] for i in conditioning.kept]", "return weights[:len(conditioning.kept)]",
@@ -54,6 +54,21 @@ MUTANTS = [
       "single-entry fast path ignores its strength"),
     m("hyperlora_core/identity_file.py", "    if tuple(identity.alpha.shape) != tuple(shape):",
       "    if False:", "tests/test_identity_library.py", "check_checkpoint's shape check removed"),
+    m("nodes/conditioning.py", "return mask.float().clamp(0.0, 1.0)", "return mask.float()",
+      "tests/test_nodes_control.py", "check_mask no longer clamps to 0..1"),
+    # ---- scheduled and regional identities (issue 16)
+    m("nodes/identity_runtime.py", "rows[index, j * chunk:(j + 1) * chunk] = strength", "rows[index, :] = strength",
+      "tests/test_identity_runtime.py", "an identity's strength put on every row of the call, not its cond's rows"),
+    m("nodes/identity_runtime.py", "return self.strength * strength_at_sigma(sigma, thresholds)",
+      "return self.strength", "tests/test_identity_runtime.py", "fades ignored: the strength is constant"),
+    m("nodes/identity_runtime.py", "identities = IdentitySet((previous.identities if previous else ()) + (placed,))",
+      "identities = IdentitySet((placed,))", "tests/test_nodes_control.py tests/test_identity_runtime.py",
+      "chaining drops the identities already on the model"),
+    m("hyperlora_core/schedule.py", "        if start_sigma >= sigma:", "        if start_sigma > sigma:",
+      "tests/test_identity_runtime.py", "a keyframe reached exactly at its sigma is not taken"),
+    m("hyperlora_core/workflow_upgrade.py", "for node_id in _nearest_sampler_first(reached):",
+      "for node_id in reversed(_nearest_sampler_first(reached)):", "tests/test_workflow_upgrade.py",
+      "chained old nodes routed from the checkpoint forwards"),
     # ---- the engine
     m("hyperlora_core/model.py", "fuse_and_normalize(tokens.float(), self._fusion_weights(weights, x.shape[0]))",
       "fuse_and_normalize(tokens.float(), None)", "tests/test_core_math.py tests/test_nodes_pipeline.py",

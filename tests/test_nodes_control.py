@@ -117,6 +117,15 @@ def test_mask_and_region_prompt_go_on_the_identity_copies_only(comfy, coefficien
         assert "start_percent" not in tagged[1] and "end_percent" not in tagged[1]
 
 
+def test_mask_values_outside_0_to_1_are_clamped_as_core_masks_are(comfy, coefficients):  # noqa: F811
+    """A mask from arithmetic nodes can hold 1.7 or -0.3: a weight over 1 would let the identity outweigh the
+    background, a negative one would subtract it; both are clamped to 0..1."""
+    mask = torch.tensor([[1.7, -0.3], [0.5, 1.0]])
+    pos, _, _ = apply(comfy, conds(1), conds(2), coefficients, mask=mask)
+    (_,), (tagged,) = split(pos)
+    assert torch.equal(tagged[1]["mask"], torch.tensor([[[1.0, 0.0], [0.5, 1.0]]]))
+
+
 def test_chaining_people_marks_the_background_once_and_stacks_identities_on_the_model(comfy, coefficients):  # noqa: F811
     left, right = torch.zeros(1, 8, 8), torch.zeros(1, 8, 8)
     left[..., :4], right[..., 4:] = 1, 1
