@@ -5,8 +5,9 @@ sees of a pack. This checks what breaks one: unknown node types, links between s
 different types, required inputs left open, widget values that do not line up with the
 node's widgets, combo values that do not exist and numbers outside their range.
 
-Schemas have the shape of ComfyUI's /object_info answer: core nodes come from
-../shared/comfyui-core-object-info.json, ours are built from NODE_CLASS_MAPPINGS.
+Schemas have the shape of ComfyUI's /object_info answer: core nodes come from the answer of a ComfyUI
+0.3.64 server recorded in tests/data/object_info/ (scripts/record_object_info.py), ours are built from
+NODE_CLASS_MAPPINGS.
 
 Usage: python tests/workflow_validation.py example_workflows/*.json
 """
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CORE_OBJECT_INFO = REPO_ROOT.parent / "shared" / "comfyui-core-object-info.json"
+CORE_OBJECT_INFO = REPO_ROOT / "tests" / "data" / "object_info" / "comfyui-0.3.64.json"
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
