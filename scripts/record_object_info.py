@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -25,9 +26,11 @@ OUT_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "object_info"
 
 
 def comfyui_version(path: Path) -> str:
-    namespace: dict = {}
-    exec((path / "comfyui_version.py").read_text(), namespace)
-    return namespace["__version__"]
+    """The release, read from comfyui_version.py (`__version__ = "0.14.1"`) without running it."""
+    found = re.search(r"""__version__\s*=\s*["']([^"']+)["']""", (path / "comfyui_version.py").read_text())
+    if not found:
+        raise SystemExit(f"no __version__ in {path / 'comfyui_version.py'}: is COMFYUI_PATH a ComfyUI checkout?")
+    return found.group(1)
 
 
 def free_port() -> int:

@@ -1,4 +1,4 @@
-"""Real ComfyUI for the integration tests: COMFYUI_PATH points at a ComfyUI checkout (v0.3.64 tested).
+"""Real ComfyUI for the integration tests: COMFYUI_PATH points at a ComfyUI checkout (0.3.64 and 0.14.1 tested).
 
 Without COMFYUI_PATH every test here is skipped. ComfyUI runs on the CPU (--cpu is set before
 comfy.model_management is imported), and nothing is written into the checkout: the output folder
@@ -113,10 +113,16 @@ def running_comfyui(base_dir: Path, start_timeout_s: float = 60):
         pytest.skip("set COMFYUI_PATH to a ComfyUI checkout to run the integration tests")
     port = free_port()
     log_path = base_dir / "server.log"
+    # The database (0.3.64 and 0.14.1 both have --database-url) defaults to <ComfyUI>/user/comfyui.db, a
+    # folder --base-directory leaves absent: it could not be opened, and 0.14.1's asset scanner then logs
+    # tracebacks of its own. In the base folder it opens, and nothing is written into the checkout.
+    (base_dir / "user").mkdir(parents=True, exist_ok=True)
+    database = f"sqlite:///{(base_dir / 'user' / 'comfyui.db').as_posix()}"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, os.path.join(COMFYUI_PATH, "main.py"), "--cpu", "--listen", "127.0.0.1",
-             "--port", str(port), "--base-directory", str(base_dir), "--disable-auto-launch"]
+             "--port", str(port), "--base-directory", str(base_dir), "--disable-auto-launch",
+             "--database-url", database]
             + (["--front-end-root", COMFYUI_FRONTEND_ROOT] if COMFYUI_FRONTEND_ROOT else []),
             cwd=COMFYUI_PATH, stdout=log, stderr=subprocess.STDOUT)
         try:

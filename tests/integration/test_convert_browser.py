@@ -12,6 +12,7 @@ import json
 import pytest
 
 from tests.integration.conftest import install_pack, running_comfyui
+from tests.integration.log_checks import assert_no_problems_of_ours
 from tests.integration.test_web_extension import CHROMIUM, run_browser, skip_reason
 from tests.workflow_validation import REPO_ROOT
 
@@ -45,4 +46,4 @@ def test_official_workflow_is_converted_when_opened(tmp_path):
     ours = [e for e in report["consoleErrors"] + report["pageErrors"] if "hyperlora" in json.dumps(e).lower()
             and not str(e.get("url", "")).startswith("https://")]
     assert ours == [], ours
-    assert "Traceback" not in log_path.read_text()
+    assert_no_problems_of_ours(log_path.read_text())
