@@ -13,7 +13,7 @@ import pytest
 
 from tests.integration.conftest import install_pack, running_comfyui
 from tests.integration.log_checks import assert_no_problems_of_ours
-from tests.integration.test_web_extension import CHROMIUM, run_browser, skip_reason
+from tests.integration.test_web_extension import CHROMIUM, prepare_frontend, run_browser, skip_reason
 from tests.workflow_validation import REPO_ROOT
 
 OFFICIAL = REPO_ROOT.parent / "shared" / "official-workflows" / "HyperLoRA-T2I-FaceDetailer.json"
@@ -30,6 +30,7 @@ def test_official_workflow_is_converted_when_opened(tmp_path):
     workflow = json.loads(OFFICIAL.read_text(encoding="utf-8"))
     with running_comfyui(tmp_path, 60) as (url, log_path):
         report = run_browser({"url": url, "chromium": CHROMIUM, "profileDir": str(tmp_path / "profile"),
+                              **prepare_frontend(url),
                               "timeoutMs": TIMEOUT_S * 1000, "workflow": workflow},
                              tmp_path, "convert_browser_check.mjs", TIMEOUT_S)
     assert report["failures"] == [], report
