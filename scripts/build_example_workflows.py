@@ -70,6 +70,10 @@ SIZES = {"LoadImage": (315, 314), "SaveImage": (420, 460), "PreviewImage": (320,
 # Our loader nodes show which model files are installed (web/js/hyperlora_setup.js): leave room for it.
 SETUP_STATUS_NODES = ("HyperLoRACheckpointLoader", "HyperLoRAFaceAnalyzerLoader", "HyperLoRACLIPVisionLoader")
 SETUP_STATUS_H = 70
+# The largest each node type was drawn, classic and Nodes 2.0, setup messages and photos showing (measured in
+# the browser by scripts/measure_node_sizes.py): every node gets at least that size, so none covers another.
+MEASURED_SIZES = ROOT / "scripts" / "node_sizes.json"
+MEASURED = json.loads(MEASURED_SIZES.read_text(encoding="utf-8")) if MEASURED_SIZES.is_file() else {}
 COLORS = {"positive": ("#232", "#353"), "negative": ("#322", "#533"), "note": ("#432", "#653")}
 NOTE_TYPES = ("Note",)
 
@@ -116,7 +120,7 @@ class Workflow:
         """A node; `values` are widget values and links (an Output) by input name."""
         if kind in NOTE_TYPES:
             node = Node(len(self.nodes) + 1, kind, column, group, title, "note", [], [], [values.pop("text")])
-            node.size = SIZES[kind]
+            node.size = _at_least_measured(kind, SIZES[kind])
             self.nodes.append(node)
             return node
         schema = self.schemas[kind]
@@ -125,7 +129,7 @@ class Workflow:
         outputs = list(zip(schema["output_name"], schema["output"]))
         node = Node(len(self.nodes) + 1, kind, column, group, title, color, sockets, outputs,
                     self._widget_values(kind, schema, values))
-        node.size = SIZES.get(kind) or _estimated_size(node)
+        node.size = _at_least_measured(kind, SIZES.get(kind) or _estimated_size(node))
         self.nodes.append(node)
         for name, value in values.items():
             if isinstance(value, Output):
@@ -261,6 +265,11 @@ def _default(kind: str, slot) -> object:
     if spec[0] in ("INT", "FLOAT"):  # the frontend's default for a number without one
         return max(0, options.get("min", 0))
     raise ValueError(f"{kind} widget '{slot.input_name}' has no default: give its value in the description")
+
+
+def _at_least_measured(kind: str, size: tuple[int, int]) -> tuple[int, int]:
+    measured = MEASURED.get(kind, (0, 0))
+    return max(size[0], measured[0]), max(size[1], measured[1])
 
 
 def _estimated_size(node: Node) -> tuple[int, int]:

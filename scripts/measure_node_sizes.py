@@ -61,7 +61,8 @@ def main() -> int:
                     raise SystemExit("the browser failed:\n" + "\n".join(report["failures"]))
                 known = largest_bodies(report["layouts"], known)
                 print(f"{renderer}: measured {len(report['layouts'])} workflows")
-    SIZES_FILE.write_text(json.dumps(known, indent=1) + "\n", encoding="utf-8")
+    lines = [f"  {json.dumps(kind)}: [{width}, {height}]" for kind, (width, height) in known.items()]
+    SIZES_FILE.write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")  # one node type a line
     print(f"wrote {SIZES_FILE.relative_to(ROOT)}")
     return 0
 

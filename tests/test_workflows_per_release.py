@@ -79,3 +79,17 @@ def test_lists_are_read_in_both_object_info_formats():
     new_spec = new["TrainLoraNode"]["input"]["required"]["optimizer"]
     assert isinstance(old_spec[0], list) and new_spec[0] == "COMBO"  # the two formats, as recorded
     assert combo_options(old_spec) == combo_options(new_spec) == ["AdamW", "Adam", "SGD", "RMSprop"]
+
+
+def test_readme_and_pyproject_state_the_tested_releases():
+    import tomllib
+
+    from tests.workflow_validation import REPO_ROOT
+
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["tool"]["comfy"]["requires-comfyui"] == f">={RELEASES[0]}"
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    supported = readme.split("**Supported ComfyUI releases, as tested**", 1)[1].split("\n\n", 1)[0]
+    assert all(f"**{release}**" in supported for release in RELEASES), supported
+    matrix = readme.split("**The version matrix.**", 1)[1].split("\n\n|", 1)[1].split("\n\n", 1)[0]
+    assert {row.split("|")[1].strip() for row in matrix.splitlines()[2:]} == set(RELEASES), matrix

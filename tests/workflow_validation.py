@@ -176,7 +176,7 @@ def _spec_json(spec) -> list:
 
 
 def _options(spec) -> dict:
-    return spec[1] if isinstance(spec, list) and len(spec) > 1 and isinstance(spec[1], dict) else {}
+    return spec[1] if isinstance(spec, (list, tuple)) and len(spec) > 1 and isinstance(spec[1], dict) else {}
 
 
 def _is_widget(spec) -> bool:

@@ -293,8 +293,9 @@ def runnable_prompt(workflow: dict, object_info: dict) -> dict:
     return prompt
 
 
-def check_result(server, path: Path, prompt: dict, result: dict, tiny_unet) -> None:
-    """It succeeded, ran afresh, and every output node gave a real output."""
+def check_result(server, path: Path, prompt: dict, result: dict, tiny_unet, log_start: int = 0) -> None:
+    """It succeeded, ran afresh, every output node gave a real output, and the log (from `log_start` on)
+    shows no problem of ours."""
     base_url, object_info, log_path, _ = server
 
     messages = dict(result["status"]["messages"])
@@ -324,7 +325,7 @@ def check_result(server, path: Path, prompt: dict, result: dict, tiny_unet) -> N
                 check_lora_file(text, tiny_unet)
     standins = get_json(f"{base_url}/hyperlora_test/pending_flags")["standins"]
     assert standins, "the core loaders were not swapped"
-    assert_no_problems_of_ours(log_path.read_text())
+    assert_no_problems_of_ours(log_path.read_text()[log_start:])
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[path.stem for path in WORKFLOWS])
@@ -359,6 +360,7 @@ def test_the_refine_chain_runs_as_shipped(server, tiny_unet):
     from scripts.train_lora_workflows import REFINE, TRAINER_LORA
 
     base_url, object_info, log_path, base = server
+    log_start = len(log_path.read_text())  # earlier tests here made errors on purpose (photos without a face)
     exported = base / "models" / "loras" / TRAINER_LORA
     for earlier in exported.parent.glob("*.safetensors"):  # the pre-installed one and earlier exports
         earlier.unlink()
@@ -372,4 +374,4 @@ def test_the_refine_chain_runs_as_shipped(server, tiny_unet):
     prompt = runnable_prompt(load_workflow(refine), object_info)
     trainer = next(node for node in prompt.values() if node["class_type"] == "TrainLoraNode")
     assert trainer["inputs"]["existing_lora"] == TRAINER_LORA
-    check_result(server, refine, prompt, run_prompt(base_url, prompt, log_path), tiny_unet)
+    check_result(server, refine, prompt, run_prompt(base_url, prompt, log_path), tiny_unet, log_start)
