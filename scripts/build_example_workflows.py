@@ -23,7 +23,16 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from scripts.readme_section import replace_section
-from tests.workflow_validation import _is_widget, load_core_schemas, load_pack_schemas, widget_slots
+from tests.workflow_validation import (
+    RELEASE_VARIANT,
+    _is_widget,
+    combo_options,
+    load_pack_schemas,
+    release_schemas,
+    releases_of,
+    supported_releases,
+    widget_slots,
+)
 
 OUT_DIR = ROOT / "example_workflows"
 README = ROOT / "README.md"
@@ -61,6 +70,10 @@ SIZES = {"LoadImage": (315, 314), "SaveImage": (420, 460), "PreviewImage": (320,
 # Our loader nodes show which model files are installed (web/js/hyperlora_setup.js): leave room for it.
 SETUP_STATUS_NODES = ("HyperLoRACheckpointLoader", "HyperLoRAFaceAnalyzerLoader", "HyperLoRACLIPVisionLoader")
 SETUP_STATUS_H = 70
+# The largest each node type was drawn, classic and Nodes 2.0, setup messages and photos showing (measured in
+# the browser by scripts/measure_node_sizes.py): every node gets at least that size, so none covers another.
+MEASURED_SIZES = ROOT / "scripts" / "node_sizes.json"
+MEASURED = json.loads(MEASURED_SIZES.read_text(encoding="utf-8")) if MEASURED_SIZES.is_file() else {}
 COLORS = {"positive": ("#232", "#353"), "negative": ("#322", "#533"), "note": ("#432", "#653")}
 NOTE_TYPES = ("Note",)
 
@@ -107,7 +120,7 @@ class Workflow:
         """A node; `values` are widget values and links (an Output) by input name."""
         if kind in NOTE_TYPES:
             node = Node(len(self.nodes) + 1, kind, column, group, title, "note", [], [], [values.pop("text")])
-            node.size = SIZES[kind]
+            node.size = _at_least_measured(kind, SIZES[kind])
             self.nodes.append(node)
             return node
         schema = self.schemas[kind]
@@ -116,7 +129,7 @@ class Workflow:
         outputs = list(zip(schema["output_name"], schema["output"]))
         node = Node(len(self.nodes) + 1, kind, column, group, title, color, sockets, outputs,
                     self._widget_values(kind, schema, values))
-        node.size = SIZES.get(kind) or _estimated_size(node)
+        node.size = _at_least_measured(kind, SIZES.get(kind) or _estimated_size(node))
         self.nodes.append(node)
         for name, value in values.items():
             if isinstance(value, Output):
@@ -244,11 +257,19 @@ def _default(kind: str, slot) -> object:
     options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
     if "default" in options:
         return options["default"]
-    if isinstance(spec[0], list) and spec[0] and not options.get("image_upload"):
-        return spec[0][0]
+    choices = combo_options(spec) if isinstance(spec[0], list) or spec[0] == "COMBO" else []
+    if choices and not options.get("image_upload"):
+        return choices[0]
     if spec[0] == "STRING":
         return ""
+    if spec[0] in ("INT", "FLOAT"):  # the frontend's default for a number without one
+        return max(0, options.get("min", 0))
     raise ValueError(f"{kind} widget '{slot.input_name}' has no default: give its value in the description")
+
+
+def _at_least_measured(kind: str, size: tuple[int, int]) -> tuple[int, int]:
+    measured = MEASURED.get(kind, (0, 0))
+    return max(size[0], measured[0]), max(size[1], measured[1])
 
 
 def _estimated_size(node: Node) -> tuple[int, int]:
@@ -540,8 +561,7 @@ EXAMPLES = (
 
 # ---------------------------------------------------------------- identity library, likeness, Train LoRA
 
-IDENTITY = "my_face"
-TRAINER_LORA = f"hyperlora/{IDENTITY}_0_steps_00001_.safetensors"
+IDENTITY = "my_face"  # also scripts/train_lora_workflows.IDENTITY
 
 
 def save_identity(wf: Workflow) -> None:
@@ -604,26 +624,6 @@ def rank_by_likeness(wf: Workflow) -> None:
            filename_prefix="hyperlora/rank_by_likeness")
 
 
-def refine_with_train_lora(wf: Workflow) -> None:
-    wf.add("Note", 0, text=FILES_NOTE + f"\n\nFirst export the identity where Train LoRA looks: in "
-           "hyperlora_save_lora set key_style comfy_trainer and destination loras, which writes "
-           f"models/loras/{TRAINER_LORA}. Then this core Train LoRA graph continues from it on the same reference "
-           "photos (a short fine-tune lifts likeness further) and saves the result into models/loras. Use "
-           "photos of one size; keep the steps low (50-200) so the LoRA stays editable.")
-    sdxl = wf.add("CheckpointLoaderSimple", 0, "Models", ckpt_name=SDXL)
-    photos = [wf.add("LoadImage", 1, "Reference photos", title=f"Photo {i}", image=f"face_{i}.jpg")
-              for i in (1, 2)]
-    batch = wf.add("ImageBatch", 1, "Reference photos", image1=photos[0]["IMAGE"], image2=photos[1]["IMAGE"])
-    latents = wf.add("VAEEncode", 1, "Reference photos", pixels=batch["IMAGE"], vae=sdxl["VAE"])
-    positive, negative = prompts(wf, 2, sdxl["CLIP"], "photo of a person")
-    train = wf.add("TrainLoraNode", 3, "Fine-tune", model=sdxl["MODEL"], latents=latents["LATENT"],
-                   positive=positive["CONDITIONING"], steps=100, learning_rate=0.0001, existing_lora=TRAINER_LORA)
-    wf.add("SaveLoRANode", 3, "Fine-tune", lora=train["lora"], prefix=f"loras/{IDENTITY}_refined",
-           steps=train["steps"])
-    generate(wf, 4, train["model_with_lora"], positive["CONDITIONING"], negative["CONDITIONING"], sdxl["VAE"],
-             "refined")
-
-
 EXAMPLES += (
     Example("hyperlora_save_identity", "Saves an identity from photos once, into the identity library.",
             "Load Image ×2 → Batch Images → HyperLoRA Encode Face → HyperLoRA Predict Coefficients → HyperLoRA "
@@ -633,34 +633,49 @@ EXAMPLES += (
     Example("hyperlora_rank_by_likeness", "Four images of a saved identity, ranked by ArcFace likeness; the "
             "best one is saved.", "HyperLoRA Load Identity → HyperLoRA Apply → KSampler (batch of 4) → VAE "
             "Decode → HyperLoRA Likeness → Save Image (best) + Preview Image (scores)", rank_by_likeness),
-    Example("hyperlora_refine_with_train_lora", "Continues training an exported identity LoRA with core Train "
-            "LoRA on the reference photos.", "Load Image ×2 → VAE Encode → Train LoRA (existing_lora: the "
-            "exported LoRA) → Save LoRA Weights (and → KSampler)", refine_with_train_lora),
 )
 
 
 # ---------------------------------------------------------------- output
 
+from scripts.train_lora_workflows import TRAIN_LORA_EXAMPLES, TRAINER_LORA  # noqa: F401
 
-def load_schemas() -> dict:
-    """Core nodes from ComfyUI's /object_info (v0.3.64) plus this pack's nodes."""
-    return {**load_core_schemas(), **load_pack_schemas()}
+EXAMPLES += tuple(Example(*entry) for entry in TRAIN_LORA_EXAMPLES)
+
+
+def build_release(name: str) -> str:
+    """The release whose core nodes a workflow is built with: the newest supported one, or for a
+    `<name>_comfyui-0.3` variant the newest of that series."""
+    variant = RELEASE_VARIANT.match(name)
+    releases = [r for r in supported_releases() if not variant or r.startswith(variant.group("series") + ".")]
+    if not releases:
+        raise ValueError(f"{name}: no recorded /object_info of ComfyUI {variant.group('series')} in tests/data")
+    return releases[-1]
+
+
+def load_schemas(release: str | None = None) -> dict:
+    """Core nodes from a release's recorded /object_info (default: the newest) plus this pack's nodes."""
+    return {**release_schemas(release or supported_releases()[-1]), **load_pack_schemas()}
 
 
 def build_all(schemas: dict | None = None) -> dict[str, str]:
-    """File name -> JSON text of every example workflow."""
-    schemas = schemas or load_schemas()
+    """File name -> JSON text of every example workflow (each with its release's schemas unless given)."""
+    cache: dict[str, dict] = {}
     files = {}
     for example in EXAMPLES:
-        wf = Workflow(example.name, schemas)
+        release = build_release(example.name)
+        wf = Workflow(example.name, schemas or cache.setdefault(release, load_schemas(release)))
         example.build(wf)
         files[f"{example.name}.json"] = json.dumps(wf.to_json(), indent=2, ensure_ascii=False) + "\n"
     return files
 
 
 def readme_table() -> str:
-    lines = ["| file | what it does | graph |", "|---|---|---|"]
-    lines += [f"| [`{e.name}.json`](example_workflows/{e.name}.json) | {e.summary} | {e.chain} |" for e in EXAMPLES]
+    names = [e.name for e in EXAMPLES]
+    lines = ["| file | ComfyUI | what it does | graph |", "|---|---|---|---|"]
+    for e in EXAMPLES:
+        releases = " and ".join(releases_of(e.name, names))
+        lines.append(f"| [`{e.name}.json`](example_workflows/{e.name}.json) | {releases} | {e.summary} | {e.chain} |")
     return "\n".join(lines)
 
 
@@ -691,4 +706,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from scripts import build_example_workflows as module  # one copy of the module, shared with the families
+
+    sys.exit(module.main())

@@ -10,7 +10,8 @@ and headless Chromium (CHROMIUM_PATH, default /usr/bin/chromium; playwright-core
 installed in tests/integration), loads each workflow into the page and keeps the canvas alone. The
 page is the server's own frontend (COMFYUI_FRONTEND_ROOT is ignored: newer frontends outline nodes
 whose model files are missing in red, and no models are installed for the screenshots).
-Screenshots are not byte-reproducible, so each JPEG records in its comment the hash of the workflow it
+A workflow for another release than COMFYUI_PATH's (a `_comfyui-0.3` variant) is left for a run with that
+release, so that no node shows as unknown. Screenshots are not byte-reproducible, so each JPEG records in its comment the hash of the workflow it
 shows (the JSON's content, whatever its formatting); tests/test_workflow_thumbnails.py checks that
 every workflow has a thumbnail of its current content. Thumbnails of removed workflows are deleted.
 """
@@ -129,6 +130,15 @@ def main() -> int:
     for orphan in orphan_thumbnails():
         orphan.unlink()
         print(f"removed {orphan.relative_to(ROOT)} (its workflow is gone)")
+    if os.environ.get("COMFYUI_PATH"):  # a workflow for another release would show red, unknown nodes here
+        from scripts.record_object_info import comfyui_version
+        from tests.workflow_validation import workflow_releases
+
+        release = comfyui_version(Path(os.environ["COMFYUI_PATH"]))
+        for path in [path for path in todo if not workflow_releases(path, [release])]:
+            print(f"skipped {path.name}: it is for ComfyUI {' and '.join(workflow_releases(path))}; run this "
+                  "with that ComfyUI too")
+            todo.remove(path)
     if not todo:
         print("every workflow thumbnail is current")
         return 0

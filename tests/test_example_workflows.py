@@ -13,15 +13,17 @@ from hyperlora_core import TRIGGER_WORDS
 from scripts import build_example_workflows as build
 from tests.workflow_validation import (
     NOTE_TYPES,
-    load_core_schemas,
     load_pack_schemas,
+    release_schemas,
+    supported_releases,
     validate_workflow,
     widget_slots,
 )
 
-CORE = load_core_schemas()
+RELEASES = supported_releases()
+CORE = {kind: schema for release in RELEASES for kind, schema in release_schemas(release).items()}  # newest wins
 PACK = load_pack_schemas()
-SCHEMAS = {**CORE, **PACK}
+SCHEMAS = {**release_schemas(RELEASES[-1]), **PACK}
 PACK_CLASSES = sys.modules["hyperlora_pack_under_test"].NODE_CLASS_MAPPINGS  # imported by load_pack_schemas
 OUTPUT_NODES = {kind for kind, schema in CORE.items() if schema.get("output_node")} | {
     kind for kind, cls in PACK_CLASSES.items() if getattr(cls, "OUTPUT_NODE", False)}
@@ -47,8 +49,12 @@ REQUIRED_TYPES = {
     "hyperlora_save_identity": {"HyperLoRAEncodeFace", "HyperLoRAPredictCoefficients", "HyperLoRASaveIdentity"},
     "hyperlora_from_saved_identity": {"HyperLoRALoadIdentity", "HyperLoRAApply"},
     "hyperlora_rank_by_likeness": {"HyperLoRALoadIdentity", "HyperLoRALikeness", "HyperLoRAFaceAnalyzerLoader"},
-    "hyperlora_refine_with_train_lora": {"TrainLoraNode", "SaveLoRANode", "VAEEncode"},
+    "hyperlora_export_for_train_lora": {"HyperLoRAExportLoRA", "HyperLoRAPredictCoefficients", "ImageBatch"},
+    "hyperlora_refine_with_train_lora": {"TrainLoraNode", "SaveLoRA", "LoraModelLoader", "VAEEncode"},
+    "hyperlora_refine_with_train_lora_comfyui-0.3": {"TrainLoraNode", "SaveLoRANode", "VAEEncode"},
 }
+# Workflows that write a file and render nothing: no sampler settings to keep.
+FILE_ONLY = {"hyperlora_export_for_train_lora"}
 # Core Train LoRA continuing from an exported HyperLoRA LoRA (existing_lora) carries the identity too.
 TRAINED_FROM_EXPORT = "TrainLoraNode"
 
@@ -57,10 +63,20 @@ def load(name: str) -> dict:
     return json.loads((build.OUT_DIR / f"{name}.json").read_text(encoding="utf-8"))
 
 
+def schemas_of(name: str) -> dict:
+    """The schemas a workflow is built with: its release's core nodes and ours."""
+    return {**release_schemas(build.build_release(name)), **PACK}
+
+
+def graph(name: str) -> Graph:
+    return Graph(load(name), schemas_of(name))
+
+
 class Graph:
     """Read access to a UI-format workflow: widget values by name, what feeds an input, ancestors."""
 
-    def __init__(self, workflow: dict):
+    def __init__(self, workflow: dict, schemas: dict = SCHEMAS):
+        self.schemas = schemas
         self.nodes = {node["id"]: node for node in workflow["nodes"]}
         self.links = {link[0]: link for link in workflow["links"]}
 
@@ -68,7 +84,7 @@ class Graph:
         return [node for node in self.nodes.values() if node["type"] == kind]
 
     def widget(self, node: dict, name: str):
-        slots = widget_slots(SCHEMAS[node["type"]])
+        slots = widget_slots(self.schemas[node["type"]])
         values = node["widgets_values"]
         if len(values) != len(slots):
             slots = [slot for slot in slots if slot.kind != "upload"]
@@ -98,9 +114,9 @@ class Graph:
         return fed if fed is not None else self.widget(encoder, "text")
 
 
-def settings_problems(workflow: dict) -> list[str]:
+def settings_problems(workflow: dict, schemas: dict = SCHEMAS) -> list[str]:
     """Where a workflow departs from the recommended settings; empty if it keeps them all."""
-    graph, problems = Graph(workflow), []
+    graph, problems = Graph(workflow, schemas), []
     for encoder in graph.of_type("CLIPTextEncode"):
         skip = graph.source(encoder, "clip")
         if skip is None or skip["type"] != "CLIPSetLastLayer" or graph.widget(skip, "stop_at_clip_layer") != -2:
@@ -132,7 +148,7 @@ def sampler_problems(graph: Graph, sampler: dict) -> list[str]:
         n["type"] == TRAINED_FROM_EXPORT and graph.widget(n, "existing_lora") != "[None]")]
     by_conditioning = any(n["type"] == "HyperLoRAApplyConditioning" for n in graph.ancestors(sampler))
     if not applied or not by_conditioning and graph.source(sampler, "model")["type"] not in {
-            *APPLY_NODES, "HyperLoRAConceptSlider", TRAINED_FROM_EXPORT}:
+            *APPLY_NODES, "HyperLoRAConceptSlider", TRAINED_FROM_EXPORT, "LoraModelLoader"}:
         problems.append("the KSampler's model is not patched by HyperLoRA")
     for name, wants_trigger in (("positive", True), ("negative", False)):
         encoder = graph.source(sampler, name)
@@ -156,7 +172,7 @@ def sampler_problems(graph: Graph, sampler: dict) -> list[str]:
 
 
 def test_generator_reproduces_the_committed_files():
-    files = build.build_all(SCHEMAS)
+    files = build.build_all()
     committed = {path.name: path.read_text(encoding="utf-8") for path in build.OUT_DIR.glob("*.json")}
     assert set(committed) == set(files), "example_workflows/ holds other .json files than the generator writes"
     for name, text in files.items():
@@ -181,7 +197,7 @@ def test_all_workflows_exist():
 def test_loads_without_red_nodes(name):
     workflow = load(name)
     assert workflow["version"] == 0.4
-    assert validate_workflow(workflow, SCHEMAS) == []
+    assert validate_workflow(workflow, schemas_of(name)) == []
     for node in workflow["nodes"]:
         assert node["type"] in CORE or node["type"] in PACK or node["type"] in NOTE_TYPES, node["type"]
     assert workflow["last_node_id"] == max(n["id"] for n in workflow["nodes"])
@@ -197,7 +213,7 @@ def test_has_what_it_is_about(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_every_node_leads_to_an_output(name):
     """A node that feeds no output node is never run by ComfyUI: a sign of a forgotten link."""
-    graph = Graph(load(name))
+    graph = Graph(load(name), schemas_of(name))
     outputs = [n for n in graph.nodes.values() if n["type"] in OUTPUT_NODES]
     assert outputs
     used = {n["id"] for output in outputs for n in graph.ancestors(output)} | {n["id"] for n in outputs}
@@ -207,12 +223,16 @@ def test_every_node_leads_to_an_output(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_keeps_the_recommended_settings(name):
-    assert settings_problems(load(name)) == []
+    if name in FILE_ONLY:
+        export = graph(name).of_type("HyperLoRAExportLoRA")[0]
+        assert 0.75 <= graph(name).widget(export, "recommended_strength") <= 0.85
+        return
+    assert settings_problems(load(name), schemas_of(name)) == []
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_uses_the_documented_model_names(name):
-    graph = Graph(load(name))
+    graph = Graph(load(name), schemas_of(name))
     expected = {("CheckpointLoaderSimple", "ckpt_name"): build.SDXL,
                 ("HyperLoRACheckpointLoader", "checkpoint"): build.HYPERLORA,
                 ("HyperLoRAFaceAnalyzerLoader", "face_model"): build.FACE_MODEL,
@@ -220,7 +240,7 @@ def test_uses_the_documented_model_names(name):
     for (kind, widget), value in expected.items():
         for node in graph.of_type(kind):
             assert graph.widget(node, widget) == value
-    if name != "hyperlora_refine_with_train_lora":  # that one continues an exported LoRA file
+    if not name.startswith("hyperlora_refine_with_train_lora"):  # that one continues an exported LoRA file
         assert graph.of_type("HyperLoRACheckpointLoader"), "every workflow needs the HyperLoRA checkpoint"
 
 
@@ -310,13 +330,22 @@ def test_identity_workflows_save_load_and_rank():
     assert graph.widget(latent, "batch_size") == 4 and graph.widget(likeness, "top_k") == 1
 
 
-def test_refine_continues_the_lora_export_writes():
-    graph = Graph(load("hyperlora_refine_with_train_lora"))
-    train = graph.of_type("TrainLoraNode")[0]
-    existing = graph.widget(train, "existing_lora")
-    assert int(existing.split("_steps_")[0].split("_")[-1]) == 0  # how Train LoRA reads the steps done
-    assert graph.source(train, "latents")["type"] == "VAEEncode"
-    assert graph.source(graph.of_type("SaveLoRANode")[0], "lora") is train
+@pytest.mark.parametrize("name", [n for n in NAMES if n.startswith("hyperlora_refine_with_train_lora")])
+def test_refine_continues_the_lora_the_shipped_export_writes(name):
+    """Queued in order, the export workflow writes exactly the file the refine workflow's Train LoRA picks."""
+    export = graph("hyperlora_export_for_train_lora")
+    exporter = export.of_type("HyperLoRAExportLoRA")[0]
+    prefix, key_style, destination = (export.widget(exporter, k) for k in ("filename_prefix", "key_style", "destination"))
+    destination_prefix = sys.modules["hyperlora_pack_under_test.nodes.lora_destination"].destination_prefix
+    written = f"{destination_prefix(prefix, destination, key_style)}_00001_.safetensors"  # a first export
+
+    refine = graph(name)
+    train = refine.of_type("TrainLoraNode")[0]
+    assert destination == "loras" and refine.widget(train, "existing_lora") == written
+    assert int(written.split("_steps_")[0].split("_")[-1]) == 0  # how Train LoRA reads the steps done
+    assert refine.source(train, "latents")["type"] == "VAEEncode"
+    saver = [n for n in refine.nodes.values() if n["type"] in ("SaveLoRA", "SaveLoRANode")]
+    assert len(saver) == 1 and refine.source(saver[0], "lora") is train
 
 
 def test_two_people_chains_two_identities_on_left_and_right_masks_and_the_model_through_both():

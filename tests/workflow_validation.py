@@ -5,11 +5,15 @@ sees of a pack. This checks what breaks one: unknown node types, links between s
 different types, required inputs left open, widget values that do not line up with the
 node's widgets, combo values that do not exist and numbers outside their range.
 
-Schemas have the shape of ComfyUI's /object_info answer: core nodes come from the answer of a ComfyUI
-0.3.64 server recorded in tests/data/object_info/ (scripts/record_object_info.py), ours are built from
-NODE_CLASS_MAPPINGS.
+Schemas have the shape of ComfyUI's /object_info answer: core nodes come from the answer of each
+supported release, recorded under tests/data/object_info/ (scripts/record_object_info.py), ours are
+built from NODE_CLASS_MAPPINGS. Both list formats are read: `[[...], {...}]` and, from V3 nodes,
+`["COMBO", {"options": [...]}]`.
 
-Usage: python tests/workflow_validation.py example_workflows/*.json
+A shipped workflow is for every supported release, unless a variant `<name>_comfyui-<major.minor>.json`
+exists: then the variant is for the releases of that series and the plain file for the others.
+
+Usage: python tests/workflow_validation.py [--release 0.14.1] example_workflows/*.json
 """
 
 from __future__ import annotations
@@ -24,7 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CORE_OBJECT_INFO = REPO_ROOT / "tests" / "data" / "object_info" / "comfyui-0.3.64.json"
+OBJECT_INFO_DIR = REPO_ROOT / "tests" / "data" / "object_info"
+OBJECT_INFO_FILE = re.compile(r"^comfyui-(\d+\.\d+\.\d+)\.json$")
+# A workflow for one release series only: <name>_comfyui-0.3.json
+RELEASE_VARIANT = re.compile(r"^(?P<name>.+)_comfyui-(?P<series>\d+\.\d+)$")
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
@@ -59,9 +66,47 @@ class WidgetSlot:
 # ---------------------------------------------------------------- schemas
 
 
+def _version(release: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in release.split("."))
+
+
+def supported_releases(folder: Path = OBJECT_INFO_DIR) -> list[str]:
+    """The ComfyUI releases whose /object_info is recorded, oldest first."""
+    found = [m.group(1) for path in folder.glob("*.json") if (m := OBJECT_INFO_FILE.match(path.name))]
+    return sorted(found, key=_version)
+
+
+def object_info_path(release: str) -> Path:
+    return OBJECT_INFO_DIR / f"comfyui-{release}.json"
+
+
+# The oldest supported release: the default schemas (what the workflow converter targets).
+CORE_OBJECT_INFO = object_info_path(supported_releases()[0])
+
+
 def load_core_schemas(path: Path = CORE_OBJECT_INFO) -> dict:
-    """Stock ComfyUI's /object_info (core nodes only)."""
+    """Stock ComfyUI's /object_info (core nodes only), as recorded from a running server."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def release_schemas(release: str) -> dict:
+    """The core nodes of one supported release."""
+    return load_core_schemas(object_info_path(release))
+
+
+def releases_of(name: str, names: list[str], releases: list[str] | None = None) -> list[str]:
+    """The supported releases the workflow `name` is for, among the shipped `names` (no extension)."""
+    releases = supported_releases() if releases is None else releases
+    variant = RELEASE_VARIANT.match(name)
+    if variant:
+        return [r for r in releases if r.startswith(variant.group("series") + ".")]
+    series = {m.group("series") for other in names if (m := RELEASE_VARIANT.match(other)) and m.group("name") == name}
+    return [r for r in releases if not any(r.startswith(s + ".") for s in series)]
+
+
+def workflow_releases(path: Path, releases: list[str] | None = None) -> list[str]:
+    """The supported releases a shipped workflow file is for, by the files beside it."""
+    return releases_of(path.stem, [other.stem for other in path.parent.glob("*.json")], releases)
 
 
 def schemas_from_node_classes(mappings: dict[str, type]) -> dict:
@@ -131,7 +176,7 @@ def _spec_json(spec) -> list:
 
 
 def _options(spec) -> dict:
-    return spec[1] if isinstance(spec, list) and len(spec) > 1 and isinstance(spec[1], dict) else {}
+    return spec[1] if isinstance(spec, (list, tuple)) and len(spec) > 1 and isinstance(spec[1], dict) else {}
 
 
 def _is_widget(spec) -> bool:
@@ -162,12 +207,15 @@ def widget_slots(schema: dict) -> list[WidgetSlot]:
     return slots
 
 
-def _combo_options(spec) -> list:
-    return spec[0] if isinstance(spec[0], list) else _options(spec).get("options", [])
+def combo_options(spec) -> list:
+    """The choices of a list input in either /object_info format: `[[...], {...}]` or
+    `["COMBO", {"options": [...]}]` (V3 nodes)."""
+    return list(spec[0]) if isinstance(spec[0], (list, tuple)) else list(_options(spec).get("options", []))
+
 
 
 def _is_file_list(spec) -> bool:
-    options = _combo_options(spec)
+    options = combo_options(spec)
     flags = _options(spec)
     return (not options or any(flags.get(key) for key in (*UPLOAD_OPTIONS, "remote"))
             or any(isinstance(o, str) and FILE_NAME.search(o) for o in options)
@@ -278,7 +326,7 @@ def _value_problem(slot: WidgetSlot, value) -> tuple[str, str] | None:
         if _is_file_list(spec):
             ok = isinstance(value, str) or (options.get("multiselect") and isinstance(value, list))
             return None if ok else ("bad_value", f"{value!r} is not a file name")
-        choices = _combo_options(spec)
+        choices = combo_options(spec)
         return None if value in choices else ("combo_value", f"{value!r} is not one of {choices}")
     if kind == "BOOLEAN":
         return None if isinstance(value, bool) else ("bad_value", f"{value!r} is not true/false")
@@ -352,7 +400,10 @@ def _input_type(node: dict, slot: dict, schemas: dict):
 
 
 def main(argv: list[str]) -> int:
-    schemas = load_core_schemas()
+    release = None
+    if argv[:1] == ["--release"]:
+        release, argv = argv[1], argv[2:]
+    schemas = release_schemas(release) if release else load_core_schemas()
     if (REPO_ROOT / "__init__.py").is_file():
         schemas.update(load_pack_schemas())
     failed = 0

@@ -7,7 +7,7 @@
 // faceClicks: [{ color: [r, g, b], edge: "top" | "bottom", inset }] in click order
 // faceKeys: keys pressed, in order, with the face picker focused
 import fs from "node:fs";
-import { openPage, sleep } from "./browser_session.mjs";
+import { closeDialogs as closeDialogsOf, openPage, sleep } from "./browser_session.mjs";
 
 const config = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const OUR_FILES = "/extensions/comfyui-hyperlora/";
@@ -15,19 +15,7 @@ const NODES2_SETTING = "Comfy.VueNodes.Enabled";
 const report = { ourFiles: {}, consoleErrors: [], pageErrors: [], steps: {}, failures: [] };
 
 
-// Dialogs of the frontend's own cover the graph: "missing models" for the default workflow, and in
-// newer frontends the templates browser, which opens a while after the page is ready and is not a
-// PrimeVue .p-dialog. Escape closes each; what was closed is reported.
-const DIALOGS = ".p-dialog:visible, [role=dialog]:visible";
-async function closeDialogs() {
-  for (let tries = 0; tries < 5; tries++) {
-    const titles = await page.locator(DIALOGS).allInnerTexts();
-    if (!titles.length) return;
-    report.closedDialogs = [...(report.closedDialogs ?? []), ...titles.map((text) => text.slice(0, 80))];
-    await page.keyboard.press("Escape");
-    await sleep(300);
-  }
-}
+const closeDialogs = () => closeDialogsOf(page, report);
 
 const { page, finish, step } = await openPage(config, report);
 page.on("response", (response) => {
@@ -42,6 +30,7 @@ await step("load", async () => {
   await page.waitForFunction(() => window.app?.graph && window.app.extensions?.length && window.LiteGraph,
     null, { timeout: config.timeoutMs });
   await sleep(1500); // late errors from extension set-up; late dialogs
+  await closeDialogs();
   return page.evaluate(([settingId, started]) => {
     const setting = window.app.extensionManager?.setting;
     const definition = setting?.settings?.[settingId] ?? window.app.ui?.settings?.settingsLookup?.[settingId];

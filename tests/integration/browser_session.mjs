@@ -9,7 +9,31 @@ export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
-// config: { chromium, profileDir, timeoutMs }; report gets consoleErrors, pageErrors, steps, failures.
+// Dialogs of the frontend's own that can cover the graph whatever the tests stored beforehand: "missing
+// models", release notes, the templates browser (not a PrimeVue .p-dialog in newer frontends), sign-in.
+// Escape closes most; a dialog still open gets its close button (found by class, not by its label, so in
+// any language). What was closed is reported in report.closedDialogs.
+const DIALOGS = ".p-dialog:visible, [role=dialog]:visible";
+const CLOSE_BUTTONS = ".p-dialog-close-button, .p-dialog-header-close, button[class*=close i]";
+export async function closeDialogs(page, report) {
+  for (let tries = 0; tries < 5; tries++) {
+    const dialogs = page.locator(DIALOGS);
+    const titles = await dialogs.allInnerTexts();
+    if (!titles.length) return;
+    report.closedDialogs = [...(report.closedDialogs ?? []), ...titles.map((text) => text.slice(0, 80))];
+    await page.keyboard.press("Escape");
+    await sleep(300);
+    if (tries >= 1) {
+      const close = dialogs.last().locator(CLOSE_BUTTONS).first();
+      if (await close.isVisible().catch(() => false)) await close.click({ timeout: 2000 }).catch(() => {});
+      await sleep(300);
+    }
+  }
+}
+
+// config: { chromium, profileDir, timeoutMs, lang, viewport }; report gets consoleErrors, pageErrors, steps, failures.
+// lang: the browser's language (default en-US); the frontend's own language is the Comfy.Locale setting,
+// which the Python tests store on the server before the page opens (test_web_extension.prepare_frontend).
 export async function openPage(config, report) {
   Object.assign(report, { consoleErrors: [], pageErrors: [], steps: {}, failures: [], ...report });
   let context = null;
@@ -31,8 +55,11 @@ export async function openPage(config, report) {
 
   // Resolved like require() from this folder: tests/integration/node_modules, parents, or NODE_PATH.
   const { chromium } = createRequire(import.meta.url)("playwright-core");
+  const lang = config.lang ?? "en-US";
   context = await chromium.launchPersistentContext(config.profileDir, {
-    executablePath: config.chromium, headless: true, viewport: { width: 1280, height: 900 }, args: CHROMIUM_ARGS,
+    executablePath: config.chromium, headless: true, viewport: config.viewport ?? { width: 1280, height: 900 },
+    locale: lang,
+    args: [...CHROMIUM_ARGS, `--lang=${lang}`],
   });
   const page = context.pages()[0] ?? (await context.newPage());
   page.on("console", (message) => {

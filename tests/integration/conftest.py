@@ -1,4 +1,4 @@
-"""Real ComfyUI for the integration tests: COMFYUI_PATH points at a ComfyUI checkout (v0.3.64 tested).
+"""Real ComfyUI for the integration tests: COMFYUI_PATH points at a ComfyUI checkout (0.3.64 and 0.14.1 tested).
 
 Without COMFYUI_PATH every test here is skipped. ComfyUI runs on the CPU (--cpu is set before
 comfy.model_management is imported), and nothing is written into the checkout: the output folder
@@ -28,6 +28,23 @@ COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
 COMFYUI_FRONTEND_ROOT = os.environ.get("COMFYUI_FRONTEND_ROOT")
 PACK_ROOT = Path(__file__).resolve().parents[2]
 PACK_DIR_NAME = "comfyui-hyperlora"
+
+
+def comfyui_release() -> str:
+    """The release of the ComfyUI at COMFYUI_PATH, e.g. "0.14.1"."""
+    from scripts.record_object_info import comfyui_version
+
+    return comfyui_version(Path(COMFYUI_PATH))
+
+
+def for_this_release(workflow: Path) -> str | None:
+    """Why a shipped workflow does not run on this ComfyUI (it is for another release), or None."""
+    from tests.workflow_validation import workflow_releases
+
+    release = comfyui_release()
+    if workflow_releases(workflow, [release]):
+        return None
+    return f"{workflow.name} is for ComfyUI {' and '.join(workflow_releases(workflow))}, not {release}"
 
 
 def import_comfyui():
@@ -113,10 +130,19 @@ def running_comfyui(base_dir: Path, start_timeout_s: float = 60):
         pytest.skip("set COMFYUI_PATH to a ComfyUI checkout to run the integration tests")
     port = free_port()
     log_path = base_dir / "server.log"
+    # The database (0.3.64 and 0.14.1 both have --database-url) defaults to <ComfyUI>/user/comfyui.db, a
+    # folder --base-directory leaves absent: it could not be opened, and 0.14.1's asset scanner then logs
+    # tracebacks of its own. In the base folder it opens, and nothing is written into the checkout.
+    (base_dir / "user").mkdir(parents=True, exist_ok=True)
+    database = f"sqlite:///{(base_dir / 'user' / 'comfyui.db').as_posix()}"
+    # 0.14.1 also scans the model folders into that database before it serves; on a folder with symlink
+    # loops (test_comfyui_hardening) that takes minutes. It is core's, not ours: off where it exists.
+    autoscan = ["--disable-assets-autoscan"] if server_has_flag("--disable-assets-autoscan") else []
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, os.path.join(COMFYUI_PATH, "main.py"), "--cpu", "--listen", "127.0.0.1",
-             "--port", str(port), "--base-directory", str(base_dir), "--disable-auto-launch"]
+             "--port", str(port), "--base-directory", str(base_dir), "--disable-auto-launch",
+             "--database-url", database, *autoscan]
             + (["--front-end-root", COMFYUI_FRONTEND_ROOT] if COMFYUI_FRONTEND_ROOT else []),
             cwd=COMFYUI_PATH, stdout=log, stderr=subprocess.STDOUT)
         try:
@@ -130,6 +156,12 @@ def running_comfyui(base_dir: Path, start_timeout_s: float = 60):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=30)
+
+
+def server_has_flag(flag: str) -> bool:
+    """Whether the ComfyUI at COMFYUI_PATH has a command-line flag (read from its argument parser)."""
+    source = Path(COMFYUI_PATH, "comfy", "cli_args.py").read_text(encoding="utf-8")
+    return f'"{flag}"' in source
 
 
 def _wait_until_up(url: str, process, log_path: Path, timeout_s: float) -> None:

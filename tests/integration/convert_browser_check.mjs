@@ -2,7 +2,7 @@
 // reports what the graph holds then, as JSON on stdout. test_convert_browser.py decides what is right.
 // Usage: node convert_browser_check.mjs config.json   (config: { url, chromium, profileDir, timeoutMs, workflow })
 import fs from "node:fs";
-import { openPage, sleep } from "./browser_session.mjs";
+import { closeDialogs, openPage, sleep } from "./browser_session.mjs";
 
 const config = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const report = { consoleErrors: [], pageErrors: [], failures: [] };
@@ -15,7 +15,7 @@ try {
   await page.waitForFunction(() => window.app?.graph && window.app.extensions?.length && window.LiteGraph,
     null, { timeout: config.timeoutMs });
   await sleep(1500); // the frontend's own start-up dialogs and the default graph
-  for (let tries = 0; tries < 5; tries++) await page.keyboard.press("Escape");
+  await closeDialogs(page, report);
   report.extensions = await page.evaluate(() => window.app.extensions.map((e) => e.name));
 
   await page.evaluate((workflow) => {

@@ -6,7 +6,7 @@
 //           newIdentity: { from, to, name },   (a file the script copies in, as a save would write it)
 //           likenessText: [...] }   (the ui text HyperLoRA Likeness returns)
 import fs from "node:fs";
-import { openPage, sleep } from "./browser_session.mjs";
+import { closeDialogs, openPage, sleep } from "./browser_session.mjs";
 
 const config = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const report = { consoleErrors: [], pageErrors: [], steps: {}, failures: [] };
@@ -19,6 +19,7 @@ await step("load", async () => {
   await page.waitForFunction(() => window.app?.graph && window.app.extensions?.length && window.LiteGraph,
     null, { timeout: config.timeoutMs });
   await sleep(1500);
+  await closeDialogs(page, report);
   return page.evaluate(() => ({
     extensions: window.app.extensions.map((extension) => extension.name),
     frontendVersion: window.__COMFYUI_FRONTEND_VERSION__ ?? null,

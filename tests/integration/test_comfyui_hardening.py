@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import urllib.request
+from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import install_pack, running_comfyui
+from tests.integration.conftest import COMFYUI_PATH, install_pack, running_comfyui
 from tests.integration.log_checks import assert_no_problems_of_ours
 from tests.integration.tiny_models import identity
+from tests.workflow_validation import combo_options
 
 START_TIMEOUT_S = 180
 ANSWER_TIMEOUT_S = 30  # ComfyUI's own walk of two self-referencing links would take days
@@ -21,9 +23,20 @@ def get_json(url: str):
         return response.status, json.loads(response.read())
 
 
-def test_symlink_loops_and_hostile_files_do_not_stop_the_server(tmp_path):
+def core_object_info_walks_model_folders() -> bool:
+    """ComfyUI 0.14 seeds its asset database on every /object_info (server.py: seed_assets), walking every
+    registered model folder with os.walk(followlinks=True): two links to itself hang core's own answer,
+    whichever pack registered the folder (core's checkpoints folder too)."""
+    return "seed_assets(" in Path(COMFYUI_PATH, "server.py").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("loops", [True, False], ids=["symlink_loops", "no_loops"])
+def test_symlink_loops_and_hostile_files_do_not_stop_the_server(tmp_path, loops):
     from tests.synthetic_checkpoint import write_synthetic_checkpoint
 
+    if loops and COMFYUI_PATH and core_object_info_walks_model_folders():
+        pytest.skip("this ComfyUI walks every model folder itself on each /object_info (asset database seeding, "
+                    "os.walk with followlinks): symlink loops hang core's answer, not ours")
     install_pack(tmp_path)
     variants = tmp_path / "models" / "hyper_lora" / "hyper_lora"
     write_synthetic_checkpoint(variants / "my_variant")
@@ -32,8 +45,9 @@ def test_symlink_loops_and_hostile_files_do_not_stop_the_server(tmp_path):
     faces = tmp_path / "models" / "insightface"
     for folder in (variants, faces, tmp_path / "models" / "hyper_lora" / "clip_vit"):
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "loop_a").symlink_to(".", target_is_directory=True)
-        (folder / "loop_b").symlink_to(".", target_is_directory=True)
+        if loops:
+            (folder / "loop_a").symlink_to(".", target_is_directory=True)
+            (folder / "loop_b").symlink_to(".", target_is_directory=True)
 
     with running_comfyui(tmp_path, START_TIMEOUT_S) as (base_url, log_path):
         status, info = get_json(f"{base_url}/object_info")
@@ -41,7 +55,7 @@ def test_symlink_loops_and_hostile_files_do_not_stop_the_server(tmp_path):
         again, _ = get_json(f"{base_url}/object_info/HyperLoRAFaceAnalyzerLoader")  # still serving
 
     assert status == 200 and setup_status == 200 and again == 200
-    assert info["HyperLoRACheckpointLoader"]["input"]["required"]["checkpoint"][0] == ["broken", "my_variant"]
+    assert combo_options(info["HyperLoRACheckpointLoader"]["input"]["required"]["checkpoint"]) == ["broken", "my_variant"]
     assert setup["variants"] == ["my_variant"]
     broken = [item for item in setup["items"] if item["variant"] == "broken" and item["status"] == "damaged"]
     assert [item["name"] for item in broken] == ["hyper_lora_modules.json"]

@@ -14,6 +14,8 @@ from PIL import Image
 
 from hyperlora_core import identity_file
 from tests.integration.conftest import install_pack, running_comfyui
+from tests.integration.log_checks import assert_no_problems_of_ours
+from tests.workflow_validation import combo_options
 
 START_TIMEOUT_S = 180
 ROUTE = "/hyperlora/identity_thumbnail"
@@ -29,7 +31,7 @@ def get(url: str) -> tuple[int, bytes, str]:
 
 def identity_list(base_url: str) -> list[str]:
     _, body, _ = get(f"{base_url}/object_info/HyperLoRALoadIdentity")
-    return json.loads(body)["HyperLoRALoadIdentity"]["input"]["required"]["identity"][0]
+    return combo_options(json.loads(body)["HyperLoRALoadIdentity"]["input"]["required"]["identity"])
 
 
 def write_identity(folder, name: str, colour) -> np.ndarray:
@@ -58,5 +60,4 @@ def test_identity_list_and_thumbnails_from_a_running_server(tmp_path):
             status, body, _ = get(f"{base_url}{ROUTE}?name={urllib.parse.quote(bad)}")
             assert status == 404 and "error" in json.loads(body), bad
         assert get(f"{base_url}/object_info")[0] == 200  # still serving
-    log = log_path.read_text()
-    assert "IMPORT FAILED" not in log and "Traceback" not in log, log[-4000:]
+    assert_no_problems_of_ours(log_path.read_text())

@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from tests.integration.tiny_models import identity, patched_weights
+from tests.workflow_validation import combo_options
 
 
 @pytest.fixture(scope="module")
@@ -17,6 +18,22 @@ def loras(comfyui, tmp_path_factory):
     folder = str(tmp_path_factory.mktemp("loras"))
     comfyui.folder_paths.add_model_folder_path("loras", folder, is_default=True)
     return folder
+
+
+def train_one_step(train_node, model, latents, positive, existing_lora: str):
+    """Core Train LoRA for one step at lr 1e-6: (lora, loss, steps), on either node API of core."""
+    options = {"batch_size": 1, "steps": 1, "grad_accumulation_steps": 1, "learning_rate": 1e-6, "rank": 4,
+               "optimizer": "AdamW", "loss_function": "MSE", "seed": 0, "training_dtype": "fp32",
+               "lora_dtype": "fp32", "algorithm": "LoRA", "gradient_checkpointing": False,
+               "existing_lora": existing_lora}
+    if not hasattr(train_node, "define_schema"):  # ComfyUI 0.3.x: a classic node
+        _, lora, loss, steps = train_node().train(model, latents, positive, **options)
+        return lora, loss, steps
+    # V3 (ComfyUI 0.14): every input arrives as a list (is_input_list); the inputs 0.3 lacked at their defaults
+    options.update(checkpoint_depth=1, offloading=False, bucket_mode=False, bypass_mode=False)
+    result = train_node.execute(model=[model], latents=[latents], positive=[positive],
+                                **{key: [value] for key, value in options.items()})
+    return tuple(result.result)
 
 
 def test_exported_lora_in_models_loras_loads_and_trains_in_core_nodes(comfyui, node, loras, checkpoint,
@@ -30,7 +47,7 @@ def test_exported_lora_in_models_loras_loads_and_trains_in_core_nodes(comfyui, n
     name = os.path.relpath(path, os.path.realpath(loras)).replace(os.sep, "/")
     assert name == "cast/alice_0_steps_00001_.safetensors" and name not in listed_before
     assert name in comfyui.folder_paths.get_filename_list("loras")  # no restart needed
-    assert name in core_train.TrainLoraNode.INPUT_TYPES()["required"]["existing_lora"][0]
+    assert name in combo_options(core_train.TrainLoraNode.INPUT_TYPES()["required"]["existing_lora"])
 
     # core Load LoRA (model only) at 0.8 == HyperLoRA Apply at 0.8 with Base 0.8 x 0.5
     (by_core,) = comfyui.nodes.LoraLoaderModelOnly().load_lora_model_only(tiny_sdxl, name, 0.8)
@@ -43,10 +60,7 @@ def test_exported_lora_in_models_loras_loads_and_trains_in_core_nodes(comfyui, n
     # core Train LoRA: one step, continuing from our factors (a fresh LoRA would start with down = 0)
     latents = {"samples": torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))}
     positive = [[torch.randn(1, 77, 2048), {"pooled_output": torch.randn(1, 1280)}]]
-    _, lora, loss, steps = core_train.TrainLoraNode().train(
-        tiny_sdxl, latents, positive, batch_size=1, steps=1, grad_accumulation_steps=1, learning_rate=1e-6,
-        rank=4, optimizer="AdamW", loss_function="MSE", seed=0, training_dtype="fp32", lora_dtype="fp32",
-        algorithm="LoRA", gradient_checkpointing=False, existing_lora=name)
+    lora, loss, steps = train_one_step(core_train.TrainLoraNode, tiny_sdxl, latents, positive, name)
     assert steps == 1 and len(loss["loss"]) == 1 and torch.isfinite(torch.as_tensor(loss["loss"][0]))
     exported = load_file(path)
     for key in coefficients.factors("id").up:

@@ -12,9 +12,11 @@ import json
 import pytest
 
 from tests.integration.conftest import install_pack, running_comfyui
-from tests.integration.test_web_extension import CHROMIUM, run_browser, skip_reason
-from tests.official_workflows import official
+from tests.integration.log_checks import assert_no_problems_of_ours
+from tests.integration.test_web_extension import CHROMIUM, prepare_frontend, run_browser, skip_reason
+from tests.workflow_validation import REPO_ROOT
 
+OFFICIAL = REPO_ROOT.parent / "shared" / "official-workflows" / "HyperLoRA-T2I-FaceDetailer.json"
 OFFICIAL_TYPES = {"HyperLoRAConfig", "HyperLoRALoader", "HyperLoRAIDCond", "HyperLoRAFaceAttr",
                   "HyperLoRAGenerateIDLoRA", "HyperLoRAApplyLoRA"}
 TIMEOUT_S = 90
@@ -25,9 +27,10 @@ def test_official_workflow_is_converted_when_opened(tmp_path):
     if reason:
         pytest.skip(reason)
     install_pack(tmp_path)
-    workflow = official("HyperLoRA-T2I-FaceDetailer")
+    workflow = json.loads(OFFICIAL.read_text(encoding="utf-8"))
     with running_comfyui(tmp_path, 60) as (url, log_path):
         report = run_browser({"url": url, "chromium": CHROMIUM, "profileDir": str(tmp_path / "profile"),
+                              **prepare_frontend(url),
                               "timeoutMs": TIMEOUT_S * 1000, "workflow": workflow},
                              tmp_path, "convert_browser_check.mjs", TIMEOUT_S)
     assert report["failures"] == [], report
@@ -44,4 +47,4 @@ def test_official_workflow_is_converted_when_opened(tmp_path):
     ours = [e for e in report["consoleErrors"] + report["pageErrors"] if "hyperlora" in json.dumps(e).lower()
             and not str(e.get("url", "")).startswith("https://")]
     assert ours == [], ours
-    assert "Traceback" not in log_path.read_text()
+    assert_no_problems_of_ours(log_path.read_text())

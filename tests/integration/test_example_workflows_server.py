@@ -15,7 +15,13 @@ import urllib.request
 import pytest
 
 from scripts.build_example_workflows import EXAMPLES, OUT_DIR
-from tests.integration.conftest import COMFYUI_PATH, PACK_DIR_NAME, install_pack, running_comfyui
+from tests.integration.conftest import (
+    COMFYUI_PATH,
+    PACK_DIR_NAME,
+    for_this_release,
+    install_pack,
+    running_comfyui,
+)
 from tests.integration.log_checks import assert_no_problems_of_ours
 from tests.workflow_validation import NOTE_TYPES, widget_slots
 
@@ -95,6 +101,8 @@ def server(tmp_path_factory):
 
 @pytest.mark.parametrize("name", [example.name for example in EXAMPLES])
 def test_server_rejects_only_the_missing_model_files(server, name):
+    if for_this_release(OUT_DIR / f"{name}.json"):
+        pytest.skip(for_this_release(OUT_DIR / f"{name}.json"))
     base_url, object_info, log_path = server
     workflow = json.loads((OUT_DIR / f"{name}.json").read_text(encoding="utf-8"))
     status, answer = post_prompt(base_url, to_api_prompt(workflow, object_info))
@@ -114,6 +122,8 @@ def test_server_rejects_only_the_missing_model_files(server, name):
 def test_the_server_knows_every_node_type_used(server):
     _, object_info, _ = server
     for example in EXAMPLES:
+        if for_this_release(OUT_DIR / f"{example.name}.json"):
+            continue  # a variant for another release (the unit tests check it against that release's nodes)
         workflow = json.loads((OUT_DIR / f"{example.name}.json").read_text(encoding="utf-8"))
         unknown = {n["type"] for n in workflow["nodes"]} - set(object_info) - set(NOTE_TYPES)
         assert unknown == set(), f"{example.name}: {unknown}"

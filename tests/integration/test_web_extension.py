@@ -64,8 +64,14 @@ FACE_CLICKS = [
 FACE_KEYS = [("1", 1), ("ArrowRight", 0), ("7", 0)]
 RENDERERS = ("classic", "nodes2")
 NODES2_SETTING = "Comfy.VueNodes.Enabled"
-# The classic session runs in Chinese (our locales/zh translations), the Nodes 2.0 one in English.
+# The classic session runs in Chinese (our locales/zh translations), the Nodes 2.0 one in English; every
+# other browser test in English. The browser's language (Chromium --lang) follows the frontend's.
 LOCALES = {"classic": "zh", "nodes2": "en"}
+BROWSER_LANGS = {"zh": "zh-CN", "en": "en-US"}
+# Stored before a page opens, so that no first-start dialog covers the graph in any frontend version: the
+# templates browser (shown to a "new user"), version-update notes, the missing-models warning.
+QUIET_START = {"Comfy.TutorialCompleted": True, "Comfy.Notification.ShowVersionUpdates": False,
+               "Comfy.Workflow.ShowMissingModelsWarning": False}
 
 # Errors that are not ours and that a stock ComfyUI shows on this machine; each with why it is safe.
 FRONTEND_404_PATHS = ("/user.css", "/api/userdata", "/favicon.ico")
@@ -146,6 +152,14 @@ def post_setting(url: str, setting_id: str, value) -> None:
         assert response.status == 200
 
 
+def prepare_frontend(url: str, renderer: str = "classic", locale: str = "en") -> dict:
+    """Store the renderer, the language and QUIET_START as the user's settings; the config keys that make
+    the browser match (pass them to run_browser)."""
+    for setting_id, value in {**QUIET_START, NODES2_SETTING: renderer == "nodes2", "Comfy.Locale": locale}.items():
+        post_setting(url, setting_id, value)
+    return {"renderer": renderer, "lang": BROWSER_LANGS[locale]}
+
+
 def version_tuple(text: str | None) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", text or "")[:3])
 
@@ -174,14 +188,13 @@ def browser(request, server, tmp_path_factory):
     renderer = request.param
     variant_dir = server["variant_dir"]
     write_synthetic_checkpoint(variant_dir)  # whole again: the previous session removed a file
-    post_setting(server["url"], NODES2_SETTING, renderer == "nodes2")
-    post_setting(server["url"], "Comfy.Locale", LOCALES[renderer])
+    browser_config = prepare_frontend(server["url"], renderer, LOCALES[renderer])
     faces_output = {  # what HyperLoRAEncodeFace returns as its UI output (nodes/encode.py)
         "hyperlora_faces": [{"image": 0, "width": FACE_IMAGE_SIZE[0], "height": FACE_IMAGE_SIZE[1],
                              "boxes": FACE_BOXES, "preview": {"filename": FACE_IMAGE, "subfolder": "", "type": "input"}}],
     }
     report = run_browser({
-        "url": server["url"], "chromium": CHROMIUM, "renderer": renderer,
+        "url": server["url"], "chromium": CHROMIUM, **browser_config,
         "profileDir": str(tmp_path_factory.mktemp(f"chromium_profile_{renderer}")),
         "timeoutMs": BROWSER_TIMEOUT_S * 1000, "removeToRecheck": str(variant_dir / REMOVED_FILE),
         "facesOutput": faces_output, "faceClicks": [{"color": FACE_COLORS[face], "edge": edge, "inset": inset}

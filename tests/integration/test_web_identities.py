@@ -8,7 +8,6 @@ needs (Chromium, node, playwright-core); COMFYUI_FRONTEND_ROOT picks a newer fro
 from __future__ import annotations
 
 import json
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,8 @@ import torch
 
 from hyperlora_core import identity_file
 from tests.integration.conftest import install_pack, running_comfyui
-from tests.integration.test_web_extension import CHROMIUM, run_browser, skip_reason
+from tests.integration.log_checks import assert_no_problems_of_ours
+from tests.integration.test_web_extension import CHROMIUM, prepare_frontend, run_browser, skip_reason
 
 TIMEOUT_S = 90
 LIKENESS_SUMMARY = ("ID similarity (ArcFace cosine) of 2 image(s): 0.712, 0.000 (no face found); best: image 1 "
@@ -48,15 +48,13 @@ def server(tmp_path_factory):
 
 @pytest.mark.parametrize("renderer", ["classic", "nodes2"])
 def test_identity_picker_shows_the_chosen_face(server, renderer, tmp_path):
-    request = urllib.request.Request(f"{server['url']}/settings/Comfy.VueNodes.Enabled",
-                                     data=json.dumps(renderer == "nodes2").encode(), method="POST")
-    urllib.request.urlopen(request, timeout=10).close()
+    browser_config = prepare_frontend(server["url"], renderer)
     staged = tmp_path / "carol.safetensors"
     write_identity(staged, "carol", FACES["carol"])
     target = server["folder"] / "new" / f"carol_{renderer}.safetensors"  # listed after cast/
     report = run_browser({
         "url": server["url"], "chromium": CHROMIUM, "profileDir": str(tmp_path / "profile"),
-        "timeoutMs": TIMEOUT_S * 1000, "renderer": renderer, "first": "cast/alice.safetensors",
+        "timeoutMs": TIMEOUT_S * 1000, **browser_config, "first": "cast/alice.safetensors",
         "second": "cast/bob.safetensors",
         "newIdentity": {"from": str(staged), "to": str(target), "name": f"new/carol_{renderer}"},
         "likenessText": LIKENESS_TEXT,
@@ -79,3 +77,4 @@ def test_identity_picker_shows_the_chosen_face(server, renderer, tmp_path):
     assert report["steps"]["likeness"] == {"shown": True, "lines": LIKENESS_TEXT}
     ours = [e for e in report["consoleErrors"] + report["pageErrors"] if "hyperlora" in json.dumps(e).lower()]
     assert not ours, ours
+    assert_no_problems_of_ours(server["log_path"].read_text())

@@ -4,6 +4,7 @@ import { test } from "node:test";
 
 import {
   boxPercent,
+  comboOptions,
   faceCount,
   faceForKey,
   fitImages,
@@ -106,4 +107,12 @@ test("setup summary: complete face models are summarised by folder", () => {
   assert.deepEqual(summarizeSetup(report, ["antelopev2"]).lines, [
     { ok: true, text: "Face models (antelopev2): found in /m/insightface/models/antelopev2" },
   ]);
+});
+
+test("list choices are read in both /object_info formats", () => {
+  assert.deepEqual(comboOptions([["a", "b"], { default: "a" }]), ["a", "b"]);
+  assert.deepEqual(comboOptions(["COMBO", { options: ["a", "b"], multiselect: false }]), ["a", "b"]);
+  assert.equal(comboOptions(["INT", { default: 1 }]), null);
+  assert.equal(comboOptions(["COMBO", {}]), null);
+  assert.equal(comboOptions(undefined), null);
 });

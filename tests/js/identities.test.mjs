@@ -103,3 +103,17 @@ test("after Save Identity ran, every Load Identity list is refreshed", async () 
   assert.match(node.domWidgets[0].element.children[0].src, /name=new\.safetensors&v=1/);
   node.onRemoved();
 });
+
+test("the refreshed list is read from newer servers' COMBO format too", async () => {
+  const node = loadNode(undefined, []);
+  app.graph = { _nodes: [node] };
+  api.fetchApi = async (route) => {
+    api.requests.push(route);
+    return { ok: true, json: async () => ({ [identities.LOAD_NODE]: { input: { required: {
+      identity: ["COMBO", { options: ["v3.safetensors"], multiselect: false }] } } } }) };
+  };
+  await identities.refreshIdentityLists();
+  assert.deepEqual(node.widgets[0].options.values, ["v3.safetensors"]);
+  assert.equal(node.widgets[0].value, "v3.safetensors");
+  node.onRemoved();
+});

@@ -4,6 +4,7 @@
 // identity can be picked without reloading the page.
 import { app } from "../../../scripts/app.js";
 import { api } from "../../../scripts/api.js";
+import { comboOptions } from "./hyperlora_logic.js";
 
 export const LOAD_NODE = "HyperLoRALoadIdentity";
 export const THUMBNAIL_ROUTE = "/hyperlora/identity_thumbnail";
@@ -89,7 +90,7 @@ export async function refreshIdentityLists() {
   const response = await api.fetchApi(`/object_info/${LOAD_NODE}`);
   if (!response.ok) throw new Error(`the server answered ${response.status}`);
   const info = await response.json();
-  const values = info?.[LOAD_NODE]?.input?.required?.identity?.[0];
+  const values = comboOptions(info?.[LOAD_NODE]?.input?.required?.identity);
   if (!Array.isArray(values)) return;
   for (const node of graphNodes()) {
     if (node.comfyClass !== LOAD_NODE) continue;

@@ -105,3 +105,15 @@ function foundText(report, component, items) {
   if (!required.length || required.some((item) => item.status !== "found")) return null;
   return `found in ${required[0].folder}`;
 }
+
+/**
+ * The choices of a list input in a node's /object_info entry, in either format the server writes:
+ * `[[...choices], {...}]`, or `["COMBO", { options: [...choices] }]` (V3 nodes, newer ComfyUI).
+ * Returns null when `spec` is not a list input.
+ */
+export function comboOptions(spec) {
+  if (!Array.isArray(spec)) return null;
+  if (Array.isArray(spec[0])) return spec[0];
+  const options = spec[1]?.options;
+  return spec[0] === "COMBO" && Array.isArray(options) ? options : null;
+}
