@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 
 import pytest
 
@@ -22,9 +21,7 @@ from tests.workflow_validation import (
 CORE = load_core_schemas()
 PACK = load_pack_schemas()
 SCHEMAS = {**CORE, **PACK}
-PACK_CLASSES = sys.modules["hyperlora_pack_under_test"].NODE_CLASS_MAPPINGS  # imported by load_pack_schemas
-OUTPUT_NODES = {kind for kind, schema in CORE.items() if schema.get("output_node")} | {
-    kind for kind, cls in PACK_CLASSES.items() if getattr(cls, "OUTPUT_NODE", False)}
+OUTPUT_NODES = {kind for kind, schema in SCHEMAS.items() if schema.get("output_node")}
 APPLY_NODES = {"HyperLoRAApplyFace": "strength", "HyperLoRAApply": "id_strength", "HyperLoRAApplyConditioning":
                "strength"}
 CONDITIONING_PASSES = ("ControlNetApplyAdvanced", "HyperLoRAApplyConditioning", "InpaintModelConditioning")

@@ -30,7 +30,7 @@ def as_batch(images) -> torch.Tensor:
 
 
 def node(comfy, key):  # noqa: F811
-    return comfy.pack.NODE_CLASS_MAPPINGS[key]()
+    return comfy.node(key)
 
 
 ENCODE_DEFAULTS = {"remove_background": True, "grayscale": False, "face_selection": "largest", "face_index": 0,
