@@ -85,13 +85,20 @@ test("an empty list explains how to save an identity", () => {
   node.onRemoved();
 });
 
+test("a dropdown's choices are read from V1 and V3 /object_info entries", () => {
+  assert.deepEqual(identities.comboValues([["a", "b"], { tooltip: "t" }]), ["a", "b"]);
+  assert.deepEqual(identities.comboValues(["COMBO", { options: ["a"], multiselect: false }]), ["a"]);
+  assert.equal(identities.comboValues(["HYPERLORA", { tooltip: "t" }]), undefined);
+  assert.equal(identities.comboValues(undefined), undefined);
+});
+
 test("after Save Identity ran, every Load Identity list is refreshed", async () => {
   const node = loadNode(undefined, []);
   app.graph = { _nodes: [node] };
   api.fetchApi = async (route) => {
     api.requests.push(route);
     return { ok: true, json: async () => ({ [identities.LOAD_NODE]: { input: { required: {
-      identity: [["new.safetensors"], {}] } } } }) };
+      identity: ["COMBO", { options: ["new.safetensors"], multiselect: false }] } } } }) };
   };
   listeners.executed({ detail: { output: { text: ["x"] } } });
   assert.equal(api.requests.at(-1) === `/object_info/${identities.LOAD_NODE}`, false);

@@ -83,13 +83,20 @@ function graphNodes() {
   return graph?._nodes ?? graph?.nodes ?? [];
 }
 
+// A dropdown's choices in /object_info: [[...], {...}] from a V1 node, ["COMBO", {options: [...]}] from a
+// V3 node (ours since the V3 port, on every release) or a newer server.
+export function comboValues(spec) {
+  if (Array.isArray(spec?.[0])) return spec[0];
+  return spec?.[0] === "COMBO" && Array.isArray(spec?.[1]?.options) ? spec[1].options : undefined;
+}
+
 // After a save: fetch the new identity list and give it to every Load Identity node.
 export async function refreshIdentityLists() {
   version += 1;
   const response = await api.fetchApi(`/object_info/${LOAD_NODE}`);
   if (!response.ok) throw new Error(`the server answered ${response.status}`);
   const info = await response.json();
-  const values = info?.[LOAD_NODE]?.input?.required?.identity?.[0];
+  const values = comboValues(info?.[LOAD_NODE]?.input?.required?.identity);
   if (!Array.isArray(values)) return;
   for (const node of graphNodes()) {
     if (node.comfyClass !== LOAD_NODE) continue;
