@@ -16,8 +16,9 @@ It mirrors comfy_api/latest/_io.py of ComfyUI 0.3.64 and 0.14.1 for what we use,
   rely on: every output of ours has a display_name).
 * Types: Boolean, Int, Float, String, Combo, Image, Mask, Model, Conditioning, ClipVision, Hooks,
   HookKeyframes and `io.Custom(name)`.
-* `io.Hidden` (unique_id, prompt, extra_pnginfo) and the node's `cls.hidden` (a holder whose missing
-  entries read as None), set on a class clone per run as PREPARE_CLASS_CLONE does.
+* `io.Hidden` (unique_id, prompt, extra_pnginfo) and the node's `cls.hidden` (built from a dict keyed by
+  Hidden, whose missing entries read as None), set on a class clone per run as PREPARE_CLASS_CLONE does
+  (0.14.1's form, PREPARE_CLASS_CLONE(v3_data) with v3_data["hidden_inputs"]; 0.3.64 takes the dict itself).
 * `io.ComfyNode`: define_schema / execute / validate_inputs / fingerprint_inputs classmethods; GET_SCHEMA
   (validate + finalize); the V1 view the server and older code read: INPUT_TYPES(include_hidden=True),
   RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS, OUTPUT_IS_LIST, OUTPUT_NODE, CATEGORY, DESCRIPTION,
@@ -120,13 +121,15 @@ class Hidden(str, Enum):
 
 
 class HiddenHolder:
+    """cls.hidden during a run: built from the executor's {Hidden.unique_id: "5", ...} (keys may be the plain
+    values, "UNIQUE_ID"); an entry the node did not get reads as None."""
+
     def __init__(self, values: dict):
-        self._values = dict(values)
+        for hidden in Hidden:
+            setattr(self, hidden.name, values.get(hidden))
 
     def __getattr__(self, key: str):
-        if key.startswith("_"):
-            raise AttributeError(key)
-        return self._values.get(key)
+        return None
 
 
 @dataclasses.dataclass
@@ -245,9 +248,10 @@ class ComfyNode:
                 "search_aliases": getattr(schema, "search_aliases", None) or None}
 
     @classmethod
-    def PREPARE_CLASS_CLONE(cls, hidden_inputs: dict):
+    def PREPARE_CLASS_CLONE(cls, v3_data: dict | None):
+        """0.14.1's signature (0.3.64 takes the hidden inputs themselves, not v3_data holding them)."""
         clone = type(f"{cls.__name__}Clone", (cls,), {})
-        clone.hidden = HiddenHolder(hidden_inputs)
+        clone.hidden = HiddenHolder((v3_data or {}).get("hidden_inputs", {}))
         return clone
 
     @classmethod

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import inspect
 import os
 import shutil
 import sys
@@ -435,7 +436,10 @@ def run_node(node, *args, unique_id: str = "1", **inputs):
     unknown = set(inputs) - set(ids)
     if unknown:
         raise TypeError(f"{node.__name__} has no input {sorted(unknown)}")
-    clone = node.PREPARE_CLASS_CLONE({"unique_id": unique_id})
+    hidden = {"UNIQUE_ID": unique_id}  # keyed by io.Hidden.unique_id, a str enum
+    # the executor's own call: 0.3.64 passes the hidden inputs, 0.14.1 its v3_data holding them
+    takes_v3_data = "v3_data" in inspect.signature(node.PREPARE_CLASS_CLONE).parameters
+    clone = node.PREPARE_CLASS_CLONE({"hidden_inputs": hidden} if takes_v3_data else hidden)
     return clone.EXECUTE_NORMALIZED(**inputs)
 
 

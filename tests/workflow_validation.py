@@ -182,6 +182,14 @@ def widget_slots(schema: dict) -> list[WidgetSlot]:
     return slots
 
 
+def combo_choices(spec) -> list:
+    """A dropdown's choices from an input spec of /object_info or INPUT_TYPES(): [[...], {...}] from a V1 node,
+    ("COMBO", {"options": [...]}) from a V3 node (ours, and more and more core nodes)."""
+    if isinstance(spec[0], (list, tuple)):
+        return list(spec[0])
+    return list(spec[1].get("options", [])) if len(spec) > 1 and isinstance(spec[1], dict) else []
+
+
 def _combo_options(spec) -> list:
     return spec[0] if isinstance(spec[0], list) else _options(spec).get("options", [])
 

@@ -10,6 +10,7 @@ import torch
 from tests.face_fixtures import analyzer, antelope_dir, tiny_clip_dir  # noqa: F401
 from tests.integration.test_comfyui_face import comfy_clip_vision, encode_options, photo_batch  # noqa: F401
 from tests.integration.tiny_models import VARIANT, patched_weights
+from tests.workflow_validation import combo_choices
 
 FOLDER = "hyper_lora_identities"
 
@@ -39,11 +40,11 @@ def test_save_load_apply_and_likeness_in_comfyui(comfyui, node, identities, chec
 
     load = node("HyperLoRALoadIdentity")
     node("HyperLoRASaveIdentity").save(predicted, "cast/bob", False)
-    assert "cast/bob.safetensors" in load.INPUT_TYPES()["required"]["identity"][0]  # fills ComfyUI's cache
+    assert "cast/bob.safetensors" in combo_choices(load.INPUT_TYPES()["required"]["identity"])  # fills ComfyUI's cache
     path = node("HyperLoRASaveIdentity").save(predicted, "cast/alice", False)["result"][0]
     assert path.startswith(os.path.realpath(identities))
     # the list is read again at once: no restart, no stale cache
-    assert "cast/alice.safetensors" in load.INPUT_TYPES()["required"]["identity"][0]
+    assert "cast/alice.safetensors" in combo_choices(load.INPUT_TYPES()["required"]["identity"])
     with pytest.raises(ValueError, match="already exists"):
         node("HyperLoRASaveIdentity").save(predicted, "cast/alice", False)
 

@@ -14,6 +14,7 @@ from PIL import Image
 
 from hyperlora_core import identity_file
 from tests.integration.conftest import install_pack, running_comfyui
+from tests.workflow_validation import combo_choices
 
 START_TIMEOUT_S = 180
 ROUTE = "/hyperlora/identity_thumbnail"
@@ -29,7 +30,7 @@ def get(url: str) -> tuple[int, bytes, str]:
 
 def identity_list(base_url: str) -> list[str]:
     _, body, _ = get(f"{base_url}/object_info/HyperLoRALoadIdentity")
-    return json.loads(body)["HyperLoRALoadIdentity"]["input"]["required"]["identity"][0]
+    return combo_choices(json.loads(body)["HyperLoRALoadIdentity"]["input"]["required"]["identity"])
 
 
 def write_identity(folder, name: str, colour) -> np.ndarray:

@@ -7,6 +7,7 @@ import urllib.request
 
 from tests.integration.conftest import install_pack, running_comfyui
 from tests.integration.log_checks import assert_no_problems_of_ours
+from tests.workflow_validation import combo_choices
 
 START_TIMEOUT_S = 180
 
@@ -32,7 +33,7 @@ def test_server_lists_our_nodes_and_installed_checkpoints(tmp_path):
         "HyperLoRAApplyConditioning", "HyperLoRAIdentityHook", "HyperLoRAFaceMask"} | {
         "HyperLoRALikeness", "HyperLoRASaveIdentity", "HyperLoRALoadIdentity"}
     loader = info["HyperLoRACheckpointLoader"]
-    assert loader["input"]["required"]["checkpoint"][0] == ["my_variant"]
+    assert combo_choices(loader["input"]["required"]["checkpoint"]) == ["my_variant"]
     assert loader["output"] == ["HYPERLORA"]
     assert all(info[key]["output_tooltips"] for key in ours)
     assert setup["variants"] == ["my_variant"]
