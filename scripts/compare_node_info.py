@@ -1,6 +1,6 @@
 """Compares our nodes' /object_info before and after a change of node API (V1 -> V3), release by release.
 
-    python scripts/compare_node_info.py tests/data/node_info/v1-comfyui-0.3.64.json NOW.json
+    python scripts/compare_node_info.py [--no-texts] tests/data/node_info/v1-comfyui-0.3.64.json NOW.json
 
 NOW.json comes from `scripts/record_object_info.py --pack` (or a live server; the integration test
 tests/integration/test_comfyui_node_info.py does that). Prints every difference a saved workflow or the
@@ -12,6 +12,10 @@ accepted, and only that:
 * hidden inputs: the server fills them (output nodes get prompt/extra_pnginfo, Apply Face its node id);
   they are no sockets or widgets;
 * fields a V3 node info has and the V1 one lacked, when they say nothing (null, false or empty).
+
+--no-texts leaves out what people read but workflows do not depend on (tooltips, descriptions, display
+names, search aliases): what the integration test keeps checking after the port, so that later edits of
+a text need no new recording (the generated docs and locales tests keep the texts current).
 """
 
 from __future__ import annotations
@@ -21,6 +25,19 @@ import sys
 from pathlib import Path
 
 SILENT = (None, False, [], {})
+TEXTS = ("tooltip", "output_tooltips", "description", "display_name", "search_aliases")
+
+
+def without_texts(info: dict) -> dict:
+    """/object_info with the texts people read taken out (see --no-texts)."""
+    out = {}
+    for node, entry in info.items():
+        entry = {k: v for k, v in entry.items() if k not in TEXTS}
+        entry["input"] = {section: {name: [spec[0], {k: v for k, v in spec[1].items() if k not in TEXTS}]
+                                    if len(spec) > 1 else spec for name, spec in specs.items()}
+                          for section, specs in entry.get("input", {}).items()}
+        out[node] = entry
+    return out
 
 
 def normalised_input(spec: list) -> list:
@@ -35,8 +52,10 @@ def normalised_input(spec: list) -> list:
     return [kind, options] if options or len(spec) > 1 else [kind]
 
 
-def differences(before: dict, after: dict) -> list[str]:
+def differences(before: dict, after: dict, texts: bool = True) -> list[str]:
     """Each difference between two /object_info answers (node id -> info), V1 before, V3 after."""
+    if not texts:
+        before, after = without_texts(before), without_texts(after)
     found = [f"{node}: missing" for node in sorted(set(before) - set(after))]
     found += [f"{node}: new" for node in sorted(set(after) - set(before))]
     for node in sorted(set(before) & set(after)):
@@ -67,10 +86,12 @@ def differences(before: dict, after: dict) -> list[str]:
 
 
 def main() -> None:
-    if len(sys.argv) != 3:
-        sys.exit("usage: python scripts/compare_node_info.py BEFORE.json AFTER.json")
-    before, after = (json.loads(Path(name).read_text()) for name in sys.argv[1:])
-    found = differences(before, after)
+    texts = "--no-texts" not in sys.argv
+    names = [arg for arg in sys.argv[1:] if arg != "--no-texts"]
+    if len(names) != 2:
+        sys.exit("usage: python scripts/compare_node_info.py [--no-texts] BEFORE.json AFTER.json")
+    before, after = (json.loads(Path(name).read_text()) for name in names)
+    found = differences(before, after, texts)
     for line in found:
         print(line)
     print(f"{len(before)} nodes before, {len(after)} after: {len(found)} difference(s)")

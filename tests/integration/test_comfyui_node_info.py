@@ -2,8 +2,10 @@
 
 tests/data/node_info/v1-comfyui-<release>.json was recorded from the V1 nodes (before the port to the V3 node
 API) with `scripts/record_object_info.py --pack`, in an empty base folder as here. Equal node ids, input
-names, types, defaults, limits, tooltips, input order, outputs, output node flags, categories and
-descriptions mean every saved workflow (ours and converted official ones) loads as before.
+names, types, defaults, limits, input order, outputs, output node flags and categories mean every saved
+workflow (ours and converted official ones) loads as before. The texts (tooltips, descriptions, display
+names, aliases) were equal too at the port (scripts/compare_node_info.py without --no-texts); they are left
+out here so that editing a tooltip needs no new recording.
 """
 
 from __future__ import annotations
@@ -36,5 +38,5 @@ def test_object_info_of_our_nodes_matches_the_v1_nodes(tmp_path):
         info = json.loads(response.read())
     ours = {key: node for key, node in info.items() if node.get("python_module", "").startswith("custom_nodes.")}
     assert len(ours) == 17
-    assert differences(json.loads(recorded.read_text()), ours) == []
+    assert differences(json.loads(recorded.read_text()), ours, texts=False) == []
     assert_no_problems_of_ours(log_path.read_text())
