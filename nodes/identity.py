@@ -12,7 +12,7 @@ import os
 from ..hyperlora_core import identity_file
 from .folders import forget_cached_list
 from .types import CATEGORY, Coefficients
-from .v3 import Coeffs, Hyperlora, io, output, schema
+from .v3 import Coeffs, Hyperlora, io, listed_or_message, output, schema
 
 FOLDER = "hyper_lora_identities"
 
@@ -150,6 +150,11 @@ class HyperLoRALoadIdentity(io.ComfyNode):
             ],
             outputs=[output(Coeffs, "coefficients",
                             "The saved identity: connect to Apply, Export LoRA, Mix Identities or Likeness.")])
+
+    @classmethod
+    def validate_inputs(cls, identity=None):
+        return listed_or_message(identity, list_identities(), "identity",
+                                 "models/hyper_lora/identities/ (save it with HyperLoRA Save Identity)")
 
     @classmethod
     def fingerprint_inputs(cls, identity=None, **_):

@@ -14,7 +14,7 @@ from ..hyperlora_core.safetensors_io import SafetensorsFile
 from . import folders
 from .memory import DEVICE_POLICIES, ManagedHyperLoRA, storage_device
 from .types import CATEGORY
-from .v3 import FaceAnalyzer, Hyperlora, io, output, schema
+from .v3 import FaceAnalyzer, Hyperlora, io, listed_or_message, output, schema
 
 DTYPES = ("auto", "fp16", "bf16", "fp32")
 PROVIDERS = ("auto", "cuda", "cpu")
@@ -56,6 +56,11 @@ class HyperLoRACheckpointLoader(io.ComfyNode):
             ],
             outputs=[output(Hyperlora, "hyperlora",
                             "The loaded HyperLoRA: connect it to Predict Coefficients or Apply Face.")])
+
+    @classmethod
+    def validate_inputs(cls, checkpoint=None):
+        return listed_or_message(checkpoint, folders.list_checkpoints(), "HyperLoRA checkpoint folder",
+                                 "models/hyper_lora/hyper_lora/<name>/ (hyper_lora_modules.json and its .safetensors)")
 
     @classmethod
     def execute(cls, checkpoint, dtype, device):
@@ -115,6 +120,11 @@ class HyperLoRACLIPVisionLoader(io.ComfyNode):
                 "A transformers folder with config.json and model.safetensors (openai/clip-vit-large-patch14), "
                 "e.g. clip_vit_large_14."))],
             outputs=[output(io.ClipVision, "clip_vision", "The CLIP image encoder: connect it to Encode Face.")])
+
+    @classmethod
+    def validate_inputs(cls, clip_model=None):
+        return listed_or_message(clip_model, folders.list_clip_models(), "CLIP ViT folder",
+                                 "models/hyper_lora/clip_vit/<name>/ (config.json and model.safetensors)")
 
     @classmethod
     def execute(cls, clip_model):

@@ -35,6 +35,20 @@ def schema(node_id: str, **fields) -> io.Schema:
     return io.Schema(node_id=node_id, **fields)
 
 
+def listed_or_message(value, listed: list[str], what: str, where: str):
+    """validate_inputs of a dropdown of installed files: True, or what is missing and where it goes.
+
+    ComfyUI 0.3.64's executor does not check a V3 dropdown's value against its choices (0.14.1 does), so our
+    file dropdowns check themselves: a missing file is refused at queue time on both releases, with a
+    message saying where to put it. A linked value (None here) is checked when the node runs.
+    """
+    if value is None or value in listed:
+        return True
+    shown = listed if len(listed) <= 20 else f"(a list of {len(listed)})"
+    return (f"{what} '{value}' not in {shown}. Put it in {where}, then press 'r' in ComfyUI to refresh the "
+            "lists and pick it.")
+
+
 def output(kind, name: str, tooltip: str, **options):
     """An output shown with its V1 name (RETURN_NAMES): without display_name 0.3.64 shows the type. No id:
     ids of inputs and outputs must differ (model in, model out), and the schema numbers outputs itself."""

@@ -149,3 +149,18 @@ def test_missing_face_library_is_a_clear_error_on_that_node(comfy, monkeypatch):
     loader = comfy.node("HyperLoRAFaceAnalyzerLoader")
     with pytest.raises(RuntimeError, match="need insightface and onnxruntime"):
         loader.load("antelopev2", "cpu")
+
+
+def test_file_dropdowns_refuse_a_missing_file_at_queue_time_and_say_where_it_goes(comfy):  # noqa: F811
+    """ComfyUI 0.3.64 checks no V3 dropdown against its choices: our file dropdowns check themselves."""
+    checkpoint = comfy.nodes["HyperLoRACheckpointLoader"]
+    assert checkpoint.validate_inputs(checkpoint="sdxl_tiny_fidelity") is True
+    assert checkpoint.validate_inputs(checkpoint=None) is True  # linked: checked when the node runs
+    message = checkpoint.validate_inputs(checkpoint="sdxl_gone")
+    assert "'sdxl_gone' not in ['sdxl_tiny_fidelity', 'sdxl_tiny_no_base']" in message
+    assert "models/hyper_lora/hyper_lora/" in message
+    clip = comfy.nodes["HyperLoRACLIPVisionLoader"]
+    assert clip.validate_inputs(clip_model="clip_vit_tiny") is True
+    assert "models/hyper_lora/clip_vit/" in clip.validate_inputs(clip_model="clip_vit_large_14")
+    identity = comfy.nodes["HyperLoRALoadIdentity"]
+    assert "Save Identity" in identity.validate_inputs(identity="nobody.safetensors")
