@@ -1,27 +1,46 @@
 """HyperLoRA for ComfyUI: face photos -> SDXL LoRA weights, without training.
 
-ComfyUI imports this package from custom_nodes/. The engine (hyperlora_core) never imports
-ComfyUI; the nodes import it only inside functions, and the face libraries (insightface,
-onnxruntime) are imported when a face node first runs, so a broken optional dependency
-shows up as an error on that node instead of a pack that fails to load.
+ComfyUI imports this package from custom_nodes/ and calls comfy_entrypoint() for the nodes (ComfyUI's V3
+node API, comfy_api, which ComfyUI has had since before our minimum release 0.3.64). On an older ComfyUI
+the pack says so in one line and registers nothing. The engine (hyperlora_core) never imports ComfyUI;
+the nodes import comfy only inside functions, and the face libraries (insightface, onnxruntime) are
+imported when a face node first runs, so a broken optional dependency shows up as an error on that node
+instead of a pack that fails to load.
 """
 
-from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
-from .nodes.convert_route import register_convert_route
-from .nodes.folders import register_folders
-from .nodes.identity_route import register_routes as register_identity_routes
-from .nodes.setup_route import register_routes
+import sys
 
-WEB_DIRECTORY = "./web"
+MINIMUM_COMFYUI = "0.3.64"  # pyproject.toml's requires-comfyui
 
 try:
-    import folder_paths  # noqa: F401  ComfyUI's; absent when pytest or the CLI imports this package
-except ImportError:
-    pass
+    from comfy_api.latest import ComfyExtension as _ComfyExtension  # noqa: F401  only: is it there?
+except ModuleNotFoundError as missing:
+    if not (missing.name or "").startswith("comfy_api"):
+        raise
+    print(f"HyperLoRA needs ComfyUI {MINIMUM_COMFYUI} or newer (this one has no comfy_api): update ComfyUI; "
+          "the HyperLoRA nodes are not loaded.", file=sys.stderr)
+    __all__ = []
 else:
-    register_folders()
-    register_routes()  # GET /hyperlora/setup, read by the web extension
-    register_identity_routes()  # GET /hyperlora/identity_thumbnail, the identity picker's faces
-    register_convert_route()  # POST /hyperlora/convert_workflow, for workflows of the official pack
+    from .nodes import HyperLoRAExtension
+    from .nodes.convert_route import register_convert_route
+    from .nodes.folders import register_folders
+    from .nodes.identity_route import register_routes as register_identity_routes
+    from .nodes.setup_route import register_routes
 
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]
+    try:
+        import folder_paths  # noqa: F401  ComfyUI's; absent when the tests import this package
+    except ImportError:
+        pass
+    else:
+        register_folders()
+        register_routes()  # GET /hyperlora/setup, read by the web extension
+        register_identity_routes()  # GET /hyperlora/identity_thumbnail, the identity picker's faces
+        register_convert_route()  # POST /hyperlora/convert_workflow, for workflows of the official pack
+
+    async def comfy_entrypoint() -> HyperLoRAExtension:
+        """ComfyUI's V3 entry point: the extension that lists our nodes (no NODE_CLASS_MAPPINGS beside it:
+        ComfyUI would take those and ignore this)."""
+        return HyperLoRAExtension()
+
+    WEB_DIRECTORY = "./web"
+    __all__ = ["WEB_DIRECTORY", "comfy_entrypoint"]

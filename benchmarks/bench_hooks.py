@@ -62,7 +62,9 @@ def load_pack(nodes):
     (base / "custom_nodes" / "comfyui-hyperlora").symlink_to(ROOT, target_is_directory=True)
     folder_paths.set_output_directory(str(base / "output"))
     asyncio.run(nodes.load_custom_node(str(base / "custom_nodes" / "comfyui-hyperlora")))
-    return nodes.NODE_CLASS_MAPPINGS, base
+    from tests.comfy_standin import V1Call  # called as ComfyUI's executor calls a V3 node
+
+    return {key: V1Call(cls) for key, cls in nodes.NODE_CLASS_MAPPINGS.items()}, base
 
 
 def adapters(factors):
@@ -103,10 +105,10 @@ def cases(classes, model, people, size: int):
     third[:, :, : size // 3] = 1.0
     last = torch.zeros(1, size, size)
     last[:, :, 2 * size // 3:] = 1.0
-    place = classes["HyperLoRAApplyConditioning"]().apply
+    place = classes["HyperLoRAApplyConditioning"].apply
 
     yield "plain model, no identity", model.clone(), pos, neg
-    (patched,) = classes["HyperLoRAApply"]().apply(model, a, 0.8, 0.0)
+    (patched,) = classes["HyperLoRAApply"].apply(model, a, 0.8, 0.0)
     yield BASELINE, patched, pos, neg
 
     yield "core hooks: window 0-0.5 (timesteps_range)", model.clone(), *_hooked_window(comfy.hooks, pos, neg, fa)
@@ -184,13 +186,13 @@ def setup(size: int):
     import folder_paths
 
     folder_paths.add_model_folder_path("hyper_lora", str(base))
-    (hyperlora,) = classes["HyperLoRACheckpointLoader"]().load("tiny", "auto", "auto")
+    (hyperlora,) = classes["HyperLoRACheckpointLoader"].load("tiny", "auto", "auto")
     gen = torch.Generator().manual_seed(1)
     shape = (engine.config.num_queries, engine.config.num_basis)
     people = []
     for _ in range(2):
         alpha = torch.nn.functional.normalize(torch.randn(shape, generator=gen), dim=-1)
-        coefficients = sys.modules[classes["HyperLoRAApply"].__module__.rsplit(".", 1)[0] + ".types"].Coefficients(
+        coefficients = sys.modules[classes["HyperLoRAApply"].node.__module__.rsplit(".", 1)[0] + ".types"].Coefficients(
             hyperlora, alpha, None)
         people.append((coefficients, coefficients.factors("id")))
     return nodes, classes, model, people

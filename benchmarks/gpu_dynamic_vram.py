@@ -165,8 +165,8 @@ def identities(classes, base: Path, unet_patcher, count: int):
 
     write_matching_checkpoint(base / "hyper_lora" / "variant", unet_patcher)
     folder_paths.add_model_folder_path("hyper_lora", str(base / "hyper_lora"))
-    (hyperlora,) = classes["HyperLoRACheckpointLoader"]().load("variant", "auto", "auto")
-    types = sys.modules[classes["HyperLoRAApply"].__module__.rsplit(".", 1)[0] + ".types"]
+    (hyperlora,) = classes["HyperLoRACheckpointLoader"].load("variant", "auto", "auto")
+    types = sys.modules[classes["HyperLoRAApply"].node.__module__.rsplit(".", 1)[0] + ".types"]
     gen = torch.Generator().manual_seed(1)
     shape = (hyperlora.config.num_queries, hyperlora.config.num_basis)
     return [types.Coefficients(hyperlora, torch.nn.functional.normalize(torch.randn(shape, generator=gen), dim=-1),
@@ -191,7 +191,9 @@ def main() -> int:
     import comfy.model_patcher
 
     nodes, base = load_pack()
-    classes = nodes.NODE_CLASS_MAPPINGS
+    from tests.comfy_standin import V1Call  # called as ComfyUI's executor calls a V3 node
+
+    classes = {key: V1Call(cls) for key, cls in nodes.NODE_CLASS_MAPPINGS.items()}
     device = comfy.model_management.get_torch_device()
     print(f"{torch.cuda.get_device_name(device) if dynamic else 'CPU smoke run'}; ComfyUI at {os.environ['COMFYUI_PATH']}; "
           f"{'tiny' if args.tiny else 'full-size'} SDXL UNet in fp16, {args.steps} steps at {args.size} px")
@@ -209,7 +211,7 @@ def main() -> int:
     latent = args.size // 8
     left, right = torch.zeros(1, latent, latent), torch.zeros(1, latent, latent)
     left[..., : latent // 3], right[..., 2 * latent // 3:] = 1.0, 1.0
-    place = classes["HyperLoRAApplyConditioning"]().apply
+    place = classes["HyperLoRAApplyConditioning"].apply
     watch = Watch()
     for count in (1, 2):
         results = {}
@@ -230,7 +232,7 @@ def main() -> int:
               f"max relative difference {error:.2e}")
         print(f"    dynamic: {dyn_s * 1e3:.1f} ms/step, VRAM peak {dyn_gib:.2f} GiB; classic: {cls_s * 1e3:.1f} ms/step, "
               f"VRAM peak {cls_gib:.2f} GiB")
-    (hooks,) = classes["HyperLoRAIdentityHook"]().create(people[0], 0.8)
+    (hooks,) = classes["HyperLoRAIdentityHook"].create(people[0], 0.8)
     from comfy_extras.nodes_hooks import PairConditioningSetProperties
 
     pos, neg = PairConditioningSetProperties().set_properties(positive, negative, 1.0, "default", hooks=hooks)

@@ -26,7 +26,8 @@ from ..hyperlora_core.validate import finite
 from .identity_runtime import TAG as IDENTITY_TAG
 from .identity_runtime import PlacedIdentity, place_identity, require_model_wrappers
 from .patching import check_model_matches
-from .types import CATEGORY, COEFFS
+from .types import CATEGORY
+from .v3 import Coeffs, io, output, schema
 
 logger = logging.getLogger(__name__)
 
@@ -117,56 +118,60 @@ def apply_identity(positive, negative, placed: PlacedIdentity, start: float, end
             mark_background(negative) + attach(scene_prompt(negative), placed, start, end, mask))
 
 
-class HyperLoRAApplyConditioning:
-    DESCRIPTION = ("Places an identity only from start_at to end_at of the steps (e.g. from 0.3, after the "
-                   "composition is set), with optional fades, and with a mask only inside it. Chain one per person, "
-                   "each with its own mask, passing model, positive and negative on; connect the last node's three "
-                   "outputs to the KSampler. The identity rides on the model without patching its weights and "
-                   "without core hooks, so dynamic VRAM stays on; every person and the background go into one "
-                   "batched model call per step. Plain HyperLoRA Apply is faster for one identity on the whole "
-                   "image.")
-    CATEGORY = f"{CATEGORY}/control"
-    FUNCTION = "apply"
-    RETURN_TYPES = ("CONDITIONING", "CONDITIONING", "MODEL")
-    RETURN_NAMES = ("positive", "negative", "model")
-    OUTPUT_TOOLTIPS = (
-        ("The positive conditioning with the identity's region and window: connect to KSampler (or the next "
-         "Apply to Conditioning for another person)."),
-        "The negative conditioning, with the same region and window: connect to KSampler.",
-        ("The model carrying the identity (its weights unchanged): connect to KSampler, or to the next Apply to "
-         "Conditioning, which adds its person to it."),
-    )
+def _fraction(name: str, default: float, tooltip: str, optional: bool = False):
+    return io.Float.Input(name, optional=optional, default=default, min=0.0, max=1.0, step=0.01, tooltip=tooltip)
+
+
+class HyperLoRAApplyConditioning(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            "HyperLoRAApplyConditioning", display_name="HyperLoRA Apply to Conditioning (when / where)",
+            category=f"{CATEGORY}/control",
+            description=("Places an identity only from start_at to end_at of the steps (e.g. from 0.3, after the "
+                         "composition is set), with optional fades, and with a mask only inside it. Chain one per "
+                         "person, each with its own mask, passing model, positive and negative on; connect the last "
+                         "node's three outputs to the KSampler. The identity rides on the model without patching its "
+                         "weights and without core hooks, so dynamic VRAM stays on; every person and the background "
+                         "go into one batched model call per step. Plain HyperLoRA Apply is faster for one identity "
+                         "on the whole image."),
+            inputs=[
+                io.Model.Input("model", tooltip="The SDXL model (from the checkpoint loader, or from the previous "
+                                                "Apply to Conditioning when several people are placed)."),
+                io.Conditioning.Input("positive", tooltip="The scene prompt (starting with the trigger words)."),
+                io.Conditioning.Input("negative", tooltip="The negative prompt."),
+                Coeffs.Input("coefficients", tooltip="From Predict Coefficients or Mix Identities."),
+                io.Float.Input("strength", default=0.8, min=-4.0, max=4.0, step=0.01, tooltip=(
+                    "How strongly the identity is applied (0.75-0.85 usually). 0 turns it off.")),
+                _fraction("start_at", 0.0, "When the identity starts, as a fraction of the steps (0 = first "
+                                           "step). Later starts let the prompt set the composition first."),
+                _fraction("end_at", 1.0, "When the identity stops (1 = last step); must be after start_at."),
+                io.Mask.Input("mask", optional=True, tooltip=(
+                    "Where the identity goes (white = this person): one mask for every image, or one per image of "
+                    "the batch. Without a mask: the whole image. Outside every mask the plain model draws the "
+                    "scene.")),
+                io.Conditioning.Input("region_positive", optional=True, tooltip=(
+                    "The prompt for this person inside the mask (e.g. 'a woman with red hair'); defaults to the "
+                    "scene prompt. Needs a mask.")),
+                _fraction("fade_in", 0.0, "Fraction of the steps over which the strength ramps up from start_at.",
+                          optional=True),
+                _fraction("fade_out", 0.0, "Fraction of the steps over which the strength ramps down to end_at.",
+                          optional=True),
+            ],
+            outputs=[
+                output(io.Conditioning, "positive", "The positive conditioning with the identity's region and "
+                                                    "window: connect to KSampler (or the next Apply to Conditioning "
+                                                    "for another person)."),
+                output(io.Conditioning, "negative",
+                       "The negative conditioning, with the same region and window: connect to KSampler."),
+                output(io.Model, "model", "The model carrying the identity (its weights unchanged): connect to "
+                                          "KSampler, or to the next Apply to Conditioning, which adds its person "
+                                          "to it."),
+            ])
 
     @classmethod
-    def INPUT_TYPES(cls):
-        def fraction(default, tooltip):
-            return ("FLOAT", {"default": default, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": tooltip})
-
-        return {"required": {
-            "model": ("MODEL", {"tooltip": "The SDXL model (from the checkpoint loader, or from the previous Apply "
-                                           "to Conditioning when several people are placed)."}),
-            "positive": ("CONDITIONING", {"tooltip": "The scene prompt (starting with the trigger words)."}),
-            "negative": ("CONDITIONING", {"tooltip": "The negative prompt."}),
-            "coefficients": (COEFFS, {"tooltip": "From Predict Coefficients or Mix Identities."}),
-            "strength": ("FLOAT", {"default": 0.8, "min": -4.0, "max": 4.0, "step": 0.01,
-                                   "tooltip": "How strongly the identity is applied (0.75-0.85 usually). 0 "
-                                              "turns it off."}),
-            "start_at": fraction(0.0, "When the identity starts, as a fraction of the steps (0 = first step). "
-                                      "Later starts let the prompt set the composition first."),
-            "end_at": fraction(1.0, "When the identity stops (1 = last step); must be after start_at."),
-        }, "optional": {
-            "mask": ("MASK", {"tooltip": "Where the identity goes (white = this person): one mask for every image, "
-                                         "or one per image of the batch. Without a mask: the whole image. Outside "
-                                         "every mask the plain model draws the scene."}),
-            "region_positive": ("CONDITIONING", {"tooltip": "The prompt for this person inside the mask (e.g. "
-                                                            "'a woman with red hair'); defaults to the scene "
-                                                            "prompt. Needs a mask."}),
-            "fade_in": fraction(0.0, "Fraction of the steps over which the strength ramps up from start_at."),
-            "fade_out": fraction(0.0, "Fraction of the steps over which the strength ramps down to end_at."),
-        }}
-
-    def apply(self, model, positive, negative, coefficients, strength, start_at, end_at, mask=None,
-              region_positive=None, fade_in=0.0, fade_out=0.0):
+    def execute(cls, model, positive, negative, coefficients, strength, start_at, end_at, mask=None,
+                region_positive=None, fade_in=0.0, fade_out=0.0):
         start, end, fade_in, fade_out = check_window(start_at, end_at, fade_in, fade_out)
         strength = finite(strength, "strength")
         if window_is_empty(start, end):
@@ -179,12 +184,12 @@ class HyperLoRAApplyConditioning:
                              "or connect that prompt to positive instead.")
         require_model_wrappers(model)
         if strength == 0.0:
-            return (positive, negative, model)
+            return io.NodeOutput(positive, negative, model)
         mask = check_mask(mask) if mask is not None else None
         factors = coefficients.factors("id")
         check_model_matches(model, factors)
         placed = PlacedIdentity(factors, strength, fade_keyframes(start, end, fade_in, fade_out),
                                 label=coefficients.label)
-        return (*apply_identity(positive, negative, placed, start, end, mask, region_positive),
-                place_identity(model, placed))
+        return io.NodeOutput(*apply_identity(positive, negative, placed, start, end, mask, region_positive),
+                             place_identity(model, placed))
 

@@ -7,15 +7,16 @@ from ..hyperlora_core.face.preview import fit_preview
 from .clip_vision import ComfyCLIPEncoder
 from .images import save_temp_previews, to_image_batch, to_pil_list
 from .loaders import face_dependencies
-from .types import CATEGORY, FACE, FACE_ANALYZER
+from .types import CATEGORY
+from .v3 import Face, FaceAnalyzer, io, output, schema
 
 PREVIEW_SIZE = 512
 
 
 def _crop_factor(side: str):
-    return ("FLOAT", {"default": 1.0, "min": 0.1, "max": 4.0, "step": 0.05,
-                      "tooltip": f"Base condition only: how far the crop around the face reaches to the {side}, "
-                                 "as a multiple of the face size (1 = as trained; clamped to the image)."})
+    return io.Float.Input(f"base_crop_{side}", default=1.0, min=0.1, max=4.0, step=0.05,
+                          tooltip=f"Base condition only: how far the crop around the face reaches to the {side}, "
+                                  "as a multiple of the face size (1 = as trained; clamped to the image).")
 
 
 def encode_images(images, clip_vision, face_analyzer, *, remove_background=True, grayscale=False,
@@ -75,47 +76,52 @@ def crop_previews(conditioning):
     return to_image_batch(face.preview_crops(conditioning.id_crops, PREVIEW_SIZE))
 
 
-class HyperLoRAEncodeFace:
-    DESCRIPTION = ("Finds the face in each reference photo, crops it as HyperLoRA was trained (grey background, "
-                   "square around the face) and encodes it with ArcFace and CLIP. Several photos of one person "
-                   "are averaged into one identity. Re-running with the same photos reuses the result.")
-    CATEGORY = f"{CATEGORY}/face"
-    FUNCTION = "encode"
-    RETURN_TYPES = (FACE, "IMAGE", "IMAGE")
-    RETURN_NAMES = ("face", "face_crops", "detections")
-    OUTPUT_TOOLTIPS = (
-        "The identity features: connect to Predict Coefficients.",
-        "The face crops CLIP saw, one per kept photo (check that the face is centred and the background grey).",
-        "Each photo with every detected face boxed and numbered from the left; the chosen one is highlighted.",
-    )
+class HyperLoRAEncodeFace(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            "HyperLoRAEncodeFace", display_name="HyperLoRA Encode Face", category=f"{CATEGORY}/face",
+            description=("Finds the face in each reference photo, crops it as HyperLoRA was trained (grey "
+                         "background, square around the face) and encodes it with ArcFace and CLIP. Several photos "
+                         "of one person are averaged into one identity. Re-running with the same photos reuses the "
+                         "result."),
+            inputs=[
+                io.Image.Input("images", tooltip="One or more photos of the same person (a batch). Clear, frontal, "
+                                                 "well lit faces work best."),
+                io.ClipVision.Input("clip_vision", tooltip="CLIP ViT-L/14 image encoder (Load CLIP Vision, or "
+                                                           "HyperLoRA CLIP Vision Loader)."),
+                FaceAnalyzer.Input("face_analyzer", tooltip="From HyperLoRA Face Analyzer Loader."),
+                io.Boolean.Input("remove_background", default=True, tooltip=(
+                    "Replace everything around the face with grey before CLIP sees it, as in training "
+                    "(recommended).")),
+                io.Boolean.Input("grayscale", default=False, tooltip=(
+                    "Give CLIP a grey-scale face: keeps the identity but not skin tone or make-up colours.")),
+                io.Combo.Input("face_selection", options=list(SELECT_MODES), default="largest", tooltip=(
+                    "Which face to use when a photo has several: the largest, the most confident, or the one at "
+                    "face_index.")),
+                io.Int.Input("face_index", default=0, min=0, max=63, tooltip=(
+                    "With face_selection 'index': the face number, counted from the left starting at 0 (see "
+                    "detections).")),
+                io.Boolean.Input("skip_images_without_face", default=False, tooltip=(
+                    "Leave out photos where no face is found instead of stopping with an error.")),
+                io.Boolean.Input("base_condition", default=True, tooltip=(
+                    "Also encode the face-blurred photo for the Base-LoRA (used only by checkpoints that have "
+                    "one; off saves a CLIP pass).")),
+                _crop_factor("left"),
+                _crop_factor("right"),
+                _crop_factor("top"),
+                _crop_factor("bottom"),
+            ],
+            outputs=[
+                output(Face, "face", "The identity features: connect to Predict Coefficients."),
+                output(io.Image, "face_crops", "The face crops CLIP saw, one per kept photo (check that the face is "
+                                               "centred and the background grey)."),
+                output(io.Image, "detections", "Each photo with every detected face boxed and numbered from the "
+                                               "left; the chosen one is highlighted."),
+            ])
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "images": ("IMAGE", {"tooltip": "One or more photos of the same person (a batch). Clear, frontal, "
-                                            "well lit faces work best."}),
-            "clip_vision": ("CLIP_VISION", {"tooltip": "CLIP ViT-L/14 image encoder (Load CLIP Vision, or "
-                                                       "HyperLoRA CLIP Vision Loader)."}),
-            "face_analyzer": (FACE_ANALYZER, {"tooltip": "From HyperLoRA Face Analyzer Loader."}),
-            "remove_background": ("BOOLEAN", {"default": True, "tooltip": "Replace everything around the face "
-                                              "with grey before CLIP sees it, as in training (recommended)."}),
-            "grayscale": ("BOOLEAN", {"default": False, "tooltip": "Give CLIP a grey-scale face: keeps the "
-                                      "identity but not skin tone or make-up colours."}),
-            "face_selection": (SELECT_MODES, {"default": "largest", "tooltip": "Which face to use when a photo "
-                               "has several: the largest, the most confident, or the one at face_index."}),
-            "face_index": ("INT", {"default": 0, "min": 0, "max": 63, "tooltip": "With face_selection 'index': "
-                                   "the face number, counted from the left starting at 0 (see detections)."}),
-            "skip_images_without_face": ("BOOLEAN", {"default": False, "tooltip": "Leave out photos where no "
-                                         "face is found instead of stopping with an error."}),
-            "base_condition": ("BOOLEAN", {"default": True, "tooltip": "Also encode the face-blurred photo for the "
-                               "Base-LoRA (used only by checkpoints that have one; off saves a CLIP pass)."}),
-            "base_crop_left": _crop_factor("left"),
-            "base_crop_right": _crop_factor("right"),
-            "base_crop_top": _crop_factor("top"),
-            "base_crop_bottom": _crop_factor("bottom"),
-        }}
-
-    def encode(self, images, clip_vision, face_analyzer, remove_background, grayscale, face_selection, face_index,
+    def execute(cls, images, clip_vision, face_analyzer, remove_background, grayscale, face_selection, face_index,
                skip_images_without_face, base_condition, base_crop_left, base_crop_right, base_crop_top,
                base_crop_bottom):
         conditioning, pils = encode_images(
@@ -125,4 +131,4 @@ class HyperLoRAEncodeFace:
             base_crop=(base_crop_left, base_crop_right, base_crop_top, base_crop_bottom))
         detections = detection_previews(pils, conditioning)
         ui = {"hyperlora_faces": face_boxes(pils, conditioning, save_temp_previews(detections))}
-        return {"ui": ui, "result": (conditioning, crop_previews(conditioning), to_image_batch(detections))}
+        return io.NodeOutput(conditioning, crop_previews(conditioning), to_image_batch(detections), ui=ui)

@@ -10,7 +10,8 @@ from PIL import Image
 from ..hyperlora_core.face.mask import GROW_UNITS, SELECTIONS, SHAPES, choose_faces, face_size, faces_mask
 from .images import save_temp_previews, to_image_batch, to_pil_list
 from .loaders import face_dependencies
-from .types import CATEGORY, FACE_ANALYZER
+from .types import CATEGORY
+from .v3 import FaceAnalyzer, io, output, schema
 
 logger = logging.getLogger(__name__)
 
@@ -27,45 +28,45 @@ def mask_preview(image: Image.Image, mask: torch.Tensor, faces, chosen) -> Image
     return face.preview_detections(tinted, faces, [f.index for f in chosen])
 
 
-class HyperLoRAFaceMask:
-    DESCRIPTION = ("A mask over the face(s) in an image (an earlier render, a pose or layout picture): for Apply "
-                   "to Conditioning (the identity only there) or for inpainting a face. Faces are numbered from "
-                   "the left, as in Encode Face.")
-    CATEGORY = f"{CATEGORY}/control"
-    FUNCTION = "mask"
-    RETURN_TYPES = ("MASK", "INT", "IMAGE")
-    RETURN_NAMES = ("mask", "face_count", "preview")
-    OUTPUT_TOOLTIPS = (
-        "White over the chosen face(s), one mask per input image, at the image's size.",
-        "How many faces were found (for a batch: in all images together).",
-        "Each image with the mask tinted green and every face boxed and numbered from the left.",
-    )
+class HyperLoRAFaceMask(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            "HyperLoRAFaceMask", display_name="HyperLoRA Face Mask", category=f"{CATEGORY}/control",
+            description=("A mask over the face(s) in an image (an earlier render, a pose or layout picture): for "
+                         "Apply to Conditioning (the identity only there) or for inpainting a face. Faces are "
+                         "numbered from the left, as in Encode Face."),
+            inputs=[
+                io.Image.Input("image", tooltip="The picture whose faces to mask (a batch gives a batch of masks)."),
+                FaceAnalyzer.Input("face_analyzer", tooltip="From HyperLoRA Face Analyzer Loader."),
+                io.Combo.Input("face_selection", options=list(SELECTIONS), default="all", tooltip=(
+                    "Which faces: all of them, the largest, or the one at face_index.")),
+                io.Int.Input("face_index", default=0, min=0, max=63, tooltip=(
+                    "With face_selection 'index': the face number, counted from the left starting at 0 (see "
+                    "preview).")),
+                io.Combo.Input("shape", options=list(SHAPES), default="outline", tooltip=(
+                    "outline: the face's shape from its 106 landmarks (brows to chin; grow it to include forehead "
+                    "and hair). box: the detection box.")),
+                io.Float.Input("grow", default=0.1, min=-1024.0, max=1024.0, step=0.01, tooltip=(
+                    "How far to expand the mask beyond the face (negative shrinks it), in grow_unit.")),
+                io.Combo.Input("grow_unit", options=list(GROW_UNITS), default="face fraction", tooltip=(
+                    "grow in pixels, or as a fraction of each face's size (0.1 = a tenth of the face; the same "
+                    "look at any resolution).")),
+                io.Float.Input("feather", default=8.0, min=0.0, max=1024.0, step=1.0, tooltip=(
+                    "Soft edge in pixels, outside the grown mask (the face stays fully white).")),
+                io.Boolean.Input("skip_images_without_face", default=False, tooltip=(
+                    "Give an empty mask for images where no face is found instead of stopping with an error.")),
+            ],
+            outputs=[
+                output(io.Mask, "mask", "White over the chosen face(s), one mask per input image, at the image's "
+                                        "size."),
+                output(io.Int, "face_count", "How many faces were found (for a batch: in all images together)."),
+                output(io.Image, "preview",
+                       "Each image with the mask tinted green and every face boxed and numbered from the left."),
+            ])
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "image": ("IMAGE", {"tooltip": "The picture whose faces to mask (a batch gives a batch of masks)."}),
-            "face_analyzer": (FACE_ANALYZER, {"tooltip": "From HyperLoRA Face Analyzer Loader."}),
-            "face_selection": (SELECTIONS, {"default": "all", "tooltip": "Which faces: all of them, the largest, "
-                                            "or the one at face_index."}),
-            "face_index": ("INT", {"default": 0, "min": 0, "max": 63, "tooltip": "With face_selection 'index': "
-                                   "the face number, counted from the left starting at 0 (see preview)."}),
-            "shape": (SHAPES, {"default": "outline", "tooltip": "outline: the face's shape from its 106 landmarks "
-                               "(brows to chin; grow it to include forehead and hair). box: the detection box."}),
-            "grow": ("FLOAT", {"default": 0.1, "min": -1024.0, "max": 1024.0, "step": 0.01,
-                               "tooltip": "How far to expand the mask beyond the face (negative shrinks it), in "
-                                          "grow_unit."}),
-            "grow_unit": (GROW_UNITS, {"default": "face fraction", "tooltip": "grow in pixels, or as a fraction of "
-                                       "each face's size (0.1 = a tenth of the face; the same look at any "
-                                       "resolution)."}),
-            "feather": ("FLOAT", {"default": 8.0, "min": 0.0, "max": 1024.0, "step": 1.0,
-                                  "tooltip": "Soft edge in pixels, outside the grown mask (the face stays fully "
-                                             "white)."}),
-            "skip_images_without_face": ("BOOLEAN", {"default": False, "tooltip": "Give an empty mask for images "
-                                         "where no face is found instead of stopping with an error."}),
-        }}
-
-    def mask(self, image, face_analyzer, face_selection, face_index, shape, grow, grow_unit, feather,
+    def execute(cls, image, face_analyzer, face_selection, face_index, shape, grow, grow_unit, feather,
              skip_images_without_face):
         pils = to_pil_list(image, "image")
         if not pils:
@@ -100,4 +101,4 @@ class HyperLoRAFaceMask:
                 masks.append(mask)
                 previews.append(mask_preview(pil, mask, found, chosen))
         ui = {"images": save_temp_previews(previews, prefix="hyperlora_face_mask")}
-        return {"ui": ui, "result": (torch.stack(masks), count, to_image_batch(previews))}
+        return io.NodeOutput(torch.stack(masks), count, to_image_batch(previews), ui=ui)

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from ..hyperlora_core.validate import finite
 from .patching import check_model_matches
-from .types import CATEGORY, COEFFS
+from .types import CATEGORY
+from .v3 import Coeffs, io, output, schema
 
-HOOKS = "HOOKS"  # core's socket type of a comfy.hooks.HookGroup
-HOOK_KEYFRAMES = "HOOK_KEYFRAMES"  # core's socket type of a comfy.hooks.HookKeyframeGroup
 HOOKS_SINCE = "v0.3.7 (December 2024)"
 TESTED_WITH = "v0.3.64"
 
@@ -88,34 +87,32 @@ def check_keyframes(keyframes) -> None:
                              f"{start!r}. Set it in the Create Hook Keyframe node.")
 
 
-class HyperLoRAIdentityHook:
-    DESCRIPTION = ("The identity as a ComfyUI hook (HOOKS), for core's hook nodes: Cond Set Props, Set Hook "
-                   "Keyframes, Cond Pair Set Props, ... Core hooks turn dynamic VRAM off for that sampling (ComfyUI "
-                   "loads a second copy of the model), so most people want HyperLoRA Apply to Conditioning, which "
-                   "does start/end, fades and masks in one node without hooks.")
-    CATEGORY = f"{CATEGORY}/control"
-    FUNCTION = "create"
-    RETURN_TYPES = (HOOKS,)
-    RETURN_NAMES = ("hooks",)
-    OUTPUT_TOOLTIPS = (("The identity hook (plus prev_hooks): attach it to positive AND negative in one node "
-                       "(e.g. Cond Pair Set Props) so both share it and cost one model pass per step. A "
-                       "conditioning with hooks turns dynamic VRAM off for its sampling."),)
+class HyperLoRAIdentityHook(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            "HyperLoRAIdentityHook", display_name="HyperLoRA Identity Hook", category=f"{CATEGORY}/control",
+            description=("The identity as a ComfyUI hook (HOOKS), for core's hook nodes: Cond Set Props, Set Hook "
+                         "Keyframes, Cond Pair Set Props, ... Core hooks turn dynamic VRAM off for that sampling "
+                         "(ComfyUI loads a second copy of the model), so most people want HyperLoRA Apply to "
+                         "Conditioning, which does start/end, fades and masks in one node without hooks."),
+            inputs=[
+                Coeffs.Input("coefficients", tooltip="From Predict Coefficients or Mix Identities."),
+                io.Float.Input("strength", default=0.8, min=-4.0, max=4.0, step=0.01, tooltip=(
+                    "LoRA strength of the identity (0.75-0.85 usually); keyframes multiply it.")),
+                io.Hooks.Input("prev_hooks", optional=True, tooltip=(
+                    "Hooks to combine with (e.g. another LoRA hook); they stay as they are and run together with "
+                    "the identity.")),
+                io.HookKeyframes.Input("hook_kf", optional=True, tooltip=(
+                    "A strength schedule for the identity only, from core's Create Hook Keyframe nodes.")),
+            ],
+            outputs=[output(io.Hooks, "hooks", "The identity hook (plus prev_hooks): attach it to positive AND "
+                                               "negative in one node (e.g. Cond Pair Set Props) so both share it and "
+                                               "cost one model pass per step. A conditioning with hooks turns "
+                                               "dynamic VRAM off for its sampling.")])
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "coefficients": (COEFFS, {"tooltip": "From Predict Coefficients or Mix Identities."}),
-            "strength": ("FLOAT", {"default": 0.8, "min": -4.0, "max": 4.0, "step": 0.01,
-                                   "tooltip": "LoRA strength of the identity (0.75-0.85 usually); keyframes "
-                                              "multiply it."}),
-        }, "optional": {
-            "prev_hooks": (HOOKS, {"tooltip": "Hooks to combine with (e.g. another LoRA hook); they stay as "
-                                              "they are and run together with the identity."}),
-            "hook_kf": (HOOK_KEYFRAMES, {"tooltip": "A strength schedule for the identity only, from core's "
-                                                    "Create Hook Keyframe nodes."}),
-        }}
-
-    def create(self, coefficients, strength, prev_hooks=None, hook_kf=None):
+    def execute(cls, coefficients, strength, prev_hooks=None, hook_kf=None):
         check_keyframes(hook_kf)
-        return (identity_hook_group(coefficients, finite(strength, "strength"), hook_kf, prev_hooks),)
+        return io.NodeOutput(identity_hook_group(coefficients, finite(strength, "strength"), hook_kf, prev_hooks))
 

@@ -11,7 +11,8 @@ import os
 
 from ..hyperlora_core import identity_file
 from .folders import forget_cached_list
-from .types import CATEGORY, COEFFS, HYPERLORA, Coefficients
+from .types import CATEGORY, Coefficients
+from .v3 import Coeffs, Hyperlora, io, listed_or_message, output, schema
 
 FOLDER = "hyper_lora_identities"
 
@@ -106,61 +107,66 @@ def load(hyperlora, name: str) -> Coefficients:
                         thumbnail=thumbnail)
 
 
-class HyperLoRASaveIdentity:
-    DESCRIPTION = ("Keeps an identity for later: writes its coefficients, a face thumbnail and its ArcFace "
-                   "reference to models/hyper_lora/identities/<name>.safetensors (about 0.6 MB; 1.2 MB with a Base-LoRA). HyperLoRA "
-                   "Load Identity brings it back without the photos or any face model. An identity works only "
-                   "with the checkpoint that made it; the file remembers which one.")
-    CATEGORY = f"{CATEGORY}/identities"
-    FUNCTION = "save"
-    OUTPUT_NODE = True
-    RETURN_TYPES = ("STRING",)
-    RETURN_NAMES = ("path",)
-    OUTPUT_TOOLTIPS = ("Where the identity was written.",)
+class HyperLoRASaveIdentity(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            "HyperLoRASaveIdentity", display_name="HyperLoRA Save Identity", category=f"{CATEGORY}/identities",
+            description=("Keeps an identity for later: writes its coefficients, a face thumbnail and its ArcFace "
+                         "reference to models/hyper_lora/identities/<name>.safetensors (about 0.6 MB; 1.2 MB with a "
+                         "Base-LoRA). HyperLoRA "
+                         "Load Identity brings it back without the photos or any face model. An identity works only "
+                         "with the checkpoint that made it; the file remembers which one."),
+            inputs=[
+                Coeffs.Input("coefficients", tooltip="The identity to keep, from Predict Coefficients or Mix "
+                                                     "Identities."),
+                io.String.Input("name", default="my_identity", tooltip=(
+                    "File name in models/hyper_lora/identities (without .safetensors). Sub-folders allowed, e.g. "
+                    "'cast/alice'; leaving the folder is not.")),
+                io.Boolean.Input("overwrite", default=False, tooltip=(
+                    "Replace an identity of the same name. Off: an existing name stops with an error and nothing "
+                    "is written.")),
+            ],
+            outputs=[output(io.String, "path", "Where the identity was written.")],
+            is_output_node=True)
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "coefficients": (COEFFS, {"tooltip": "The identity to keep, from Predict Coefficients or Mix "
-                                                 "Identities."}),
-            "name": ("STRING", {"default": "my_identity", "tooltip": "File name in models/hyper_lora/identities "
-                                "(without .safetensors). Sub-folders allowed, e.g. 'cast/alice'; leaving the "
-                                "folder is not."}),
-            "overwrite": ("BOOLEAN", {"default": False, "tooltip": "Replace an identity of the same name. Off: "
-                                      "an existing name stops with an error and nothing is written."}),
-        }}
-
-    def save(self, coefficients, name, overwrite):
+    def execute(cls, coefficients, name, overwrite):
         path = save(coefficients, name, overwrite)
-        return {"ui": {"text": [path], "hyperlora_identity_saved": [name]}, "result": (path,)}
+        return io.NodeOutput(path, ui={"text": [path], "hyperlora_identity_saved": [name]})
 
 
-class HyperLoRALoadIdentity:
-    DESCRIPTION = ("Loads an identity saved with HyperLoRA Save Identity: the same coefficients as when it was "
-                   "saved, with no photos, no face analyzer and no CLIP model. It must be used with the "
-                   "checkpoint that made it; another one is refused with its name.")
-    CATEGORY = f"{CATEGORY}/identities"
-    FUNCTION = "load"
-    RETURN_TYPES = (COEFFS,)
-    RETURN_NAMES = ("coefficients",)
-    OUTPUT_TOOLTIPS = ("The saved identity: connect to Apply, Export LoRA, Mix Identities or Likeness.",)
+class HyperLoRALoadIdentity(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            "HyperLoRALoadIdentity", display_name="HyperLoRA Load Identity", category=f"{CATEGORY}/identities",
+            description=("Loads an identity saved with HyperLoRA Save Identity: the same coefficients as when it was "
+                         "saved, with no photos, no face analyzer and no CLIP model. It must be used with the "
+                         "checkpoint that made it; another one is refused with its name."),
+            inputs=[
+                Hyperlora.Input("hyperlora", tooltip="From HyperLoRA Checkpoint Loader: the checkpoint the identity "
+                                                     "was saved with."),
+                io.Combo.Input("identity", options=list_identities(), tooltip=(
+                    "A saved identity (models/hyper_lora/identities); the web extension shows its face under the "
+                    "list.")),
+            ],
+            outputs=[output(Coeffs, "coefficients",
+                            "The saved identity: connect to Apply, Export LoRA, Mix Identities or Likeness.")])
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "hyperlora": (HYPERLORA, {"tooltip": "From HyperLoRA Checkpoint Loader: the checkpoint the identity "
-                                                 "was saved with."}),
-            "identity": (list_identities(), {"tooltip": "A saved identity (models/hyper_lora/identities); the "
-                                                        "web extension shows its face under the list."}),
-        }}
+    def validate_inputs(cls, identity=None):
+        return listed_or_message(identity, list_identities(), "identity",
+                                 "models/hyper_lora/identities/ (save it with HyperLoRA Save Identity)")
 
     @classmethod
-    def IS_CHANGED(cls, identity=None, **_):
+    def fingerprint_inputs(cls, identity=None, **_):
         """Read the file again when it changed (overwritten under the same name)."""
         try:
             return os.path.getmtime(resolve_identity(identity))
         except (ValueError, OSError, TypeError):
             return float("nan")
 
-    def load(self, hyperlora, identity):
-        return (load(hyperlora, identity),)
+    @classmethod
+    def execute(cls, hyperlora, identity):
+        return io.NodeOutput(load(hyperlora, identity))

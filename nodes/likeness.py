@@ -6,7 +6,8 @@ import torch
 
 from .images import save_temp_previews, to_image_batch, to_pil_list
 from .loaders import face_dependencies
-from .types import CATEGORY, COEFFS, FACE, FACE_ANALYZER
+from .types import CATEGORY
+from .v3 import Coeffs, Face, FaceAnalyzer, io, output, schema
 
 SCORE_TOOLTIP = ("The 'ID similarity' identity papers report (HyperLoRA, InstantID, PuLID): the cosine between "
                  "the ArcFace embedding of the reference and of the best-matching face in each image, -1..1. "
@@ -51,42 +52,42 @@ def measure(images, face_analyzer, reference, top_k: int = 0):
     return results, ranked, previews, text
 
 
-class HyperLoRALikeness:
-    DESCRIPTION = ("Measures how much each generated image looks like the reference person: the ArcFace cosine "
-                   "similarity ('ID similarity' in papers) between the reference identity and the best-matching "
-                   "face of each image. Ranks the batch, so you can keep the best seeds, and shows the scores on "
-                   "the node.")
-    CATEGORY = f"{CATEGORY}/face"
-    FUNCTION = "measure"
-    OUTPUT_NODE = True
-    RETURN_TYPES = ("FLOAT", "IMAGE", "IMAGE", "STRING")
-    RETURN_NAMES = ("scores", "ranked", "preview", "summary")
-    OUTPUT_IS_LIST = (True, False, False, False)
-    OUTPUT_TOOLTIPS = (
-        SCORE_TOOLTIP + " One number per image, in input order.",
-        "The images sorted from most to least alike (only the top_k best when top_k > 0).",
-        "Each image with the matched face boxed and its score written on it (input order).",
-        "One line: every score, the best image and the mean.",
-    )
+class HyperLoRALikeness(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            "HyperLoRALikeness", display_name="HyperLoRA Likeness (ID similarity)", category=f"{CATEGORY}/face",
+            description=("Measures how much each generated image looks like the reference person: the ArcFace "
+                         "cosine similarity ('ID similarity' in papers) between the reference identity and the "
+                         "best-matching face of each image. Ranks the batch, so you can keep the best seeds, and "
+                         "shows the scores on the node."),
+            inputs=[
+                io.Image.Input("images", tooltip="The generated images to score (a batch)."),
+                FaceAnalyzer.Input("face_analyzer", tooltip="From HyperLoRA Face Analyzer Loader (ArcFace)."),
+                Face.Input("face", optional=True, tooltip="The reference: Encode Face of the reference photos. "
+                                                          "Connect this or 'coefficients'."),
+                Coeffs.Input("coefficients", optional=True, tooltip=(
+                    "The reference as an identity: from Load Identity or Predict Coefficients (they carry the "
+                    "photos' mean ArcFace embedding).")),
+                io.Int.Input("top_k", optional=True, default=0, min=0, max=4096, tooltip=(
+                    "Keep only the k most alike images in 'ranked'. 0: all images, sorted.")),
+            ],
+            outputs=[
+                output(io.Float, "scores", SCORE_TOOLTIP + " One number per image, in input order.",
+                       is_output_list=True),
+                output(io.Image, "ranked",
+                       "The images sorted from most to least alike (only the top_k best when top_k > 0)."),
+                output(io.Image, "preview",
+                       "Each image with the matched face boxed and its score written on it (input order)."),
+                output(io.String, "summary", "One line: every score, the best image and the mean."),
+            ],
+            is_output_node=True)
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "images": ("IMAGE", {"tooltip": "The generated images to score (a batch)."}),
-            "face_analyzer": (FACE_ANALYZER, {"tooltip": "From HyperLoRA Face Analyzer Loader (ArcFace)."}),
-        }, "optional": {
-            "face": (FACE, {"tooltip": "The reference: Encode Face of the reference photos. Connect this or "
-                                       "'coefficients'."}),
-            "coefficients": (COEFFS, {"tooltip": "The reference as an identity: from Load Identity or Predict "
-                                                 "Coefficients (they carry the photos' mean ArcFace embedding)."}),
-            "top_k": ("INT", {"default": 0, "min": 0, "max": 4096, "tooltip": "Keep only the k most alike images "
-                              "in 'ranked'. 0: all images, sorted."}),
-        }}
-
-    def measure(self, images, face_analyzer, face=None, coefficients=None, top_k=0):
+    def execute(cls, images, face_analyzer, face=None, coefficients=None, top_k=0):
         reference = reference_of(face, coefficients)
         results, ranked, previews, text = measure(images, face_analyzer, reference, top_k)
         lines = [f"image {n}: {r.score:.3f}" + (f" ({r.note})" if r.note else "")
                  for n, r in enumerate(results, start=1)]
         ui = {"text": [text, *lines], "images": save_temp_previews(previews, "hyperlora_likeness")}
-        return {"ui": ui, "result": ([r.score for r in results], ranked, to_image_batch(previews), text)}
+        return io.NodeOutput([r.score for r in results], ranked, to_image_batch(previews), text, ui=ui)

@@ -13,7 +13,8 @@ from ..hyperlora_core.face.antelopev2 import REQUIRED_FILES as ANTELOPEV2_FILES
 from ..hyperlora_core.safetensors_io import SafetensorsFile
 from . import folders
 from .memory import DEVICE_POLICIES, ManagedHyperLoRA, storage_device
-from .types import CATEGORY, FACE_ANALYZER, HYPERLORA
+from .types import CATEGORY
+from .v3 import FaceAnalyzer, Hyperlora, io, listed_or_message, output, schema
 
 DTYPES = ("auto", "fp16", "bf16", "fp32")
 PROVIDERS = ("auto", "cuda", "cpu")
@@ -35,54 +36,58 @@ def load_checkpoint(path: str, dtype: str, policy: str) -> ManagedHyperLoRA:
     return managed
 
 
-class HyperLoRACheckpointLoader:
-    DESCRIPTION = ("Loads a HyperLoRA checkpoint folder (models/hyper_lora/hyper_lora/<variant>). Every "
-                   "hyper-parameter is read from the files, so there is nothing to match by hand.")
-    CATEGORY = f"{CATEGORY}/loaders"
-    FUNCTION = "load"
-    RETURN_TYPES = (HYPERLORA,)
-    RETURN_NAMES = ("hyperlora",)
-    OUTPUT_TOOLTIPS = ("The loaded HyperLoRA: connect it to Predict Coefficients or Apply Face.",)
+class HyperLoRACheckpointLoader(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            "HyperLoRACheckpointLoader", display_name="HyperLoRA Checkpoint Loader", category=f"{CATEGORY}/loaders",
+            description=("Loads a HyperLoRA checkpoint folder (models/hyper_lora/hyper_lora/<variant>). Every "
+                         "hyper-parameter is read from the files, so there is nothing to match by hand."),
+            inputs=[
+                io.Combo.Input("checkpoint", options=folders.list_checkpoints(), tooltip=(
+                    "A folder holding hyper_lora_modules.json and the .safetensors files, e.g. "
+                    "sdxl_hyper_id_lora_v1_fidelity (likeness) or sdxl_hyper_id_lora_v1_edit (editability).")),
+                io.Combo.Input("dtype", options=list(DTYPES), default="auto", tooltip=(
+                    "Precision of the 3 GB of LoRA bases. auto keeps the file's own (fp16 for the release); fp32 "
+                    "doubles memory for no visible gain.")),
+                io.Combo.Input("device", options=list(DEVICE_POLICIES), default="auto", tooltip=(
+                    "auto: bases in RAM, LoRAs computed on the GPU when it has room, else on the CPU. gpu: keep "
+                    "the bases on the GPU (needs ~3 GB of VRAM beside SDXL). cpu: never use the GPU.")),
+            ],
+            outputs=[output(Hyperlora, "hyperlora",
+                            "The loaded HyperLoRA: connect it to Predict Coefficients or Apply Face.")])
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "checkpoint": (folders.list_checkpoints(), {
-                "tooltip": "A folder holding hyper_lora_modules.json and the .safetensors files, e.g. "
-                           "sdxl_hyper_id_lora_v1_fidelity (likeness) or sdxl_hyper_id_lora_v1_edit (editability)."}),
-            "dtype": (DTYPES, {"default": "auto", "tooltip": "Precision of the 3 GB of LoRA bases. auto keeps the "
-                               "file's own (fp16 for the release); fp32 doubles memory for no visible gain."}),
-            "device": (DEVICE_POLICIES, {"default": "auto", "tooltip": "auto: bases in RAM, LoRAs computed on "
-                                         "the GPU when it has room, else on the CPU. gpu: keep the bases on the "
-                                         "GPU (needs ~3 GB of VRAM beside SDXL). cpu: never use the GPU."}),
-        }}
+    def validate_inputs(cls, checkpoint=None):
+        return listed_or_message(checkpoint, folders.list_checkpoints(), "HyperLoRA checkpoint folder",
+                                 "models/hyper_lora/hyper_lora/<name>/ (hyper_lora_modules.json and its .safetensors)")
 
-    def load(self, checkpoint, dtype, device):
+    @classmethod
+    def execute(cls, checkpoint, dtype, device):
         path = folders.resolve_folder("hyper_lora", checkpoint, "HyperLoRA checkpoint")
-        return (load_checkpoint(path, dtype, device),)
+        return io.NodeOutput(load_checkpoint(path, dtype, device))
 
 
-class HyperLoRAFaceAnalyzerLoader:
-    DESCRIPTION = ("Loads the insightface AntelopeV2 face models (detector, landmarks, ArcFace) from "
-                   "models/insightface/models/antelopev2, the folder other face packs use too.")
-    CATEGORY = f"{CATEGORY}/loaders"
-    FUNCTION = "load"
-    RETURN_TYPES = (FACE_ANALYZER,)
-    RETURN_NAMES = ("face_analyzer",)
-    OUTPUT_TOOLTIPS = ("Finds faces, their landmarks and their ArcFace identity: connect it to Encode Face.",)
+class HyperLoRAFaceAnalyzerLoader(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            "HyperLoRAFaceAnalyzerLoader", display_name="HyperLoRA Face Analyzer Loader",
+            category=f"{CATEGORY}/loaders",
+            description=("Loads the insightface AntelopeV2 face models (detector, landmarks, ArcFace) from "
+                         "models/insightface/models/antelopev2, the folder other face packs use too."),
+            inputs=[
+                io.Combo.Input("face_model", options=folders.list_face_models(), tooltip=(
+                    "A folder with the AntelopeV2 ONNX files (scrfd_10g_bnkps, 2d106det, glintr100). antelopev2 "
+                    "is models/insightface/models/antelopev2, as other face packs name it.")),
+                io.Combo.Input("provider", options=list(PROVIDERS), default="auto", tooltip=(
+                    "Where face analysis runs. auto: the GPU when onnxruntime-gpu can use it, else the CPU.")),
+            ],
+            outputs=[output(FaceAnalyzer, "face_analyzer",
+                            "Finds faces, their landmarks and their ArcFace identity: connect it to Encode Face.")])
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "face_model": (folders.list_face_models(), {
-                "tooltip": "A folder with the AntelopeV2 ONNX files (scrfd_10g_bnkps, 2d106det, glintr100). "
-                           "antelopev2 is models/insightface/models/antelopev2, as other face packs name it."}),
-            "provider": (PROVIDERS, {"default": "auto", "tooltip": "Where face analysis runs. auto: the GPU when "
-                                     "onnxruntime-gpu can use it, else the CPU."}),
-        }}
-
-    @classmethod
-    def VALIDATE_INPUTS(cls, face_model):
+    def validate_inputs(cls, face_model):
         """Accept the listed names and the old spelling `models/antelopev2` of saved workflows.
 
         Defining this replaces ComfyUI's "value not in list" check of face_model, so the same
@@ -94,33 +99,35 @@ class HyperLoRAFaceAnalyzerLoader:
         return (f"face model folder '{face_model}' not in {listed}. Put {', '.join(ANTELOPEV2_FILES)} in "
                 f"{ANTELOPEV2_LOCATION}, then press 'r' to refresh the lists and pick antelopev2.")
 
-    def load(self, face_model, provider):
+    @classmethod
+    def execute(cls, face_model, provider):
         path = folders.resolve_face_model(face_model)
         with face_dependencies():
             from ..hyperlora_core import face
 
-            return (face.load_face_analyzer(path, provider=provider),)
+            return io.NodeOutput(face.load_face_analyzer(path, provider=provider))
 
 
-class HyperLoRACLIPVisionLoader:
-    DESCRIPTION = ("Loads the CLIP ViT-L/14 image encoder from the official HyperLoRA folder "
-                   "(models/hyper_lora/clip_vit/<name>). A ViT-L/14 file in models/clip_vision loaded with the "
-                   "core Load CLIP Vision node works the same.")
-    CATEGORY = f"{CATEGORY}/loaders"
-    FUNCTION = "load"
-    RETURN_TYPES = ("CLIP_VISION",)
-    RETURN_NAMES = ("clip_vision",)
-    OUTPUT_TOOLTIPS = ("The CLIP image encoder: connect it to Encode Face.",)
+class HyperLoRACLIPVisionLoader(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            "HyperLoRACLIPVisionLoader", display_name="HyperLoRA CLIP Vision Loader", category=f"{CATEGORY}/loaders",
+            description=("Loads the CLIP ViT-L/14 image encoder from the official HyperLoRA folder "
+                         "(models/hyper_lora/clip_vit/<name>). A ViT-L/14 file in models/clip_vision loaded with the "
+                         "core Load CLIP Vision node works the same."),
+            inputs=[io.Combo.Input("clip_model", options=folders.list_clip_models(), tooltip=(
+                "A transformers folder with config.json and model.safetensors (openai/clip-vit-large-patch14), "
+                "e.g. clip_vit_large_14."))],
+            outputs=[output(io.ClipVision, "clip_vision", "The CLIP image encoder: connect it to Encode Face.")])
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "clip_model": (folders.list_clip_models(), {
-                "tooltip": "A transformers folder with config.json and model.safetensors "
-                           "(openai/clip-vit-large-patch14), e.g. clip_vit_large_14."}),
-        }}
+    def validate_inputs(cls, clip_model=None):
+        return listed_or_message(clip_model, folders.list_clip_models(), "CLIP ViT folder",
+                                 "models/hyper_lora/clip_vit/<name>/ (config.json and model.safetensors)")
 
-    def load(self, clip_model):
+    @classmethod
+    def execute(cls, clip_model):
         import comfy.clip_vision
 
         folder = folders.resolve_folder("hyper_lora_clip_vit", clip_model, "CLIP ViT folder")
@@ -130,7 +137,7 @@ class HyperLoRACLIPVisionLoader:
         if clip_vision is None:
             raise ValueError(f"{path} is not a CLIP vision model ComfyUI recognises. Download "
                              "openai/clip-vit-large-patch14 (config.json and model.safetensors) into that folder.")
-        return (clip_vision,)
+        return io.NodeOutput(clip_vision)
 
 
 @contextmanager

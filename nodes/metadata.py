@@ -1,7 +1,7 @@
 """Search words for the node search box: what artists type when they look for a node like ours.
 
-Newer ComfyUI servers send a node class's optional `SEARCH_ALIASES` (a list of strings) to the
-frontend, whose search matches them besides the display name; older servers ignore the attribute.
+Newer ComfyUI servers send a node's search aliases (V3: io.Schema's `search_aliases`) to the frontend,
+whose search matches them besides the display name; older servers (0.3.64) have no such field.
 One table here, keyed by node class name, so the words stay consistent across nodes; names of
 nodes that other branches add are listed too, so a merge only needs the registration.
 """
@@ -46,9 +46,7 @@ SEARCH_ALIASES: dict[str, list[str]] = {
 }
 
 
-def apply_search_aliases(nodes) -> None:
-    """Give every node class its aliases (deduplicated, order kept). A node without an entry keeps
-    none rather than breaking the pack's import; tests/test_node_metadata.py fails on it instead."""
-    for node in nodes:
-        if node.__name__ in SEARCH_ALIASES:
-            node.SEARCH_ALIASES = list(dict.fromkeys(SEARCH_ALIASES[node.__name__]))
+def search_aliases(node_id: str) -> list[str]:
+    """A node's aliases (deduplicated, order kept). A node without an entry gets none rather than breaking
+    the pack's import; tests/test_node_metadata.py fails on it instead."""
+    return list(dict.fromkeys(SEARCH_ALIASES.get(node_id, [])))

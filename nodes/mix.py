@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .. import hyperlora_core as hl
 from ..hyperlora_core.validate import finite
-from .types import CATEGORY, COEFFS, Coefficients
+from .types import CATEGORY, Coefficients
+from .v3 import Coeffs, io, output, schema
 
 SLOTS = 4
 
@@ -26,31 +27,30 @@ def mix(weighted: list[tuple[Coefficients, float]]) -> Coefficients:
 
 
 def _weight(number: int):
-    return ("FLOAT", {"default": 1.0 if number <= 2 else 0.0, "min": 0.0, "max": 10.0, "step": 0.01,
-                      "tooltip": f"Share of identity {number} in the mix (weights are relative: 1 and 1 is half "
-                                 "and half)."})
+    return io.Float.Input(f"weight_{number}", optional=number > 2, default=1.0 if number <= 2 else 0.0, min=0.0,
+                          max=10.0, step=0.01, tooltip=f"Share of identity {number} in the mix (weights are "
+                                                       "relative: 1 and 1 is half and half).")
 
 
-class HyperLoRAMixIdentities:
-    DESCRIPTION = ("Blends two to four identities into a new one, e.g. 70% of A and 30% of B. Identities must come "
-                   "from the same HyperLoRA checkpoint.")
-    CATEGORY = f"{CATEGORY}"
-    FUNCTION = "mix"
-    RETURN_TYPES = (COEFFS,)
-    RETURN_NAMES = ("coefficients",)
-    OUTPUT_TOOLTIPS = ("The blended identity: connect to Apply or Export LoRA.",)
+def _slot(number: int) -> list:
+    """Identity `number` and its weight; slots 3 and 4 are optional."""
+    coefficients = Coeffs.Input(f"coefficients_{number}", optional=number > 2, tooltip=(
+        f"Identity {number}, from Predict Coefficients." + (" Optional." if number > 2 else "")))
+    return [coefficients, _weight(number)]
+
+
+class HyperLoRAMixIdentities(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            "HyperLoRAMixIdentities", display_name="HyperLoRA Mix Identities", category=f"{CATEGORY}",
+            description=("Blends two to four identities into a new one, e.g. 70% of A and 30% of B. Identities must "
+                         "come from the same HyperLoRA checkpoint."),
+            inputs=[entry for number in range(1, SLOTS + 1) for entry in _slot(number)],
+            outputs=[output(Coeffs, "coefficients", "The blended identity: connect to Apply or Export LoRA.")])
 
     @classmethod
-    def INPUT_TYPES(cls):
-        required, optional = {}, {}
-        for number in range(1, SLOTS + 1):
-            target = required if number <= 2 else optional
-            target[f"coefficients_{number}"] = (COEFFS, {"tooltip": f"Identity {number}, from Predict "
-                                                                   "Coefficients." + (" Optional." if number > 2 else "")})
-            target[f"weight_{number}"] = _weight(number)
-        return {"required": required, "optional": optional}
-
-    def mix(self, **inputs):
+    def execute(cls, **inputs):
         weighted = [(inputs.get(f"coefficients_{n}"), finite(inputs.get(f"weight_{n}", 0.0), f"weight_{n}"))
                     for n in range(1, SLOTS + 1)]
-        return (mix(weighted),)
+        return io.NodeOutput(mix(weighted))

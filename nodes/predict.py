@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ..hyperlora_core.face.likeness import reference_embedding
 from ..hyperlora_core.validate import parse_number_list
-from .types import CATEGORY, COEFFS, FACE, HYPERLORA, Coefficients
+from .types import CATEGORY, Coefficients
+from .v3 import Coeffs, Face, Hyperlora, io, output, schema
 
 
 def parse_image_weights(text: str, conditioning) -> list[float] | None:
@@ -43,25 +44,24 @@ def predict(hyperlora, conditioning, image_weights: str = "", label: str = "iden
                         thumbnail=conditioning.id_crops[0] if conditioning.id_crops else None)
 
 
-class HyperLoRAPredictCoefficients:
-    DESCRIPTION = ("Turns the face features into HyperLoRA coefficients: alpha for the ID-LoRA and, when the "
-                   "checkpoint has a Base-LoRA and the face was encoded with the base condition, beta. Several "
-                   "photos are fused into one identity.")
-    CATEGORY = f"{CATEGORY}"
-    FUNCTION = "predict"
-    RETURN_TYPES = (COEFFS,)
-    RETURN_NAMES = ("coefficients",)
-    OUTPUT_TOOLTIPS = (("The identity as coefficients: connect to Apply, Export LoRA, Mix Identities or "
-                       "Concept Slider."),)
+class HyperLoRAPredictCoefficients(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            "HyperLoRAPredictCoefficients", display_name="HyperLoRA Predict Coefficients", category=f"{CATEGORY}",
+            description=("Turns the face features into HyperLoRA coefficients: alpha for the ID-LoRA and, when the "
+                         "checkpoint has a Base-LoRA and the face was encoded with the base condition, beta. Several "
+                         "photos are fused into one identity."),
+            inputs=[
+                Hyperlora.Input("hyperlora", tooltip="From HyperLoRA Checkpoint Loader."),
+                Face.Input("face", tooltip="From HyperLoRA Encode Face."),
+                io.String.Input("image_weights", default="", tooltip=(
+                    "Optional: how much each photo counts, one number per photo in batch order, e.g. '1, 1, 0.5'. "
+                    "Empty: all equal.")),
+            ],
+            outputs=[output(Coeffs, "coefficients", "The identity as coefficients: connect to Apply, Export LoRA, "
+                                                    "Mix Identities or Concept Slider.")])
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "hyperlora": (HYPERLORA, {"tooltip": "From HyperLoRA Checkpoint Loader."}),
-            "face": (FACE, {"tooltip": "From HyperLoRA Encode Face."}),
-            "image_weights": ("STRING", {"default": "", "tooltip": "Optional: how much each photo counts, one "
-                                         "number per photo in batch order, e.g. '1, 1, 0.5'. Empty: all equal."}),
-        }}
-
-    def predict(self, hyperlora, face, image_weights):
-        return (predict(hyperlora, face, image_weights),)
+    def execute(cls, hyperlora, face, image_weights):
+        return io.NodeOutput(predict(hyperlora, face, image_weights))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import hyperlora_core as hl
 from .types import CATEGORY
+from .v3 import io, output, schema
 
 
 def with_trigger_words(prompt: str) -> str:
@@ -13,22 +14,19 @@ def with_trigger_words(prompt: str) -> str:
     return f"{hl.TRIGGER_WORDS}, {prompt}" if prompt else hl.TRIGGER_WORDS
 
 
-class HyperLoRATriggerWords:
-    DESCRIPTION = (f"Puts the trigger words '{hl.TRIGGER_WORDS}' at the start of a prompt (once). HyperLoRA's "
-                   "identity only shows when the prompt starts with them.")
-    CATEGORY = f"{CATEGORY}/utils"
-    FUNCTION = "prepend"
-    RETURN_TYPES = ("STRING",)
-    RETURN_NAMES = ("prompt",)
-    OUTPUT_TOOLTIPS = (("The prompt with the trigger words first: connect to a CLIP Text Encode text input "
-                       "(drag from its text box)."),)
+class HyperLoRATriggerWords(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            "HyperLoRATriggerWords", display_name="HyperLoRA Trigger Words", category=f"{CATEGORY}/utils",
+            description=(f"Puts the trigger words '{hl.TRIGGER_WORDS}' at the start of a prompt (once). HyperLoRA's "
+                         "identity only shows when the prompt starts with them."),
+            inputs=[io.String.Input("prompt", multiline=True, default="", tooltip=(
+                "Your prompt, without the trigger words (they are added unless already at the start). Empty: just "
+                "the words."))],
+            outputs=[output(io.String, "prompt", "The prompt with the trigger words first: connect to a CLIP Text "
+                                                 "Encode text input (drag from its text box).")])
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "prompt": ("STRING", {"multiline": True, "default": "", "tooltip": "Your prompt, without the trigger "
-                                  "words (they are added unless already at the start). Empty: just the words."}),
-        }}
-
-    def prepend(self, prompt):
-        return (with_trigger_words(prompt),)
+    def execute(cls, prompt):
+        return io.NodeOutput(with_trigger_words(prompt))

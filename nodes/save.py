@@ -19,7 +19,8 @@ from .lora_destination import (
     destination_prefix,
     refresh_lists,
 )
-from .types import CATEGORY, COEFFS
+from .types import CATEGORY
+from .v3 import Coeffs, io, output, schema
 
 KEY_STYLES = ("comfy", "kohya", "comfy_trainer")
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
@@ -75,42 +76,42 @@ def output_file(output_dir: str, filename_prefix: str, default_name: str = "hype
     return os.path.join(folder, f"{base}_{max(numbers, default=0) + 1:05}_{extension}")
 
 
-class HyperLoRAExportLoRA:
-    DESCRIPTION = ("Saves the identity as a normal SDXL LoRA (.safetensors) in ComfyUI's output folder, usable "
-                   "without HyperLoRA (Load LoRA, other tools) or as a start for fine-tuning. Loaded at strength s it "
-                   "equals HyperLoRA Apply with ID strength s and Base strength s x base_strength.")
-    CATEGORY = f"{CATEGORY}"
-    FUNCTION = "save"
-    OUTPUT_NODE = True
-    RETURN_TYPES = ("STRING",)
-    RETURN_NAMES = ("path",)
-    OUTPUT_TOOLTIPS = ("Where the file was written.",)
+class HyperLoRAExportLoRA(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            "HyperLoRAExportLoRA", display_name="HyperLoRA Export LoRA", category=f"{CATEGORY}",
+            description=("Saves the identity as a normal SDXL LoRA (.safetensors) in ComfyUI's output folder, usable "
+                         "without HyperLoRA (Load LoRA, other tools) or as a start for fine-tuning. Loaded at "
+                         "strength s it equals HyperLoRA Apply with ID strength s and Base strength s x "
+                         "base_strength."),
+            inputs=[
+                Coeffs.Input("coefficients", tooltip="The identity to save, from Predict Coefficients or Mix "
+                                                     "Identities."),
+                io.String.Input("filename_prefix", default="loras/hyperlora", tooltip=(
+                    "File name inside the output folder; a number is added. Sub-folders allowed, leaving the "
+                    "folder not.")),
+                io.Combo.Input("key_style", options=list(KEY_STYLES), default="comfy", tooltip=(
+                    "comfy: the checkpoint's own (diffusers-style) names, read by ComfyUI and most UIs. kohya: "
+                    "LDM-style names for kohya sd-scripts and tools built on it (e.g. for fine-tuning). "
+                    "comfy_trainer: ComfyUI model keys and alpha 1, what core Train LoRA can continue training "
+                    "from (existing_lora); core Load LoRA reads it too.")),
+                io.Float.Input("base_strength", default=0.0, min=-4.0, max=4.0, step=0.01, tooltip=(
+                    "Bake the Base-LoRA in, relative to the ID-LoRA (0: ID only; needs a Base-LoRA).")),
+                io.Float.Input("recommended_strength", default=0.8, min=0.0, max=4.0, step=0.01, tooltip=(
+                    "Written into the file's metadata for whoever loads it; does not change it.")),
+                io.Combo.Input("precision", options=list(DTYPES), default="fp16", tooltip=(
+                    "fp16 is the usual LoRA precision; fp32 doubles the size and keeps every digit.")),
+                io.Combo.Input("destination", optional=True, options=list(DESTINATIONS), default="output", tooltip=(
+                    "output: ComfyUI's output folder. loras: models/loras (a leading 'loras/' in the prefix is "
+                    "dropped), so core Load LoRA and Train LoRA list the file at once.")),
+            ],
+            outputs=[output(io.String, "path", "Where the file was written.")],
+            is_output_node=True)
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "coefficients": (COEFFS, {"tooltip": "The identity to save, from Predict Coefficients or Mix Identities."}),
-            "filename_prefix": ("STRING", {"default": "loras/hyperlora", "tooltip": "File name inside the output "
-                                           "folder; a number is added. Sub-folders allowed, leaving the folder not."}),
-            "key_style": (KEY_STYLES, {"default": "comfy", "tooltip": "comfy: the checkpoint's own (diffusers-style) "
-                                       "names, read by ComfyUI and most UIs. kohya: LDM-style names for kohya "
-                                       "sd-scripts and tools built on it (e.g. for fine-tuning). comfy_trainer: "
-                                       "ComfyUI model keys and alpha 1, what core Train LoRA can continue "
-                                       "training from (existing_lora); core Load LoRA reads it too."}),
-            "base_strength": ("FLOAT", {"default": 0.0, "min": -4.0, "max": 4.0, "step": 0.01, "tooltip": "Bake the "
-                              "Base-LoRA in, relative to the ID-LoRA (0: ID only; needs a Base-LoRA)."}),
-            "recommended_strength": ("FLOAT", {"default": 0.8, "min": 0.0, "max": 4.0, "step": 0.01, "tooltip":
-                                     "Written into the file's metadata for whoever loads it; does not change it."}),
-            "precision": (tuple(DTYPES), {"default": "fp16", "tooltip": "fp16 is the usual LoRA precision; fp32 "
-                                          "doubles the size and keeps every digit."}),
-        }, "optional": {
-            "destination": (DESTINATIONS, {"default": "output", "tooltip": "output: ComfyUI's output folder. loras: "
-                            "models/loras (a leading 'loras/' in the prefix is dropped), so core Load LoRA and "
-                            "Train LoRA list the file at once."}),
-        }}
-
-    def save(self, coefficients, filename_prefix, key_style, base_strength, recommended_strength, precision,
-             destination="output"):
+    def execute(cls, coefficients, filename_prefix, key_style, base_strength, recommended_strength, precision,
+                destination="output"):
         base_strength = finite(base_strength, "base_strength")
         recommended_strength = finite(recommended_strength, "recommended_strength")
 
@@ -128,4 +129,4 @@ class HyperLoRAExportLoRA:
         metadata = lora_metadata(coefficients.hyperlora.name, key_style, base_strength, recommended_strength)
         write_lora_atomically(path, tensors, metadata, overwrite=False)  # a numbered name of its own
         refresh_lists(destination)
-        return {"ui": {"text": [path]}, "result": (path,)}
+        return io.NodeOutput(path, ui={"text": [path]})

@@ -6,6 +6,11 @@ Starts `main.py --cpu` of that ComfyUI with an empty base folder (no custom node
 port, reads `/object_info` once and writes it sorted, one node per line, so a diff shows what a release
 changed. The unit tests validate the shipped workflows against these files without a server, so a
 renamed or changed core node is caught on every release we support.
+
+    COMFYUI_PATH=/path/to/ComfyUI python scripts/record_object_info.py --pack OUT.json
+
+records instead our own nodes only (the pack symlinked into custom_nodes), for comparing what the server
+says about them before and after a change of node API (scripts/compare_node_info.py).
 """
 
 from __future__ import annotations
@@ -39,10 +44,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def fetch_object_info(comfyui: Path, timeout_s: float = 180) -> dict:
+def fetch_object_info(comfyui: Path, timeout_s: float = 180, with_pack: bool = False) -> dict:
     port = free_port()
     with tempfile.TemporaryDirectory() as base, open(Path(base) / "server.log", "w") as log:
         (Path(base) / "custom_nodes").mkdir()  # main.py lists it at start; empty: core nodes only
+        if with_pack:
+            (Path(base) / "custom_nodes" / "comfyui-hyperlora").symlink_to(OUT_DIR.parents[2], target_is_directory=True)
         process = subprocess.Popen(
             [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port), "--base-directory",
              base, "--disable-auto-launch"], cwd=comfyui, stdout=log, stderr=subprocess.STDOUT)
@@ -67,6 +74,14 @@ def main() -> None:
     if not path:
         sys.exit("Set COMFYUI_PATH to a ComfyUI checkout, and run this with that ComfyUI's Python.")
     comfyui = Path(path).resolve()
+    if sys.argv[1:2] == ["--pack"] and len(sys.argv) == 3:
+        info = fetch_object_info(comfyui, with_pack=True)
+        ours = {name: node for name, node in info.items() if node.get("python_module", "").startswith("custom_nodes.")}
+        if not ours:
+            sys.exit("The server lists none of our nodes: see its log for the import error.")
+        Path(sys.argv[2]).write_text(json.dumps(ours, indent=1, sort_keys=True) + "\n")
+        print(f"{sys.argv[2]}: {len(ours)} nodes of the pack")
+        return
     info = fetch_object_info(comfyui)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     out = OUT_DIR / f"comfyui-{comfyui_version(comfyui)}.json"

@@ -37,13 +37,20 @@ Each piece mirrors the real v0.3.64 behaviour the nodes rely on, and records wha
   start_percent, clone); EnumWeightTarget.Model / .Clip. Which strength runs at which step is ComfyUI's
   sampling code and is tested on real ComfyUI only (tests/integration/test_comfyui_hooks.py).
 
+* `comfy_api.latest`, ComfyUI's V3 node API: tests/comfy_api_standin.py (documented there).
+
 `install(monkeypatch, root)` puts the modules into sys.modules for one test; `load_pack()` imports the
-pack the way ComfyUI does (package from its __init__.py under a module name of our choosing).
+pack the way ComfyUI does (package from its __init__.py under a module name of our choosing);
+`node_classes(pack)` lists its nodes by id from comfy_entrypoint(), as ComfyUI registers them, and
+`run_node(cls, ...)` runs one as ComfyUI's executor does (hidden inputs on a class clone, execute's
+result normalised to a NodeOutput). `V1Call` keeps the tests' V1-style calls (`node.load(...)`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import inspect
 import os
 import shutil
 import sys
@@ -53,6 +60,8 @@ from typing import ClassVar
 
 import pytest
 import torch
+
+from tests.comfy_api_standin import install_comfy_api
 
 PACK_ROOT = Path(__file__).resolve().parents[1]
 PACK_MODULE = "comfyui_hyperlora_under_test"  # not "hyperlora_pack": tests/test_setup_route.py uses that name
@@ -389,6 +398,7 @@ def install(monkeypatch, root: Path, dynamic_vram: bool = False) -> types.Simple
         monkeypatch.setitem(sys.modules, f"comfy.{name}", module)
     folder_paths = make_folder_paths(root)
     monkeypatch.setitem(sys.modules, "folder_paths", folder_paths)
+    install_comfy_api(monkeypatch)
     ProgressBar.updates = []
     return types.SimpleNamespace(folder_paths=folder_paths, **parts)
 
@@ -402,6 +412,56 @@ def load_pack():
         sys.modules[PACK_MODULE] = module
         spec.loader.exec_module(module)
     return sys.modules[PACK_MODULE]
+
+
+def node_classes(pack) -> dict[str, type]:
+    """The pack's nodes by id, as ComfyUI's load_custom_node registers them from comfy_entrypoint()."""
+    async def listed():
+        extension = await pack.comfy_entrypoint()
+        return await extension.get_node_list()
+
+    return {node.GET_SCHEMA().node_id: node for node in asyncio.run(listed())}
+
+
+def run_node(node, *args, unique_id: str = "1", **inputs):
+    """Run a V3 node as ComfyUI's executor does: inputs by name (positional ones in the schema's input
+    order), the hidden inputs on a class clone, execute's return value normalised to a NodeOutput."""
+    ids = [i.id for i in node.GET_SCHEMA().inputs]
+    if len(args) > len(ids):
+        raise TypeError(f"{node.__name__} takes {len(ids)} inputs, got {len(args)}")
+    for name, value in zip(ids, args):
+        if name in inputs:
+            raise TypeError(f"{node.__name__}: input {name!r} given twice")
+        inputs[name] = value
+    unknown = set(inputs) - set(ids)
+    if unknown:
+        raise TypeError(f"{node.__name__} has no input {sorted(unknown)}")
+    hidden = {"UNIQUE_ID": unique_id}  # keyed by io.Hidden.unique_id, a str enum
+    # the executor's own call: 0.3.64 passes the hidden inputs, 0.14.1 its v3_data holding them
+    takes_v3_data = "v3_data" in inspect.signature(node.PREPARE_CLASS_CLONE).parameters
+    clone = node.PREPARE_CLASS_CLONE({"hidden_inputs": hidden} if takes_v3_data else hidden)
+    return clone.EXECUTE_NORMALIZED(**inputs)
+
+
+class V1Call:
+    """A V3 node called as the tests called the V1 node: `node.<its V1 FUNCTION name>(...)` runs execute and
+    returns what the V1 method returned, the outputs tuple, or {"ui": ..., "result": ...} when it shows
+    something. Class attributes (INPUT_TYPES, RETURN_TYPES, validate_inputs, ...) are the node class's."""
+
+    V1_FUNCTIONS = ("load", "encode", "predict", "apply", "mix", "save", "prepend", "measure", "mask", "create")
+
+    def __init__(self, node, unique_id: str = "1"):
+        self.node, self.unique_id = node, unique_id
+
+    def __getattr__(self, name: str):
+        if name not in self.V1_FUNCTIONS:
+            return getattr(self.node, name)
+
+        def call(*args, **inputs):
+            out = run_node(self.node, *args, unique_id=self.unique_id, **inputs)
+            return tuple(out.args) if out.ui is None else {"ui": out.ui, "result": tuple(out.args)}
+
+        return call
 
 
 class TinyUNet(torch.nn.Module):
@@ -448,6 +508,8 @@ def comfy(monkeypatch, models_root, tmp_path):
     env.folder_paths.temp_directory = str(tmp_path / "temp")
     env.pack = load_pack()
     env.pack.nodes.folders.register_folders()
+    env.nodes = node_classes(env.pack)
+    env.node = lambda key: V1Call(env.nodes[key])
     return env
 
 
@@ -459,4 +521,6 @@ def comfy_dynamic_vram(monkeypatch, models_root, tmp_path):
     env.folder_paths.temp_directory = str(tmp_path / "temp")
     env.pack = load_pack()
     env.pack.nodes.folders.register_folders()
+    env.nodes = node_classes(env.pack)
+    env.node = lambda key: V1Call(env.nodes[key])
     return env

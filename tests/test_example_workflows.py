@@ -24,9 +24,7 @@ RELEASES = supported_releases()
 CORE = {kind: schema for release in RELEASES for kind, schema in release_schemas(release).items()}  # newest wins
 PACK = load_pack_schemas()
 SCHEMAS = {**release_schemas(RELEASES[-1]), **PACK}
-PACK_CLASSES = sys.modules["hyperlora_pack_under_test"].NODE_CLASS_MAPPINGS  # imported by load_pack_schemas
-OUTPUT_NODES = {kind for kind, schema in CORE.items() if schema.get("output_node")} | {
-    kind for kind, cls in PACK_CLASSES.items() if getattr(cls, "OUTPUT_NODE", False)}
+OUTPUT_NODES = {kind for kind, schema in {**CORE, **PACK}.items() if schema.get("output_node")}
 APPLY_NODES = {"HyperLoRAApplyFace": "strength", "HyperLoRAApply": "id_strength", "HyperLoRAApplyConditioning":
                "strength"}
 CONDITIONING_PASSES = ("ControlNetApplyAdvanced", "HyperLoRAApplyConditioning", "InpaintModelConditioning")

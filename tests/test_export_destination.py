@@ -15,7 +15,7 @@ from tests.test_cli import models, photo_files  # noqa: F401
 
 @pytest.fixture
 def coefficients(comfy):  # noqa: F811
-    (hyperlora,) = comfy.pack.NODE_CLASS_MAPPINGS["HyperLoRACheckpointLoader"]().load(
+    (hyperlora,) = comfy.node("HyperLoRACheckpointLoader").load(
         "sdxl_tiny_fidelity", "auto", "cpu")
     gen = torch.Generator().manual_seed(5)
     shape = (hyperlora.config.num_queries, hyperlora.config.num_basis)
@@ -32,7 +32,7 @@ def loras(comfy, tmp_path):  # noqa: F811
 
 
 def export(comfy, coefficients, prefix, style, base, destination):  # noqa: F811
-    node = comfy.pack.NODE_CLASS_MAPPINGS["HyperLoRAExportLoRA"]()
+    node = comfy.node("HyperLoRAExportLoRA")
     return node.save(coefficients, prefix, style, base, 0.8, "fp32", destination)["result"][0]
 
 

@@ -111,8 +111,8 @@ def box_pixels(box):
 
 @pytest.fixture
 def face_mask(comfy):  # noqa: F811
-    (analyzer,) = comfy.pack.NODE_CLASS_MAPPINGS["HyperLoRAFaceAnalyzerLoader"]().load("models/antelopev2", "cpu")
-    node = comfy.pack.NODE_CLASS_MAPPINGS["HyperLoRAFaceMask"]()
+    (analyzer,) = comfy.node("HyperLoRAFaceAnalyzerLoader").load("models/antelopev2", "cpu")
+    node = comfy.node("HyperLoRAFaceMask")
 
     def run(image, selection="all", index=0, shape="box", grow=0.0, unit="pixels", feather=0.0, skip=False):
         return node.mask(image, analyzer, selection, index, shape, grow, unit, feather, skip)

@@ -37,8 +37,8 @@ def test_a_wide_photo_with_a_face_still_finds_it(analyzer):  # noqa: F811
 
 @pytest.mark.parametrize("width, height", SHAPES)
 def test_face_mask_names_the_image_or_skips_it(comfy, nodes, width, height):  # noqa: F811
-    mapping, _, analyzer_, _ = nodes
-    node = mapping["HyperLoRAFaceMask"]()
+    _, _, analyzer_, _ = nodes
+    node = comfy.node("HyperLoRAFaceMask")
     args = ("all", 0, "outline", 0.1, "face fraction", 8.0)
     with pytest.raises(ValueError, match=rf"No face found in the image \({width}x{height} pixels\)"):
         node.mask(grey_batch(width, height), analyzer_, *args, False)
@@ -48,8 +48,8 @@ def test_face_mask_names_the_image_or_skips_it(comfy, nodes, width, height):  # 
 
 @pytest.mark.parametrize("width, height", SHAPES)
 def test_encode_face_names_the_image_or_skips_it(comfy, nodes, width, height):  # noqa: F811
-    mapping, _, analyzer_, clip_vision = nodes
-    encode = mapping["HyperLoRAEncodeFace"]()
+    _, _, analyzer_, clip_vision = nodes
+    encode = comfy.node("HyperLoRAEncodeFace")
     with pytest.raises(ValueError, match=rf"image 1 of 1 \({width}x{height}"):
         encode.encode(grey_batch(width, height), clip_vision, analyzer_, **ENCODE_DEFAULTS)
     with pytest.raises(ValueError, match="No face found in any"):
@@ -59,26 +59,26 @@ def test_encode_face_names_the_image_or_skips_it(comfy, nodes, width, height):  
 
 @pytest.mark.parametrize("width, height", SHAPES)
 def test_likeness_scores_no_face_for_every_shape(comfy, nodes, width, height):  # noqa: F811
-    mapping, _, analyzer_, clip_vision = nodes
-    face = mapping["HyperLoRAEncodeFace"]().encode(as_batch([marker()]), clip_vision, analyzer_,
+    _, _, analyzer_, clip_vision = nodes
+    face = comfy.node("HyperLoRAEncodeFace").encode(as_batch([marker()]), clip_vision, analyzer_,
                                                    **ENCODE_DEFAULTS)["result"][0]
-    scores = mapping["HyperLoRALikeness"]().measure(grey_batch(width, height), analyzer_, face=face)["result"][0]
+    scores = comfy.node("HyperLoRALikeness").measure(grey_batch(width, height), analyzer_, face=face)["result"][0]
     assert scores == [0.0]
 
 
 @pytest.mark.parametrize("width, height", EMPTY)
 @pytest.mark.parametrize("skip", [False, True])
 def test_empty_images_are_named_by_every_face_node(comfy, nodes, width, height, skip):  # noqa: F811
-    mapping, _, analyzer_, clip_vision = nodes
-    face = mapping["HyperLoRAEncodeFace"]().encode(as_batch([marker()]), clip_vision, analyzer_,
+    _, _, analyzer_, clip_vision = nodes
+    face = comfy.node("HyperLoRAEncodeFace").encode(as_batch([marker()]), clip_vision, analyzer_,
                                                    **ENCODE_DEFAULTS)["result"][0]
     empty = grey_batch(width, height)
     calls = {
-        "image": lambda: mapping["HyperLoRAFaceMask"]().mask(empty, analyzer_, "all", 0, "outline", 0.1,
+        "image": lambda: comfy.node("HyperLoRAFaceMask").mask(empty, analyzer_, "all", 0, "outline", 0.1,
                                                              "face fraction", 8.0, skip),
-        "images": lambda: mapping["HyperLoRAEncodeFace"]().encode(
+        "images": lambda: comfy.node("HyperLoRAEncodeFace").encode(
             empty, clip_vision, analyzer_, **{**ENCODE_DEFAULTS, "skip_images_without_face": skip}),
-        "images ": lambda: mapping["HyperLoRALikeness"]().measure(empty, analyzer_, face=face),
+        "images ": lambda: comfy.node("HyperLoRALikeness").measure(empty, analyzer_, face=face),
     }
     for name, call in calls.items():
         with pytest.raises(ValueError, match=rf"The {name.strip()} input holds empty images \({width}x{height} pixels"):
@@ -86,9 +86,9 @@ def test_empty_images_are_named_by_every_face_node(comfy, nodes, width, height, 
 
 
 def test_face_mask_names_an_empty_batch(comfy, nodes):  # noqa: F811
-    mapping, _, analyzer_, _ = nodes
+    _, _, analyzer_, _ = nodes
     with pytest.raises(ValueError, match="Face Mask got an empty image batch"):
-        mapping["HyperLoRAFaceMask"]().mask(torch.zeros(0, 64, 64, 3), analyzer_, "all", 0, "outline", 0.1,
+        comfy.node("HyperLoRAFaceMask").mask(torch.zeros(0, 64, 64, 3), analyzer_, "all", 0, "outline", 0.1,
                                             "face fraction", 8.0, True)
 
 

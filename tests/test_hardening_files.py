@@ -391,6 +391,6 @@ def test_clip_vision_loader_node_names_a_pickle_saved_as_model_safetensors(comfy
         (folder / "config.json").write_text("{}")
         (folder / "model.safetensors").write_bytes(pickle.dumps({"w": list(range(500))}, protocol=4))
         with pytest.raises(ValueError, match=r"pickled_h10/model\.safetensors is a pickle/zip archive"):
-            comfy.pack.NODE_CLASS_MAPPINGS["HyperLoRACLIPVisionLoader"]().load("pickled_h10")
+            comfy.node("HyperLoRACLIPVisionLoader").load("pickled_h10")
     finally:
         shutil.rmtree(folder)

@@ -20,7 +20,7 @@ BAD_TEXT = ["nan", "inf", "-inf", "1e309", "1, nan", "Infinity"]
 
 
 def node(comfy, key):  # noqa: F811
-    return comfy.pack.NODE_CLASS_MAPPINGS[key]()
+    return comfy.node(key)
 
 
 def fake_face(hyperlora, photos: int = 2, seed: int = 3) -> FaceConditioning:

@@ -19,7 +19,7 @@ VARIANT = ("models", "hyper_lora", "hyper_lora", "sdxl_tiny_fidelity")
 
 @pytest.fixture
 def hyperlora(comfy):  # noqa: F811
-    (loaded,) = comfy.pack.NODE_CLASS_MAPPINGS["HyperLoRACheckpointLoader"]().load("sdxl_tiny_fidelity", "auto", "cpu")
+    (loaded,) = comfy.node("HyperLoRACheckpointLoader").load("sdxl_tiny_fidelity", "auto", "cpu")
     return loaded
 
 
@@ -35,8 +35,7 @@ def coefficients(comfy, hyperlora):  # noqa: F811
 
 
 def nodes(comfy):  # noqa: F811
-    mapping = comfy.pack.NODE_CLASS_MAPPINGS
-    return mapping["HyperLoRASaveIdentity"](), mapping["HyperLoRALoadIdentity"]()
+    return comfy.node("HyperLoRASaveIdentity"), comfy.node("HyperLoRALoadIdentity")
 
 
 def identities_dir(comfy) -> str:  # noqa: F811
@@ -199,10 +198,10 @@ def test_a_loaded_identity_is_a_likeness_reference_and_needs_no_face_models(comf
 
 def test_load_list_is_read_fresh(comfy, coefficients):  # noqa: F811
     save, load = nodes(comfy)
-    assert load.INPUT_TYPES()["required"]["identity"][0] == []
+    assert load.INPUT_TYPES()["required"]["identity"][1]["options"] == []
     save.save(coefficients, "zoe", False)
-    assert load.INPUT_TYPES()["required"]["identity"][0] == ["zoe.safetensors"]
-    assert not np.isnan(type(load).IS_CHANGED(identity="zoe.safetensors"))
+    assert load.INPUT_TYPES()["required"]["identity"][1]["options"] == ["zoe.safetensors"]
+    assert not np.isnan(load.fingerprint_inputs(identity="zoe.safetensors"))
 
 
 def test_thumbnail_route_serves_only_installed_identities(comfy, coefficients):  # noqa: F811

@@ -127,10 +127,10 @@ def as_batch(images) -> torch.Tensor:
 
 @pytest.fixture
 def nodes(comfy):  # noqa: F811
-    mapping = comfy.pack.NODE_CLASS_MAPPINGS
-    (hyperlora,) = mapping["HyperLoRACheckpointLoader"]().load("sdxl_tiny_fidelity", "auto", "cpu")
-    (analyzer_,) = mapping["HyperLoRAFaceAnalyzerLoader"]().load("models/antelopev2", "cpu")
-    (clip_vision,) = mapping["HyperLoRACLIPVisionLoader"]().load("clip_vit_tiny")
+    mapping = comfy.nodes
+    (hyperlora,) = comfy.node("HyperLoRACheckpointLoader").load("sdxl_tiny_fidelity", "auto", "cpu")
+    (analyzer_,) = comfy.node("HyperLoRAFaceAnalyzerLoader").load("models/antelopev2", "cpu")
+    (clip_vision,) = comfy.node("HyperLoRACLIPVisionLoader").load("clip_vit_tiny")
     return mapping, hyperlora, analyzer_, clip_vision
 
 
@@ -141,10 +141,10 @@ ENCODE_DEFAULTS = {"remove_background": True, "grayscale": False, "face_selectio
 
 def test_likeness_node_scores_ranks_previews_and_shows_text(comfy, nodes):  # noqa: F811
     mapping, hyperlora, analyzer_, clip_vision = nodes
-    face = mapping["HyperLoRAEncodeFace"]().encode(as_batch([marker()]), clip_vision, analyzer_,
+    face = comfy.node("HyperLoRAEncodeFace").encode(as_batch([marker()]), clip_vision, analyzer_,
                                                    **ENCODE_DEFAULTS)["result"][0]
     generated = as_batch([marker(0.7, 0.8), blank(), marker(), marker(1.0, 0.3)])
-    out = mapping["HyperLoRALikeness"]().measure(generated, analyzer_, face=face, top_k=2)
+    out = comfy.node("HyperLoRALikeness").measure(generated, analyzer_, face=face, top_k=2)
     scores, ranked, preview, summary = out["result"]
     assert isinstance(scores, list) and len(scores) == 4 and scores[1] == 0.0
     assert scores[2] == pytest.approx(1.0, abs=1e-6) and max(scores[0], scores[3]) < 0.99
@@ -152,20 +152,20 @@ def test_likeness_node_scores_ranks_previews_and_shows_text(comfy, nodes):  # no
     assert torch.equal(ranked, generated[best_two])
     assert preview.shape == generated.shape and "image 3" in summary
     assert any("no face found" in line for line in out["ui"]["text"]) and len(out["ui"]["images"]) == 4
-    assert mapping["HyperLoRALikeness"].OUTPUT_IS_LIST == (True, False, False, False)
+    assert mapping["HyperLoRALikeness"].OUTPUT_IS_LIST == [True, False, False, False]
 
-    (coefficients,) = mapping["HyperLoRAPredictCoefficients"]().predict(hyperlora, face, "")
-    again = mapping["HyperLoRALikeness"]().measure(generated, analyzer_, coefficients=coefficients)["result"]
+    (coefficients,) = comfy.node("HyperLoRAPredictCoefficients").predict(hyperlora, face, "")
+    again = comfy.node("HyperLoRALikeness").measure(generated, analyzer_, coefficients=coefficients)["result"]
     assert again[0] == pytest.approx(scores, abs=1e-6)
     assert again[1].shape[0] == 4  # top_k 0: all, sorted
 
 
 def test_likeness_node_needs_exactly_one_reference(comfy, nodes):  # noqa: F811
-    mapping, hyperlora, analyzer_, _ = nodes
-    node = mapping["HyperLoRALikeness"]()
+    _, hyperlora, analyzer_, _ = nodes
+    node = comfy.node("HyperLoRALikeness")
     with pytest.raises(ValueError, match="either 'face'"):
         node.measure(as_batch([marker()]), analyzer_)
-    face = mapping["HyperLoRAEncodeFace"]().encode(as_batch([marker()]), nodes[3], analyzer_,
+    face = comfy.node("HyperLoRAEncodeFace").encode(as_batch([marker()]), nodes[3], analyzer_,
                                                    **ENCODE_DEFAULTS)["result"][0]
     with pytest.raises(ValueError, match="not both"):
         node.measure(as_batch([marker()]), analyzer_, face=face, coefficients=face)
@@ -180,11 +180,11 @@ def test_an_identity_with_a_zero_arcface_reference_is_named(comfy, nodes, models
     from hyperlora_core import identity_file
     from hyperlora_core.cli import main
 
-    mapping, hyperlora, analyzer_, _ = nodes
+    _, hyperlora, analyzer_, _ = nodes
     zero = comfy.pack.nodes.types.Coefficients(hyperlora, torch.zeros(1), None, "alice", arcface=torch.zeros(512))
     with pytest.raises(ValueError, match=r"The identity .alice. has an ArcFace reference of zeros.*Save the identity "
                                          r"again") as caught:
-        mapping["HyperLoRALikeness"]().measure(as_batch([marker()]), analyzer_, coefficients=zero)
+        comfy.node("HyperLoRALikeness").measure(as_batch([marker()]), analyzer_, coefficients=zero)
     assert "cancel out" not in str(caught.value)
     path = tmp_path / "alice.safetensors"
     identity_file.save_identity(path, identity_file.SavedIdentity(

@@ -15,11 +15,11 @@ UPCOMING_NODES = {"HyperLoRAApplyConditioning", "HyperLoRAIdentityHook", "HyperL
 
 
 def test_every_registered_node_has_search_aliases(comfy):  # noqa: F811
-    missing = [key for key, node in comfy.pack.NODE_CLASS_MAPPINGS.items() if not getattr(node, "SEARCH_ALIASES", None)]
+    missing = [key for key, node in comfy.nodes.items() if not node.GET_SCHEMA().search_aliases]
     assert not missing, (f"nodes without SEARCH_ALIASES: {missing}: add an entry to SEARCH_ALIASES in nodes/metadata.py "
                          "(the words an artist would type to find the node)")
-    for key, node in comfy.pack.NODE_CLASS_MAPPINGS.items():
-        aliases = node.SEARCH_ALIASES
+    for key, node in comfy.nodes.items():
+        aliases = node.GET_SCHEMA().search_aliases
         assert isinstance(aliases, list) and all(isinstance(a, str) and a.strip() == a and a for a in aliases), key
         assert len(aliases) == len(set(aliases)), key
         if key in IDENTITY_NODES:
@@ -27,7 +27,7 @@ def test_every_registered_node_has_search_aliases(comfy):  # noqa: F811
 
 
 def test_the_table_has_no_entry_for_a_node_that_does_not_exist(comfy):  # noqa: F811
-    unknown = set(comfy.pack.nodes.metadata.SEARCH_ALIASES) - set(comfy.pack.NODE_CLASS_MAPPINGS) - UPCOMING_NODES
+    unknown = set(comfy.pack.nodes.metadata.SEARCH_ALIASES) - set(comfy.nodes) - UPCOMING_NODES
     assert not unknown, f"SEARCH_ALIASES entries for no node: {unknown}"
     assert UPCOMING_NODES <= set(comfy.pack.nodes.metadata.SEARCH_ALIASES)
 

@@ -24,7 +24,7 @@ from tests.face_fixtures import tiny_clip_dir  # noqa: F401
 
 
 def node(comfy, key):  # noqa: F811
-    return comfy.pack.NODE_CLASS_MAPPINGS[key]()
+    return comfy.node(key)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ VARIANT = ("models", "hyper_lora", "hyper_lora", "sdxl_tiny_fidelity")
 @pytest.fixture
 def coefficients(comfy):  # noqa: F811
     """A made-up identity (unit tokens), predicted-like, for the tiny checkpoint."""
-    (hyperlora,) = comfy.pack.NODE_CLASS_MAPPINGS["HyperLoRACheckpointLoader"]().load(
+    (hyperlora,) = comfy.node("HyperLoRACheckpointLoader").load(
         "sdxl_tiny_fidelity", "auto", "cpu")
     gen = torch.Generator().manual_seed(5)
     shape = (hyperlora.config.num_queries, hyperlora.config.num_basis)
@@ -26,7 +26,7 @@ def coefficients(comfy):  # noqa: F811
 
 
 def export(comfy, coefficients, prefix="loras/me", style="comfy", base=0.0, precision="fp32"):  # noqa: F811
-    node = comfy.pack.NODE_CLASS_MAPPINGS["HyperLoRAExportLoRA"]()
+    node = comfy.node("HyperLoRAExportLoRA")
     return node.save(coefficients, prefix, style, base, 0.85, precision)["result"][0]
 
 

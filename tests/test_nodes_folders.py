@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tests.comfy_standin import install, load_pack, models_root  # noqa: F401
+from tests.comfy_standin import install, load_pack, models_root, node_classes  # noqa: F401
 from tests.face_fixtures import tiny_clip_dir  # noqa: F401
 
 
@@ -98,10 +98,10 @@ def test_face_model_prefers_a_complete_folder(env, tmp_path, models_root):  # no
 def test_the_loader_accepts_old_and_new_names_and_says_where_files_go(env):
     pack = load_pack()
     pack.nodes.folders.register_folders()
-    loader = pack.NODE_CLASS_MAPPINGS["HyperLoRAFaceAnalyzerLoader"]
-    assert loader.VALIDATE_INPUTS(face_model="antelopev2") is True
-    assert loader.VALIDATE_INPUTS(face_model="models/antelopev2") is True
-    message = loader.VALIDATE_INPUTS(face_model="buffalo_l")
+    loader = node_classes(pack)["HyperLoRAFaceAnalyzerLoader"]
+    assert loader.validate_inputs(face_model="antelopev2") is True
+    assert loader.validate_inputs(face_model="models/antelopev2") is True
+    message = loader.validate_inputs(face_model="buffalo_l")
     assert "'buffalo_l' not in ['antelopev2']" in message
     assert "models/insightface/models/antelopev2" in message and "glintr100.onnx" in message
     with pytest.raises(ValueError, match="was not found"):

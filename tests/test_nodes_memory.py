@@ -13,7 +13,7 @@ def memory(comfy):  # noqa: F811
 
 
 def load(comfy, policy="auto"):  # noqa: F811
-    (hyperlora,) = comfy.pack.NODE_CLASS_MAPPINGS["HyperLoRACheckpointLoader"]().load(
+    (hyperlora,) = comfy.node("HyperLoRACheckpointLoader").load(
         "sdxl_tiny_fidelity", "auto", policy)
     return hyperlora
 
@@ -75,7 +75,7 @@ def test_only_the_strength_changing_reuses_the_lora_factors(comfy, monkeypatch):
     from tests.comfy_standin import ModelPatcher
 
     model = ModelPatcher(TinyUNet(real(coefficients.alpha)))
-    apply = comfy.pack.NODE_CLASS_MAPPINGS["HyperLoRAApply"]()
+    apply = comfy.node("HyperLoRAApply")
     apply.apply(model, coefficients, 0.8, 0.0)
     apply.apply(model, coefficients, 0.5, 0.0)
     apply.apply(model, coefficients, 1.1, 0.0)
@@ -83,12 +83,12 @@ def test_only_the_strength_changing_reuses_the_lora_factors(comfy, monkeypatch):
 
 
 def test_the_strength_is_an_input_of_the_patching_nodes_only(comfy):  # noqa: F811
-    for key, node in comfy.pack.NODE_CLASS_MAPPINGS.items():
+    for key, node in comfy.nodes.items():
         spec = node.INPUT_TYPES()
         names = {**spec["required"], **spec.get("optional", {})}
         has_strength = any(name.endswith("strength") and name != "recommended_strength" for name in names)
         hooks = key in ("HyperLoRAApplyConditioning", "HyperLoRAIdentityHook")  # they patch when sampling
-        assert has_strength == (node.RETURN_TYPES == ("MODEL",) or key == "HyperLoRAExportLoRA" or hooks), key
+        assert has_strength == (node.RETURN_TYPES == ["MODEL"] or key == "HyperLoRAExportLoRA" or hooks), key
 
 
 # ---------------------------------------------------------------- dynamic VRAM (comfy-aimdo) and the classic mode

@@ -15,7 +15,7 @@ from PIL import Image
 import hyperlora_core as hl
 from hyperlora_core.face import TransformersCLIPEncoder, encode_faces
 from tests import reference
-from tests.comfy_standin import NODE_HEADS, TinyUNet, comfy, models_root  # noqa: F401
+from tests.comfy_standin import NODE_HEADS, TinyUNet, V1Call, comfy, models_root  # noqa: F401
 from tests.face_fixtures import GREY, analyzer, antelope_dir, paint_marker, tiny_clip_dir  # noqa: F401
 
 VARIANT_PATH = ("models", "hyper_lora", "hyper_lora", "sdxl_tiny_fidelity")
@@ -30,7 +30,7 @@ def as_batch(images) -> torch.Tensor:
 
 
 def node(comfy, key):  # noqa: F811
-    return comfy.pack.NODE_CLASS_MAPPINGS[key]()
+    return comfy.node(key)
 
 
 ENCODE_DEFAULTS = {"remove_background": True, "grayscale": False, "face_selection": "largest", "face_index": 0,
@@ -241,6 +241,12 @@ def test_apply_face_shortcut_equals_the_separate_nodes(comfy, loaded, models_roo
     (again,) = shortcut.apply(model, hyperlora, clip_vision, analyzer_, images, 0.5)  # only the strength moved
     assert comfy.utils.ProgressBar.updates == []  # the face was not encoded again
     assert_patched(again, expected_weights(model, models_root, [(coefficients.alpha, "id", 0.5)]))
+    # V3 nodes have no instance: each Apply Face node (by its id) keeps its own last face
+    V1Call(comfy.nodes["HyperLoRAApplyFace"], unique_id="2").apply(
+        model, hyperlora, clip_vision, analyzer_, as_batch(photos((100, 100, 300, 260))), 0.8)
+    comfy.utils.ProgressBar.updates.clear()
+    shortcut.apply(model, hyperlora, clip_vision, analyzer_, images, 0.7)
+    assert comfy.utils.ProgressBar.updates == []
 
 
 def test_trigger_words(comfy):  # noqa: F811

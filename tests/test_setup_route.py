@@ -2,19 +2,24 @@
 
 import asyncio
 import importlib
+import importlib.util
 import sys
 import types
 from pathlib import Path
 
 import pytest
 
+from tests.comfy_api_standin import make_comfy_api
 from tests.test_setup_check import install_antelope, install_clip_folder, install_variant
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def pack_module(name: str):
-    """Import a module of the pack as ComfyUI does (as a package, so relative imports work)."""
+    """Import a module of the pack as ComfyUI does (as a package, so relative imports work; the nodes need
+    comfy_api, ComfyUI's V3 node API: its stand-in when ComfyUI is absent)."""
+    if "comfy_api" not in sys.modules and importlib.util.find_spec("comfy_api") is None:
+        sys.modules.update(make_comfy_api())
     if "hyperlora_pack" not in sys.modules:
         package = types.ModuleType("hyperlora_pack")
         package.__path__ = [str(ROOT)]

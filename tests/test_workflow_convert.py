@@ -329,7 +329,7 @@ def test_converter_node_specs_match_the_real_schemas(kind):
     assert [name for name, _ in spec.widgets] == [s.input_name for s in slots]
     sockets = [(name, s[0]) for section in ("required", "optional")
                for name, s in schema["input"].get(section, {}).items() if (name, s) and not isinstance(s[0], list)
-               and s[0] not in ("INT", "FLOAT", "STRING", "BOOLEAN")]
+               and s[0] not in ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")]
     assert list(spec.inputs) == sockets
     assert list(spec.outputs) == list(zip(schema["output_name"], schema["output"]))
     for (name, default), slot in zip(spec.widgets, slots):

@@ -216,7 +216,7 @@ def test_schemas_from_node_classes_match_object_info_shape():
 
 def test_pack_nodes_load_without_comfyui():
     if not (REPO_ROOT / "__init__.py").is_file():
-        pytest.skip("the pack's __init__.py (NODE_CLASS_MAPPINGS) is not written yet")
+        pytest.skip("the pack's __init__.py (comfy_entrypoint) is not written yet")
     schemas = load_pack_schemas()
     assert schemas and all(name.startswith("HyperLoRA") for name in schemas)
     for schema in schemas.values():

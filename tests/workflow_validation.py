@@ -18,6 +18,7 @@ Usage: python tests/workflow_validation.py [--release 0.14.1] example_workflows/
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import re
@@ -123,28 +124,48 @@ def schemas_from_node_classes(mappings: dict[str, type]) -> dict:
             "output": outputs,
             "output_name": list(getattr(cls, "RETURN_NAMES", None) or outputs),
             "name": name,
+            "output_node": bool(getattr(cls, "OUTPUT_NODE", False)),
         }
     return schemas
 
 
 def load_pack_schemas(root: Path = REPO_ROOT) -> dict:
-    """Import the pack like ComfyUI does (stand-in folder_paths if ComfyUI is absent) and describe its nodes.
+    """Import the pack like ComfyUI does (stand-in folder_paths and comfy_api if ComfyUI is absent) and
+    describe its nodes.
 
     Without ComfyUI, every model-file list is empty, which the validator treats as a free string.
     """
     stand_in = "folder_paths" not in sys.modules and importlib.util.find_spec("folder_paths") is None
     if stand_in:
         sys.modules["folder_paths"] = _stand_in_folder_paths()
+    api_stand_in = {}
+    if "comfy_api" not in sys.modules and importlib.util.find_spec("comfy_api") is None:
+        if str(REPO_ROOT) not in sys.path:
+            sys.path.insert(0, str(REPO_ROOT))
+        from tests.comfy_api_standin import make_comfy_api
+
+        api_stand_in = make_comfy_api()
+        sys.modules.update(api_stand_in)
     try:
         spec = importlib.util.spec_from_file_location(
             "hyperlora_pack_under_test", root / "__init__.py", submodule_search_locations=[str(root)])
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
         spec.loader.exec_module(module)
-        return schemas_from_node_classes(module.NODE_CLASS_MAPPINGS)
+        return schemas_from_node_classes(node_classes(module))
     finally:
         if stand_in:
             del sys.modules["folder_paths"]
+        for name in api_stand_in:
+            del sys.modules[name]
+
+
+def node_classes(pack) -> dict[str, type]:
+    """The pack's nodes by id, as ComfyUI registers them from comfy_entrypoint()."""
+    async def listed():
+        return await (await pack.comfy_entrypoint()).get_node_list()
+
+    return {node.GET_SCHEMA().node_id: node for node in asyncio.run(listed())}
 
 
 def _stand_in_folder_paths() -> types.ModuleType:

@@ -100,8 +100,11 @@ def checkpoint(comfyui, tiny_sdxl, tmp_path_factory):
 
 @pytest.fixture
 def node(comfyui):
-    """Instantiate one of our nodes from ComfyUI's registry, by key."""
-    return lambda key: comfyui.nodes.NODE_CLASS_MAPPINGS[key]()
+    """One of our nodes from ComfyUI's registry, by key, called as the V1 node was (tests/comfy_standin.V1Call:
+    `node.load(...)` runs the V3 execute through the real comfy_api's class clone)."""
+    from tests.comfy_standin import V1Call
+
+    return lambda key: V1Call(comfyui.nodes.NODE_CLASS_MAPPINGS[key])
 
 
 # ---------------------------------------------------------------- a real ComfyUI server (main.py)

@@ -35,8 +35,11 @@ MODEL_FILE_INPUTS = {
     "HyperLoRALoadIdentity": "identity",  # a saved identity file
     "TrainLoraNode": "existing_lora",  # the exported LoRA it continues
 }
-# Loaders that check their file name themselves (VALIDATE_INPUTS: old saved names are accepted too).
-CUSTOM_VALIDATION = {"HyperLoRAFaceAnalyzerLoader": "custom_validation_failed"}
+# Loaders that check their file name themselves (validate_inputs).
+CUSTOM_VALIDATION = {"HyperLoRAFaceAnalyzerLoader": "custom_validation_failed",  # old saved names accepted too
+                     # V3 dropdowns of files check themselves (0.3.64 checks no V3 dropdown: nodes/v3.py)
+                     "HyperLoRACheckpointLoader": "custom_validation_failed",
+                     "HyperLoRALoadIdentity": "custom_validation_failed"}
 REQUEST_TIMEOUT_S = 30
 START_TIMEOUT_S = 120
 

@@ -91,7 +91,7 @@ test("after Save Identity ran, every Load Identity list is refreshed", async () 
   api.fetchApi = async (route) => {
     api.requests.push(route);
     return { ok: true, json: async () => ({ [identities.LOAD_NODE]: { input: { required: {
-      identity: [["new.safetensors"], {}] } } } }) };
+      identity: ["COMBO", { options: ["new.safetensors"], multiselect: false }] } } } }) };
   };
   listeners.executed({ detail: { output: { text: ["x"] } } });
   assert.equal(api.requests.at(-1) === `/object_info/${identities.LOAD_NODE}`, false);

@@ -1,0 +1,55 @@
+"""ComfyUI's V3 node API as our nodes use it, and the one thing that differs between supported releases.
+
+No pinned API version exists in both releases (comfy_api/v0_0_2 re-exports comfy_api.latest in 0.3.64
+and in 0.14.1), so the nodes use comfy_api.latest; tests/test_comfy_api_surface.py checks everything we
+use of it against what each release has (tests/data/comfy_api/, recorded by scripts/record_comfy_api.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from comfy_api.latest import ComfyExtension, io  # noqa: F401  (re-exported for the node modules)
+
+from .metadata import search_aliases
+from .types import COEFFS, FACE, FACE_ANALYZER, HYPERLORA
+
+# Our own sockets. Core sockets use core's classes (io.Model, io.Conditioning, io.Image, ...).
+Hyperlora = io.Custom(HYPERLORA)
+FaceAnalyzer = io.Custom(FACE_ANALYZER)
+Face = io.Custom(FACE)
+Coeffs = io.Custom(COEFFS)
+
+# Schema fields only some supported releases have: left out where the running one lacks them. 0.3.64's
+# Schema has no search_aliases, and its server sent no aliases for V1 nodes either.
+OPTIONAL_SCHEMA_FIELDS = ("search_aliases",)
+
+
+def schema(node_id: str, **fields) -> io.Schema:
+    """io.Schema of one of our nodes, with its search words from metadata.SEARCH_ALIASES."""
+    fields["search_aliases"] = search_aliases(node_id)
+    known = {field.name for field in dataclasses.fields(io.Schema)}
+    for name in OPTIONAL_SCHEMA_FIELDS:
+        if name not in known:
+            fields.pop(name)
+    return io.Schema(node_id=node_id, **fields)
+
+
+def listed_or_message(value, listed: list[str], what: str, where: str):
+    """validate_inputs of a dropdown of installed files: True, or what is missing and where it goes.
+
+    ComfyUI 0.3.64's executor does not check a V3 dropdown's value against its choices (0.14.1 does), so our
+    file dropdowns check themselves: a missing file is refused at queue time on both releases, with a
+    message saying where to put it. A linked value (None here) is checked when the node runs.
+    """
+    if value is None or value in listed:
+        return True
+    shown = listed if len(listed) <= 20 else f"(a list of {len(listed)})"
+    return (f"{what} '{value}' not in {shown}. Put it in {where}, then press 'r' in ComfyUI to refresh the "
+            "lists and pick it.")
+
+
+def output(kind, name: str, tooltip: str, **options):
+    """An output shown with its V1 name (RETURN_NAMES): without display_name 0.3.64 shows the type. No id:
+    ids of inputs and outputs must differ (model in, model out), and the schema numbers outputs itself."""
+    return kind.Output(display_name=name, tooltip=tooltip, **options)

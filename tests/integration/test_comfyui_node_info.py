@@ -1,0 +1,42 @@
+"""Our nodes' /object_info on a real server is what the V1 nodes sent, save what V3 legitimately says otherwise.
+
+tests/data/node_info/v1-comfyui-<release>.json was recorded from the V1 nodes (before the port to the V3 node
+API) with `scripts/record_object_info.py --pack`, in an empty base folder as here. Equal node ids, input
+names, types, defaults, limits, input order, outputs, output node flags and categories mean every saved
+workflow (ours and converted official ones) loads as before. The texts (tooltips, descriptions, display
+names, aliases) were equal too at the port (scripts/compare_node_info.py without --no-texts); they are left
+out here so that editing a tooltip needs no new recording.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from scripts.compare_node_info import differences
+from scripts.record_object_info import comfyui_version
+from tests.integration.conftest import COMFYUI_PATH, install_pack, running_comfyui
+from tests.integration.log_checks import assert_no_problems_of_ours
+
+RECORDED = Path(__file__).resolve().parents[1] / "data" / "node_info"
+START_TIMEOUT_S = 180
+
+
+def test_object_info_of_our_nodes_matches_the_v1_nodes(tmp_path):
+    if not COMFYUI_PATH:
+        pytest.skip("set COMFYUI_PATH to a ComfyUI checkout to run the integration tests")
+    release = comfyui_version(Path(COMFYUI_PATH))
+    recorded = RECORDED / f"v1-comfyui-{release}.json"
+    if not recorded.exists():
+        pytest.skip(f"no /object_info of the V1 nodes was recorded on ComfyUI {release}")
+    install_pack(tmp_path)
+    with running_comfyui(tmp_path, START_TIMEOUT_S) as (base_url, log_path), \
+            urllib.request.urlopen(f"{base_url}/object_info", timeout=30) as response:
+        info = json.loads(response.read())
+    ours = {key: node for key, node in info.items() if node.get("python_module", "").startswith("custom_nodes.")}
+    assert len(ours) == 17
+    assert differences(json.loads(recorded.read_text()), ours, texts=False) == []
+    assert_no_problems_of_ours(log_path.read_text())
