@@ -23,7 +23,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hyperlora_core.naming import PROJECTIONS
+from hyperlora_core.engine.naming import PROJECTIONS
 
 FULL = {"num_basis": 128, "rank": 8, "dim": 1024, "depth": 4, "heads": 12, "dim_head": 64, "ff_mult": 4, "embed_dim": 1024,
             "id_tokens": 16, "with_base": False, "dtype": torch.float16}
@@ -144,7 +144,7 @@ def interleaved(contenders: dict, repeat: int) -> dict[str, list[float]]:
 
 def materialisation(folder: Path, repeat: int) -> None:
     import hyperlora_core as hl
-    from hyperlora_core.basis import bank_cpu_plan
+    from hyperlora_core.engine.basis import bank_cpu_plan
 
     model = hl.load_hyperlora(folder)
     bank = model._banks["id"]

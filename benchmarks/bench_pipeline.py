@@ -159,7 +159,7 @@ def run(args) -> None:
     loads["face analyzer" + STAND_IN] = time.perf_counter() - t0
     warm = torch.nn.functional.normalize(torch.randn(model.config.num_queries, model.config.num_basis), dim=-1)
     t0 = time.perf_counter()
-    from hyperlora_core.basis import bank_cpu_plan
+    from hyperlora_core.engine.basis import bank_cpu_plan
 
     plan = bank_cpu_plan(model._banks["id"], warm)
     loads["choosing the CPU combination path (once per process)"] = time.perf_counter() - t0
@@ -226,7 +226,7 @@ def saved_identity_case(model, alpha, arcface, repeat: int) -> tuple[float, floa
     What Load Identity does before Apply: read the small file and compare the checkpoint fingerprint,
     which samples the 3 GB bases file once per file date and is cached after that.
     """
-    from hyperlora_core import identity_file
+    from hyperlora_core.library import identity_file
 
     t0 = time.perf_counter()
     fingerprint = identity_file.checkpoint_fingerprint(model.path)

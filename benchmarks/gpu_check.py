@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import hyperlora_core as hl
-from hyperlora_core.combine_gpu import plan_chunks
+from hyperlora_core.engine.combine_gpu import plan_chunks
 
 TOLERANCE = {torch.float16: 2.0 ** -9, torch.bfloat16: 2.0 ** -6}  # one rounding of the result, with room
 failures: list[str] = []
@@ -193,8 +193,8 @@ def cpu_only(repeat: int) -> None:
             model = hl.load_hyperlora(folder, dtype=dtype, heads=2, dim_head=8)
             coeff = coefficients(model)
             reference = model.lora_factors(coeff, cpu_path="fp32_chunks")
-            from hyperlora_core.basis import combine_groups
-            from hyperlora_core.combine_gpu import combine_streamed
+            from hyperlora_core.engine.basis import combine_groups
+            from hyperlora_core.engine.combine_gpu import combine_streamed
 
             bank = model._banks["id"]
             exact = combine_groups(bank, coeff, torch.device("cpu"), cpu_path="fp32_chunks")

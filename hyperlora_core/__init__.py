@@ -1,10 +1,10 @@
 """HyperLoRA engine: released checkpoints -> coefficients -> LoRA weights. Pure torch; never imports ComfyUI."""
 
-from .checkpoint import HyperLoRAConfig, ModuleSpec
-from .fusion import mix_coefficients, slider
-from .lora import LoraFactors, kohya_state_dict
-from .model import HyperLoRAModel, load_hyperlora
-from .naming import TRIGGER_WORDS, ldm_style_name, model_key
+from .engine.checkpoint import HyperLoRAConfig, ModuleSpec
+from .engine.fusion import mix_coefficients, slider
+from .engine.lora import LoraFactors, kohya_state_dict
+from .engine.model import HyperLoRAModel, load_hyperlora
+from .engine.naming import TRIGGER_WORDS, ldm_style_name, model_key
 
 __all__ = [
     "TRIGGER_WORDS",

@@ -1,4 +1,4 @@
-"""`python -m hyperlora_core`: see hyperlora_core/cli.py."""
+"""`python -m hyperlora_core`: see hyperlora_core/cli/."""
 
 import sys
 

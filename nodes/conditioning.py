@@ -21,7 +21,7 @@ import logging
 
 import torch
 
-from ..hyperlora_core.schedule import check_window, fade_keyframes, window_is_empty
+from ..hyperlora_core.engine.schedule import check_window, fade_keyframes, window_is_empty
 from ..hyperlora_core.validate import finite
 from .identity_runtime import TAG as IDENTITY_TAG
 from .identity_runtime import PlacedIdentity, place_identity, require_model_wrappers

@@ -1,6 +1,6 @@
 """POST /hyperlora/convert_workflow: the web extension's "Convert to HyperLoRA for ComfyUI".
 
-A thin adapter over hyperlora_core.workflow_convert: the request body is {"workflow": <UI-format
+A thin adapter over hyperlora_core.workflows.convert: the request body is {"workflow": <UI-format
 workflow>}; the answer is {"workflow": <converted>, "report": {...}} or, for a file that cannot be
 converted, status 400 with {"error": <what to do>}. The server's own node list is passed along so
 the report can also name other packs' nodes that are not installed.
@@ -20,7 +20,7 @@ MAX_BYTES = 32 * 1024 * 1024  # far above any saved workflow; a larger body is r
 
 def convert(body: object, installed: set[str] | None) -> tuple[int, dict]:
     """(HTTP status, JSON answer) for a parsed request body."""
-    from ..hyperlora_core.workflow_convert import WorkflowError, convert_workflow
+    from ..hyperlora_core.workflows.convert import WorkflowError, convert_workflow
 
     if not isinstance(body, dict) or "workflow" not in body:
         return 400, {"error": 'Send {"workflow": <the workflow>} as JSON.'}

@@ -11,7 +11,7 @@ import logging
 import os
 import time
 
-from ..hyperlora_core.checkpoint import MODULES_JSON
+from ..hyperlora_core.engine.checkpoint import MODULES_JSON
 from ..hyperlora_core.face.antelopev2 import REQUIRED_FILES as ANTELOPEV2_FILES
 from ..hyperlora_core.paths import is_inside
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import os
 
-from ..hyperlora_core import identity_file
+from ..hyperlora_core.library import identity_file
 from .folders import forget_cached_list
 from .types import CATEGORY, Coefficients
 from .v3 import Coeffs, Hyperlora, io, listed_or_message, output, schema

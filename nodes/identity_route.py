@@ -19,7 +19,7 @@ def thumbnail_png(name: str) -> bytes | None:
     """PNG bytes of the identity's thumbnail; None when it has none. ValueError for a bad or unknown name."""
     from PIL import Image
 
-    from ..hyperlora_core.identity_file import read_thumbnail
+    from ..hyperlora_core.library.identity_file import read_thumbnail
     from .identity import resolve_identity
 
     pixels = read_thumbnail(resolve_identity(name))

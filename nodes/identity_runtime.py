@@ -23,9 +23,14 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..hyperlora_core.activation_lora import StackedFactors, low_rank_delta, row_channel_scale, stack_factors
-from ..hyperlora_core.lora import LoraFactors
-from ..hyperlora_core.schedule import strength_at_sigma
+from ..hyperlora_core.engine.activation_lora import (
+    StackedFactors,
+    low_rank_delta,
+    row_channel_scale,
+    stack_factors,
+)
+from ..hyperlora_core.engine.lora import LoraFactors
+from ..hyperlora_core.engine.schedule import strength_at_sigma
 
 WRAPPER_KEY = "hyperlora_identities"
 TAG = "hyperlora_identity"  # key of our identity copies in a cond: the PlacedIdentity

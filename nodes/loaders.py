@@ -7,10 +7,10 @@ import weakref
 from contextlib import contextmanager
 
 from .. import hyperlora_core as hl
-from ..hyperlora_core.checkpoint import BASES
+from ..hyperlora_core.engine.checkpoint import BASES
+from ..hyperlora_core.engine.safetensors_io import SafetensorsFile
 from ..hyperlora_core.face.antelopev2 import EXPECTED_LOCATION as ANTELOPEV2_LOCATION
 from ..hyperlora_core.face.antelopev2 import REQUIRED_FILES as ANTELOPEV2_FILES
-from ..hyperlora_core.safetensors_io import SafetensorsFile
 from . import folders
 from .memory import DEVICE_POLICIES, ManagedHyperLoRA, storage_device
 from .types import CATEGORY

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..hyperlora_core.trainer_lora import trainer_file_prefix
+from ..hyperlora_core.engine.trainer_lora import trainer_file_prefix
 from .folders import forget_cached_list
 
 DESTINATIONS = ("output", "loras")

@@ -8,9 +8,9 @@ import re
 import torch
 
 from .. import hyperlora_core as hl
-from ..hyperlora_core.lora_file import lora_metadata, write_lora_atomically
+from ..hyperlora_core.engine.lora_file import lora_metadata, write_lora_atomically
+from ..hyperlora_core.engine.trainer_lora import trainer_state_dict
 from ..hyperlora_core.paths import is_inside
-from ..hyperlora_core.trainer_lora import trainer_state_dict
 from ..hyperlora_core.validate import finite
 from .lora_destination import (
     DESTINATIONS,

@@ -1,7 +1,7 @@
 """GET /hyperlora/setup: the setup report for the web extension, as JSON.
 
 A thin adapter: it only asks ComfyUI's folder_paths where models live (so
-extra_model_paths.yaml counts) and hands that to hyperlora_core.setup_check.
+extra_model_paths.yaml counts) and hands that to hyperlora_core.setup.check.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ FOLDER_NAMES = {
 
 def setup_report(folder_paths) -> dict:
     """The JSON report for the folders `folder_paths` (ComfyUI's module, or a stand-in) knows."""
-    from ..hyperlora_core.setup_check import check_setup
+    from ..hyperlora_core.setup.check import check_setup
 
     folders = {
         argument: [path for name in names if name in folder_paths.folder_names_and_paths

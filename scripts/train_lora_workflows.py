@@ -1,5 +1,5 @@
 """The Train LoRA family of example workflows: export an identity LoRA where core Train LoRA finds it,
-then continue training it. scripts/build_example_workflows.py adds them to its EXAMPLES.
+then continue training it. scripts/build_example_workflows.py writes them.
 
 Core changed these nodes between releases (SaveLoRANode -> SaveLoRA; Train LoRA's widgets and
 outputs), so the refine workflow is built from the release's own schemas: the plain file for the
@@ -9,47 +9,50 @@ file the refine workflow continues, so queued in that order they run without edi
 
 from __future__ import annotations
 
-IDENTITY = "my_face"
+from scripts.workflow_builder import (
+    CLIP_VIT_L,
+    FACE_MODEL,
+    FILES_NOTE,
+    HYPERLORA,
+    IDENTITY,
+    SDXL,
+    STRENGTH,
+    face_identity,
+    generate,
+    prompts,
+)
+
 EXPORT_PREFIX = f"hyperlora/{IDENTITY}"  # Export LoRA (comfy_trainer, loras) adds "_0_steps_00001_"
 TRAINER_LORA = f"{EXPORT_PREFIX}_0_steps_00001_.safetensors"
 REFINE = "hyperlora_refine_with_train_lora"
 
 
-def _base():
-    """The shared parts (imported late: that module imports this one)."""
-    from scripts import build_example_workflows
-
-    return build_example_workflows
-
-
 def export_for_train_lora(wf) -> None:
-    base = _base()
-    wf.add("Note", 0, text=base.FILES_NOTE + f"\n\nStep 1 of 2: exports the identity of the photos as "
+    wf.add("Note", 0, text=FILES_NOTE + f"\n\nStep 1 of 2: exports the identity of the photos as "
            f"models/loras/{TRAINER_LORA} (key_style comfy_trainer, destination loras), the file {REFINE} "
            "continues. Queue it once, then open the refine workflow: its Train LoRA already picks this file. "
            "Queued again, it writes _00002_ and so on; pick that one in Train LoRA's existing_lora.")
-    m = {"hyperlora": wf.add("HyperLoRACheckpointLoader", 0, "Models", checkpoint=base.HYPERLORA),
-         "clip_vision": wf.add("CLIPVisionLoader", 0, "Models", clip_name=base.CLIP_VIT_L),
-         "face_analyzer": wf.add("HyperLoRAFaceAnalyzerLoader", 0, "Models", face_model=base.FACE_MODEL)}
+    m = {"hyperlora": wf.add("HyperLoRACheckpointLoader", 0, "Models", checkpoint=HYPERLORA),
+         "clip_vision": wf.add("CLIPVisionLoader", 0, "Models", clip_name=CLIP_VIT_L),
+         "face_analyzer": wf.add("HyperLoRAFaceAnalyzerLoader", 0, "Models", face_model=FACE_MODEL)}
     photos = [wf.add("LoadImage", 1, "Reference photos", title=f"Photo {i}", image=f"face_{i}.jpg") for i in (1, 2)]
     batch = wf.add("ImageBatch", 1, "Reference photos", image1=photos[0]["IMAGE"], image2=photos[1]["IMAGE"])
-    coefficients, _ = base.face_identity(wf, 2, "Identity", m, batch["IMAGE"])
+    coefficients, _ = face_identity(wf, 2, "Identity", m, batch["IMAGE"])
     wf.add("HyperLoRAExportLoRA", 2, "Identity", coefficients=coefficients["coefficients"],
-           filename_prefix=EXPORT_PREFIX, key_style="comfy_trainer", recommended_strength=base.STRENGTH,
+           filename_prefix=EXPORT_PREFIX, key_style="comfy_trainer", recommended_strength=STRENGTH,
            destination="loras")
 
 
 def refine_with_train_lora(wf) -> None:
-    base = _base()
-    wf.add("Note", 0, text=base.FILES_NOTE + f"\n\nStep 2 of 2: first queue hyperlora_export_for_train_lora, which "
+    wf.add("Note", 0, text=FILES_NOTE + f"\n\nStep 2 of 2: first queue hyperlora_export_for_train_lora, which "
            f"writes models/loras/{TRAINER_LORA}. This core Train LoRA graph continues from it on the same reference "
            "photos (a short fine-tune lifts likeness further) and saves the result into ComfyUI/output/loras. Use "
            "photos of one size; keep the steps low (50-200) so the LoRA stays editable.")
-    sdxl = wf.add("CheckpointLoaderSimple", 0, "Models", ckpt_name=base.SDXL)
+    sdxl = wf.add("CheckpointLoaderSimple", 0, "Models", ckpt_name=SDXL)
     photos = [wf.add("LoadImage", 1, "Reference photos", title=f"Photo {i}", image=f"face_{i}.jpg") for i in (1, 2)]
     batch = wf.add("ImageBatch", 1, "Reference photos", image1=photos[0]["IMAGE"], image2=photos[1]["IMAGE"])
     latents = wf.add("VAEEncode", 1, "Reference photos", pixels=batch["IMAGE"], vae=sdxl["VAE"])
-    positive, negative = base.prompts(wf, 2, sdxl["CLIP"], "photo of a person")
+    positive, negative = prompts(wf, 2, sdxl["CLIP"], "photo of a person")
     train = wf.add("TrainLoraNode", 3, "Fine-tune", model=sdxl["MODEL"], latents=latents["LATENT"],
                    positive=positive["CONDITIONING"], steps=100, learning_rate=0.0001, existing_lora=TRAINER_LORA)
     save = "SaveLoRA" if "SaveLoRA" in wf.schemas else "SaveLoRANode"  # renamed in ComfyUI 0.4-0.14
@@ -59,7 +62,7 @@ def refine_with_train_lora(wf) -> None:
     else:  # newer Train LoRA returns the LoRA only: core Load LoRA Model applies it
         model = wf.add("LoraModelLoader", 3, "Fine-tune", model=sdxl["MODEL"], lora=train["lora"],
                        strength_model=1.0)["model"]
-    base.generate(wf, 4, model, positive["CONDITIONING"], negative["CONDITIONING"], sdxl["VAE"], "refined")
+    generate(wf, 4, model, positive["CONDITIONING"], negative["CONDITIONING"], sdxl["VAE"], "refined")
 
 
 # (name, summary, graph, build) for build_example_workflows.Example

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from hyperlora_core.naming import PROJECTIONS, ldm_style_name
+from hyperlora_core.engine.naming import PROJECTIONS, ldm_style_name
 
 TINY_MODULES = [
     ("lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn1", 16, None),

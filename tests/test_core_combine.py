@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import hyperlora_core as hl
-from hyperlora_core import combine_cpu, combine_gpu
+from hyperlora_core.engine import combine_cpu, combine_gpu
 from tests import reference
 from tests.conftest import TINY_HEADS
 
@@ -46,7 +46,7 @@ def test_fp32_bases_stay_exact_on_the_cpu_paths(path):
 def test_fused_path_matches_the_spec_reference(tiny_checkpoint):
     model = hl.load_hyperlora(tiny_checkpoint, **TINY_HEADS)
     coeff = torch.nn.functional.normalize(torch.randn(model.config.num_queries, model.config.num_basis), dim=-1)
-    ours = hl.lora.kohya_state_dict([(model.lora_factors(coeff, cpu_path="fused"), 1.0)])
+    ours = hl.kohya_state_dict([(model.lora_factors(coeff, cpu_path="fused"), 1.0)])
     ref = reference.kohya_lora(tiny_checkpoint, coeff, "id")
     for key, want in ref.items():
         if key.endswith("weight"):
@@ -130,7 +130,7 @@ def test_streamed_combination_matches_the_exact_sum():
 
 def test_streaming_a_real_bank_gives_the_exact_lora(tiny_checkpoint):
     """The auto policy's path (bases in RAM pass through a workspace), run on the CPU."""
-    from hyperlora_core.basis import combine_groups
+    from hyperlora_core.engine.basis import combine_groups
 
     model = hl.load_hyperlora(tiny_checkpoint, **TINY_HEADS)
     coeff = torch.nn.functional.normalize(torch.randn(model.config.num_queries, model.config.num_basis), dim=-1)

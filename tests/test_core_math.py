@@ -4,6 +4,7 @@ import torch
 from safetensors.torch import load_file
 
 import hyperlora_core as hl
+from hyperlora_core.engine.model import DTYPE_NAMES
 from tests import reference
 from tests.conftest import TINY_HEADS
 from tests.synthetic_checkpoint import TINY_MODULES, write_synthetic_checkpoint
@@ -67,7 +68,7 @@ def test_base_lora_matches_reference(tiny_checkpoint_fp32, face_features):
 
 def test_fp16_chunked_cpu_path_matches_reference(tiny_checkpoint, face_features, monkeypatch):
     """Half bases go through the chunked fp32 path; force several chunks per slot."""
-    monkeypatch.setattr("hyperlora_core.combine_cpu.CPU_CHUNK_ELEMENTS", 8 * 64)
+    monkeypatch.setattr("hyperlora_core.engine.combine_cpu.CPU_CHUNK_ELEMENTS", 8 * 64)
     model = hl.load_hyperlora(tiny_checkpoint, **TINY_HEADS)
     assert model.dtype == torch.float16
     coeff = torch.nn.functional.normalize(torch.randn(8 * len(TINY_MODULES), 8), dim=-1)
@@ -98,7 +99,7 @@ def test_dtype_choice_bf16_and_fp32(tiny_checkpoint, face_features):
     ref = reference.kohya_lora(tiny_checkpoint, coeff, "id")
     for dtype, tol in (("fp32", 1e-4), ("bf16", 3e-2)):
         model = hl.load_hyperlora(tiny_checkpoint, dtype=dtype, **TINY_HEADS)
-        assert model.dtype == hl.model.DTYPE_NAMES[dtype]
+        assert model.dtype == DTYPE_NAMES[dtype]
         _assert_state_dict_matches(model.lora_state_dict(coeff, dtype=torch.float32), ref, tol)
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from hyperlora_core import TRIGGER_WORDS
 from scripts import build_example_workflows as build
+from scripts import workflow_builder as builder
 from tests.workflow_validation import (
     NOTE_TYPES,
     load_pack_schemas,
@@ -231,10 +232,10 @@ def test_keeps_the_recommended_settings(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_uses_the_documented_model_names(name):
     graph = Graph(load(name), schemas_of(name))
-    expected = {("CheckpointLoaderSimple", "ckpt_name"): build.SDXL,
-                ("HyperLoRACheckpointLoader", "checkpoint"): build.HYPERLORA,
-                ("HyperLoRAFaceAnalyzerLoader", "face_model"): build.FACE_MODEL,
-                ("CLIPVisionLoader", "clip_name"): build.CLIP_VIT_L}
+    expected = {("CheckpointLoaderSimple", "ckpt_name"): builder.SDXL,
+                ("HyperLoRACheckpointLoader", "checkpoint"): builder.HYPERLORA,
+                ("HyperLoRAFaceAnalyzerLoader", "face_model"): builder.FACE_MODEL,
+                ("CLIPVisionLoader", "clip_name"): builder.CLIP_VIT_L}
     for (kind, widget), value in expected.items():
         for node in graph.of_type(kind):
             assert graph.widget(node, widget) == value
@@ -246,7 +247,7 @@ def test_uses_the_documented_model_names(name):
 def test_layout_is_readable(name):
     """No node hides another, and each node sits inside its own group's frame only."""
     workflow = load(name)
-    boxes = [(n, (n["pos"][0], n["pos"][1] - build.TITLE_H, n["size"][0], n["size"][1] + build.TITLE_H))
+    boxes = [(n, (n["pos"][0], n["pos"][1] - builder.TITLE_H, n["size"][0], n["size"][1] + builder.TITLE_H))
              for n in workflow["nodes"]]
     for i, (a, box_a) in enumerate(boxes):
         for b, box_b in boxes[i + 1:]:

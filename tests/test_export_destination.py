@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from hyperlora_core.trainer_lora import trainer_state_dict
+from hyperlora_core.engine.trainer_lora import trainer_state_dict
 from tests.comfy_standin import comfy, models_root  # noqa: F401
 from tests.face_fixtures import tiny_clip_dir  # noqa: F401
 from tests.reference import factor_delta

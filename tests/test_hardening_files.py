@@ -14,9 +14,9 @@ from safetensors.numpy import save_file
 
 import hyperlora_core as hl
 from hyperlora_core.cli import main
-from hyperlora_core.onnx_check import onnx_problem
-from hyperlora_core.safetensors_io import SafetensorsFile
-from hyperlora_core.setup_check import check_setup
+from hyperlora_core.engine.safetensors_io import SafetensorsFile
+from hyperlora_core.setup.check import check_setup
+from hyperlora_core.setup.onnx_check import onnx_problem
 from hyperlora_core.validate import load_json_file
 from tests.comfy_standin import comfy, models_root  # noqa: F401
 from tests.conftest import TINY_HEADS
@@ -310,7 +310,7 @@ def test_setup_route_answers_200_with_a_hostile_file_and_reports_the_rest(tmp_pa
 
 def test_hidden_bad_module_names_do_not_stop_the_route_either(tmp_path):
     """A file whose check raises something unexpected is still reported as that file's problem."""
-    from hyperlora_core import setup_check
+    from hyperlora_core.setup import check as setup_check
 
     models = complete_models(tmp_path)
     original = setup_check.onnx_problem

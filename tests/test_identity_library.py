@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from hyperlora_core import identity_file
+from hyperlora_core.library import identity_file
 from tests.comfy_standin import comfy, models_root  # noqa: F401
 from tests.face_fixtures import tiny_clip_dir  # noqa: F401
 from tests.synthetic_checkpoint import write_synthetic_checkpoint
@@ -340,7 +340,7 @@ def test_an_identity_file_with_the_released_shapes_is_about_0_6_mb_or_1_2_with_a
     ArcFace reference and a 128 px thumbnail; beta (same shape) doubles it."""
     import numpy as np
 
-    from hyperlora_core.identity_file import SavedIdentity, save_identity
+    from hyperlora_core.library.identity_file import SavedIdentity, save_identity
 
     queries, num_basis = 8 * 140, 128  # 8 tokens for each of SDXL's 140 attention modules, K = 128
     alpha = torch.nn.functional.normalize(torch.randn(queries, num_basis), dim=-1)

@@ -8,9 +8,9 @@ call's batch, checked against the model patched by hand, row by row, whatever th
 import pytest
 import torch
 
-from hyperlora_core.activation_lora import low_rank_delta, row_channel_scale, stack_factors
-from hyperlora_core.lora import LoraFactors
-from hyperlora_core.schedule import fade_keyframes, strength_at_sigma
+from hyperlora_core.engine.activation_lora import low_rank_delta, row_channel_scale, stack_factors
+from hyperlora_core.engine.lora import LoraFactors
+from hyperlora_core.engine.schedule import fade_keyframes, strength_at_sigma
 from tests.comfy_standin import ModelPatcher, TinyUNet, comfy, models_root  # noqa: F401
 from tests.face_fixtures import tiny_clip_dir  # noqa: F401
 

@@ -177,8 +177,8 @@ def test_likeness_node_needs_exactly_one_reference(comfy, nodes):  # noqa: F811
 
 
 def test_an_identity_with_a_zero_arcface_reference_is_named(comfy, nodes, models_root, tmp_path, capsys):  # noqa: F811
-    from hyperlora_core import identity_file
     from hyperlora_core.cli import main
+    from hyperlora_core.library import identity_file
 
     _, hyperlora, analyzer_, _ = nodes
     zero = comfy.pack.nodes.types.Coefficients(hyperlora, torch.zeros(1), None, "alice", arcface=torch.zeros(512))

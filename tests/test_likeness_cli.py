@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from hyperlora_core import identity_file
 from hyperlora_core.cli import main
+from hyperlora_core.library import identity_file
 from tests.face_fixtures import GREY, paint_marker
 from tests.tiny_onnx import write_antelopev2
 

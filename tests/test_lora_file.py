@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from hyperlora_core.lora_file import lora_metadata, write_lora_atomically
+from hyperlora_core.engine.lora_file import lora_metadata, write_lora_atomically
 
 
 def test_write_then_read_back_with_metadata(tmp_path):

@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from hyperlora_core.schedule import check_window, fade_keyframes, ramp
+from hyperlora_core.engine.schedule import check_window, fade_keyframes, ramp
 from tests.comfy_standin import ModelPatcher, TinyUNet, comfy, models_root  # noqa: F401
 
 TAG, WRAPPER_KEY = "hyperlora_identity", "hyperlora_identities"

@@ -27,8 +27,8 @@ def some_coefficients(comfy, hyperlora, seed=0):  # noqa: F811
 
 def released_streaming_bytes() -> int:
     """streaming_bytes() of the released checkpoints (140 modules, K = 128, rank 8, fp16): about 323 MB."""
-    from hyperlora_core.basis import bank_streaming_bytes, plan_bank
-    from hyperlora_core.checkpoint import ModuleSpec
+    from hyperlora_core.engine.basis import bank_streaming_bytes, plan_bank
+    from hyperlora_core.engine.checkpoint import ModuleSpec
     from tests.synthetic_checkpoint import sdxl_modules
 
     return bank_streaming_bytes(plan_bank("id", [ModuleSpec(*m) for m in sdxl_modules()], 128, 8), 2)

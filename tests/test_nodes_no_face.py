@@ -59,7 +59,7 @@ def test_apply_face_offers_only_what_exists(comfy, loaded):  # noqa: F811
 
 
 def test_the_command_line_names_the_file_and_its_flag(analyzer):  # noqa: F811
-    from hyperlora_core.cli import CLI_HINTS
+    from hyperlora_core.cli.make_lora import CLI_HINTS
     from hyperlora_core.face import encode_faces
 
     with pytest.raises(ValueError, match=r"image 1 of 1, me\.png \(300x200 pixels\)\. .*add --skip-missing\.$"):

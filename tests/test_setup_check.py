@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import save_file
 
-from hyperlora_core.setup_check import (
+from hyperlora_core.setup.check import (
     ANTELOPE_FILES,
     VARIANT_FILES,
     check_setup,

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from hyperlora_core import workflow_convert as wc
 from hyperlora_core.cli import main
-from hyperlora_core.workflow_graph import _box, _overlap
+from hyperlora_core.workflows import convert as wc
+from hyperlora_core.workflows.graph import _box, _overlap
 from tests.official_workflows import BUILT, Official, official, official_workflows, real_files
 from tests.workflow_validation import (
     REPO_ROOT,

@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from hyperlora_core.workflow_convert import convert_workflow
-from hyperlora_core.workflow_upgrade import is_outdated
+from hyperlora_core.workflows.convert import convert_workflow
+from hyperlora_core.workflows.upgrade import is_outdated
 from tests.test_example_workflows import load
 from tests.workflow_validation import load_core_schemas, load_pack_schemas, validate_workflow
 

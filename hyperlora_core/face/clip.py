@@ -66,7 +66,7 @@ class TransformersCLIPEncoder:
                 f"The CLIP image encoder folder {folder} lacks {', '.join(missing)}. Download config.json and "
                 f"model.safetensors of openai/clip-vit-large-patch14 into models/hyper_lora/clip_vit/"
                 f"clip_vit_large_14/, or use a ViT-L/14 CLIP vision model from models/clip_vision instead.")
-        from ..safetensors_io import SafetensorsFile
+        from ..engine.safetensors_io import SafetensorsFile
         from ..validate import load_json_file
 
         # Our own header and JSON checks first: they name the file and the fix (a pickle renamed to

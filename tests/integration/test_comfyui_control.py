@@ -152,7 +152,7 @@ def test_whole_run_identity_equals_apply(comfyui, node, tiny_sdxl, checkpoint, f
 
 @pytest.mark.parametrize("steps", [6, 3], ids=["ramp finer than steps", "ramp denser than steps"])
 def test_fades_are_read_from_each_steps_sigma(comfyui, node, tiny_sdxl, checkpoint, fresh, steps):
-    from hyperlora_core.schedule import fade_keyframes
+    from hyperlora_core.engine.schedule import fade_keyframes
 
     coefficients = identity(comfyui, node, seed=6)
     positive, negative = sampler_conds()
@@ -313,7 +313,7 @@ def test_on_top_of_apply_and_of_a_core_lora(comfyui, node, tiny_sdxl, checkpoint
     """Inside the mask: everything the model already had plus the identity; outside: the model as given."""
     import comfy.sd
 
-    from hyperlora_core.lora import kohya_state_dict
+    from hyperlora_core.engine.lora import kohya_state_dict
 
     positive, negative = sampler_conds(seed=1)
     base_identity, person, lora_identity = (identity(comfyui, node, seed=s) for s in (50, 51, 52))

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from hyperlora_core import identity_file
+from hyperlora_core.library import identity_file
 from tests.integration.conftest import install_pack, running_comfyui
 from tests.integration.log_checks import assert_no_problems_of_ours
 from tests.workflow_validation import combo_options

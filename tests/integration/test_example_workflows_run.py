@@ -139,9 +139,11 @@ def install_identity_files(models: Path, variant: Path) -> None:
     import torch
     from safetensors.torch import save_file
 
-    from hyperlora_core import identity_file, load_hyperlora
-    from hyperlora_core.trainer_lora import trainer_state_dict
-    from scripts.build_example_workflows import IDENTITY, TRAINER_LORA
+    from hyperlora_core import load_hyperlora
+    from hyperlora_core.engine.trainer_lora import trainer_state_dict
+    from hyperlora_core.library import identity_file
+    from scripts.train_lora_workflows import TRAINER_LORA
+    from scripts.workflow_builder import IDENTITY
 
     engine = load_hyperlora(variant)
     shape = (engine.config.num_queries, engine.config.num_basis)
@@ -318,7 +320,7 @@ def check_result(server, path: Path, prompt: dict, result: dict, tiny_unet, log_
             assert pixels.std(axis=(0, 1)).max() > 2.0, f"node {node_id} ({kind}): a flat image {image}"
         for text in output.get("text", []):
             if kind == "HyperLoRASaveIdentity":
-                from hyperlora_core.identity_file import load_identity
+                from hyperlora_core.library.identity_file import load_identity
 
                 assert load_identity(text).fingerprint.startswith("sha256:")
             elif str(text).endswith(".safetensors"):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from hyperlora_core import identity_file
+from hyperlora_core.library import identity_file
 from tests.integration.conftest import install_pack, running_comfyui
 from tests.integration.log_checks import assert_no_problems_of_ours
 from tests.integration.test_web_extension import CHROMIUM, prepare_frontend, run_browser, skip_reason
@@ -22,7 +22,8 @@ from tests.integration.test_web_extension import CHROMIUM, prepare_frontend, run
 TIMEOUT_S = 90
 LIKENESS_SUMMARY = ("ID similarity (ArcFace cosine) of 2 image(s): 0.712, 0.000 (no face found); best: image 1 "
                     "(0.712), mean 0.356")
-LIKENESS_TEXT = [LIKENESS_SUMMARY, "image 1: 0.712", "image 2: 0.000 (no face found)"]
+LIKENESS_TEXT = [LIKENESS_SUMMARY, "image 1: 0.712", "image 2: 0.000 (no face found)"]  # the node's ui text
+LIKENESS_SHOWN = [LIKENESS_SUMMARY, "\u2605 image 1: 0.712", "image 2: 0.000 (no face found)"]  # best marked
 FACES = {"cast/alice": (220, 40, 40), "cast/bob": (40, 40, 220), "carol": (40, 200, 40)}
 
 
@@ -74,7 +75,7 @@ def test_identity_picker_shows_the_chosen_face(server, renderer, tmp_path):
     second = report["steps"]["second"]
     assert second["shown"] and np.allclose(second["colour"], FACES["cast/bob"], atol=3)
     assert f"new/carol_{renderer}.safetensors" in report["steps"]["saved"]["values"]
-    assert report["steps"]["likeness"] == {"shown": True, "lines": LIKENESS_TEXT}
+    assert report["steps"]["likeness"] == {"shown": True, "lines": LIKENESS_SHOWN}
     ours = [e for e in report["consoleErrors"] + report["pageErrors"] if "hyperlora" in json.dumps(e).lower()]
     assert not ours, ours
     assert_no_problems_of_ours(server["log_path"].read_text())

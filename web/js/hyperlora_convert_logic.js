@@ -1,5 +1,5 @@
 // Pure logic of "Convert to HyperLoRA for ComfyUI": no ComfyUI imports, so Node's test runner checks it.
-// The conversion itself runs on the server (POST /hyperlora/convert_workflow, hyperlora_core/workflow_convert.py).
+// The conversion itself runs on the server (POST /hyperlora/convert_workflow, hyperlora_core/workflows/convert.py).
 
 /** The eleven node types of the official ComfyUI-HyperLoRA pack (bytedance), as saved in its workflows. */
 export const OFFICIAL_NODE_TYPES = [

@@ -11,9 +11,9 @@ import math
 
 import torch
 
+from ..validate import finite
 from .lora import LoraFactors, WeightedLoras
 from .resampler import normalize_tokens
-from .validate import finite
 
 
 def mix_coefficients(weighted: list[tuple[torch.Tensor, float]]) -> torch.Tensor:

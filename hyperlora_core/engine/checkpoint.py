@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..validate import load_json_file
 from .naming import PROJECTIONS, ldm_block
 from .safetensors_io import SafetensorsFile, refuse_pickle
-from .validate import load_json_file
 
 MODULES_JSON = "hyper_lora_modules.json"
 BASES = "hyper_lora_modules.safetensors"

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..validate import finite
 from .naming import ldm_style_name
-from .validate import finite
 
 
 @dataclass

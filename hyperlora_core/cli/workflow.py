@@ -6,8 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from .lora_file import check_target, write_bytes_atomically
-from .validate import load_json_file
+from ..engine.lora_file import check_target, write_bytes_atomically
+from ..validate import load_json_file
 
 NOT_JSON_ADVICE = ("So it is not a JSON workflow: use the .json file ComfyUI saved (a PNG with an embedded "
                    "workflow: drag it into ComfyUI and save it as .json).")
@@ -23,7 +23,7 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    from .workflow_convert import convert_workflow
+    from ..workflows.convert import convert_workflow
 
     source, out = Path(args.workflow).expanduser(), Path(args.out).expanduser()
     check_target(out, overwrite=True)  # a folder, FIFO, device or link is refused even with --force

@@ -25,8 +25,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .workflow_graph import Builder, Graph, NodeSpec, Socket, WorkflowError
-from .workflow_upgrade import upgrade_nodes
+from .graph import Builder, Graph, NodeSpec, Socket, WorkflowError
+from .upgrade import upgrade_nodes
 
 __all__ = ["OFFICIAL_NODE_TYPES", "Conversion", "Report", "WorkflowError", "convert_workflow"]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .validate import parse_json_text
+from ..validate import parse_json_text
 
 DTYPES = {
     "F64": torch.float64,

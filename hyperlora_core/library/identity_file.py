@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import find_checkpoint_files
-from .lora_file import write_lora_atomically
-from .paths import is_inside
-from .safetensors_io import SafetensorsFile
+from ..engine.checkpoint import find_checkpoint_files
+from ..engine.lora_file import write_lora_atomically
+from ..engine.safetensors_io import SafetensorsFile
+from ..paths import is_inside
 
 FORMAT = "hyperlora.identity"
 VERSION = "1"

@@ -13,11 +13,11 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .checkpoint import BASE_RESAMPLER, MODULES_JSON, REQUIRED_FILES, read_module_specs
-from .face.antelopev2 import REQUIRED_FILES as ANTELOPE_REQUIRED
+from ..engine.checkpoint import BASE_RESAMPLER, MODULES_JSON, REQUIRED_FILES, read_module_specs
+from ..engine.safetensors_io import SafetensorsFile
+from ..face.antelopev2 import REQUIRED_FILES as ANTELOPE_REQUIRED
+from ..validate import load_json_file
 from .onnx_check import onnx_problem
-from .safetensors_io import SafetensorsFile
-from .validate import load_json_file
 
 FOUND, MISSING, OPTIONAL_MISSING, DAMAGED = "found", "missing", "optional-missing", "damaged"
 

@@ -1,52 +1,22 @@
-"""`python -m hyperlora_core`: make an SDXL LoRA from face photos, check the model files, or score likeness.
-
-For people who want the LoRA file without building a ComfyUI graph (or on a server): it runs
-the same engine and face pipeline as the nodes. MODELS is a ComfyUI-style models folder:
-hyper_lora/hyper_lora/<variant>, hyper_lora/clip_vit/clip_vit_large_14, insightface/models/antelopev2.
-"""
+"""`python -m hyperlora_core make-lora`: face photos -> an SDXL LoRA file, by the same pipeline as the nodes."""
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from pathlib import Path
 
-from .lora_file import check_target
-from .naming import TRIGGER_WORDS
+from ..engine.lora_file import check_target
+from ..engine.naming import TRIGGER_WORDS
+from .arguments import finite_number, path_text, progress, read_image
 
 DTYPES = ("fp16", "bf16", "fp32")
 # The face pipeline's messages name node options by default; here they name our flags.
 CLI_HINTS = {"skip": "add --skip-missing",
              "pick": "faces are numbered from the left, starting at 0, in each photo"}
-EXPECTED_ERRORS = (ValueError, RuntimeError, OSError, ImportError)
 MAX_NAME_BYTES = 255  # the usual file name limit (ext4, NTFS, APFS)
 
 
-def finite_number(text: str) -> float:
-    """argparse type: a finite float (NaN or inf would be baked into every weight of the file)."""
-    from .validate import finite
-
-    try:
-        return finite(text, "the value")
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def path_text(text: str) -> str:
-    """argparse type: a path without NUL or line breaks (the OS would fail with a message naming no file)."""
-    if any(ord(char) < 32 for char in text):
-        raise argparse.ArgumentTypeError(f"the path {text!r} contains a control character (NUL or a line break); "
-                                         "type the file name again")
-    return text
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m hyperlora_core", description=(
-        "HyperLoRA without ComfyUI: make an SDXL LoRA from face photos, check the model files, or convert "
-        "workflows of the official pack."))
-    commands = parser.add_subparsers(dest="command", required=True)
-
+def add_parser(commands) -> None:
     make = commands.add_parser("make-lora", help="turn face photos of one person into an SDXL LoRA file")
     make.add_argument("--face", action="append", required=True, metavar="IMAGE", type=path_text,
                       help="a photo of the person; repeat for several photos (they are averaged)")
@@ -79,74 +49,25 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--precision", choices=DTYPES, default="fp16",
                       help="weights in the file (default fp16)")
 
-    check = commands.add_parser("check", help="list the model files, and where missing ones go")
-    check.add_argument("--models", required=True, metavar="DIR", type=path_text, help="ComfyUI models folder")
-    check.add_argument("--json", action="store_true", help="print the report as JSON")
 
-    from . import workflow_cli
-
-    workflow_cli.add_parser(commands)
-
-    from . import likeness_cli
-
-    likeness_cli.add_parser(commands)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        if args.command == "check":
-            return run_check(args)
-        if args.command == "convert-workflow":
-            from . import workflow_cli
-
-            return workflow_cli.run(args)
-        if args.command == "likeness":
-            from . import likeness_cli
-
-            return likeness_cli.run(args, _read_image, progress)
-        path = make_lora(args)
-    except EXPECTED_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; nothing was written", file=sys.stderr)
-        return 130
-    print(path)
+def run(args) -> int:
+    print(make_lora(args))
     return 0
-
-
-def run_check(args) -> int:
-    from .setup_check import check_setup, render_text
-
-    report = check_setup(args.models)
-    if args.json:
-        import json
-
-        print(json.dumps(report.to_json(), indent=2))
-    else:
-        print(render_text(report))
-    return 0 if report.ok else 1
-
-
-def progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def make_lora(args) -> Path:
     """Run the whole pipeline and write the LoRA; returns its path. Errors say what to fix."""
     import torch
 
-    from . import face, load_hyperlora
-    from .lora import kohya_state_dict
-    from .lora_file import lora_metadata, write_lora_atomically
+    from .. import face, load_hyperlora
+    from ..engine.lora import kohya_state_dict
+    from ..engine.lora_file import lora_metadata, write_lora_atomically
 
     out = _output_path(args.out, args.force)
     models = Path(args.models).expanduser()
     variant = _variant_folder(models, args.variant)
     device = _device(args.device)
-    images = [_read_image(path) for path in args.face]
+    images = [read_image(path) for path in args.face]
     with_base = args.base_strength != 0
     if args.face_index is not None and args.face_index < 0:
         raise ValueError("--face-index counts faces from the left starting at 0; it cannot be negative.")
@@ -178,7 +99,7 @@ def make_lora(args) -> Path:
         weighted.append((model.lora_factors(beta, "base"), args.base_strength))
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.precision]
     if args.style == "comfy_trainer":
-        from .trainer_lora import trainer_state_dict
+        from ..engine.trainer_lora import trainer_state_dict
 
         tensors = {k: v.cpu() for k, v in trainer_state_dict(weighted, dtype=dtype).items()}
     else:
@@ -208,7 +129,7 @@ def _output_path(out: str, force: bool) -> Path:
 
 
 def _variant_folder(models: Path, variant: str | None) -> Path:
-    from .setup_check import HYPERLORA_SOURCE, KNOWN_VARIANTS
+    from ..setup.check import HYPERLORA_SOURCE, KNOWN_VARIANTS
 
     root = models / "hyper_lora" / "hyper_lora"
     installed = sorted(p.name for p in root.iterdir() if (p / "hyper_lora_modules.json").is_file()) \
@@ -236,21 +157,3 @@ def _device(choice: str) -> str:
     if choice == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return choice
-
-
-def _read_image(path: str):
-    """The photo upright and in RGB, as ComfyUI's Load Image gives it (EXIF orientation applied), so
-    the CLI and a ComfyUI graph make the same LoRA from the same file."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    try:
-        with Image.open(Path(path).expanduser()) as image:
-            return ImageOps.exif_transpose(image).convert("RGB")
-    except FileNotFoundError:
-        raise ValueError(f"The photo {path} does not exist.") from None
-    except Image.DecompressionBombError:
-        raise ValueError(f"The photo {path} has too many pixels (more than {2 * Image.MAX_IMAGE_PIXELS}); Pillow "
-                         "refuses it as a possible decompression bomb. Scale it down (a few megapixels are "
-                         "plenty for a face) and try again.") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ValueError(f"Could not read the photo {path} ({exc}). Use a JPEG, PNG or WebP image.") from None

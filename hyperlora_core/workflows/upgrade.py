@@ -9,7 +9,7 @@ checkpoint. Positions, widgets and every other link stay as they were.
 
 from __future__ import annotations
 
-from .workflow_graph import Builder, Socket
+from .graph import Builder, Socket
 
 APPLY_CONDITIONING = "HyperLoRAApplyConditioning"
 MODEL_OUTPUT_SLOT = 2  # outputs: positive, negative, model

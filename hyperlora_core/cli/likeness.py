@@ -11,10 +11,10 @@ import argparse
 import json
 from pathlib import Path
 
+from .arguments import path_text
+
 
 def add_parser(commands) -> argparse.ArgumentParser:
-    from .cli import path_text
-
     likeness = commands.add_parser("likeness", help="score images by ArcFace likeness to reference photos or "
                                                     "a saved identity")
     likeness.add_argument("reference", nargs="+", metavar="REFERENCE", type=path_text,
@@ -37,9 +37,9 @@ def reference_from(paths: list[str], analyzer, read_image) -> tuple:
     import numpy as np
     import torch
 
-    from . import face
-    from .face.likeness import identity_reference, reference_embedding
-    from .identity_file import load_identity
+    from .. import face
+    from ..face.likeness import identity_reference, reference_embedding
+    from ..library.identity_file import load_identity
 
     identity_files = [p for p in paths if p.lower().endswith(".safetensors")]
     if identity_files:
@@ -61,8 +61,8 @@ def reference_from(paths: list[str], analyzer, read_image) -> tuple:
 
 
 def run(args, read_image, progress) -> int:
-    from . import face
-    from .face import likeness
+    from .. import face
+    from ..face import likeness
 
     if args.top_k < 0:
         raise ValueError("--top-k must be 0 (all) or a positive number.")

@@ -1,0 +1,42 @@
+"""`python -m hyperlora_core`: make an SDXL LoRA from face photos, check the model files, score likeness,
+or convert workflows of the official pack.
+
+For people who want the LoRA file without building a ComfyUI graph (or on a server): it runs
+the same engine and face pipeline as the nodes. MODELS is a ComfyUI-style models folder:
+hyper_lora/hyper_lora/<variant>, hyper_lora/clip_vit/clip_vit_large_14, insightface/models/antelopev2.
+One module per command; each imports only `arguments`, so there is no import circle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import check, likeness, make_lora, workflow
+from .arguments import EXPECTED_ERRORS, progress, read_image
+
+COMMANDS = {"make-lora": make_lora, "check": check, "convert-workflow": workflow, "likeness": likeness}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m hyperlora_core", description=(
+        "HyperLoRA without ComfyUI: make an SDXL LoRA from face photos, check the model files, score likeness, "
+        "or convert workflows of the official pack."))
+    commands = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS.values():
+        command.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "likeness":
+            return likeness.run(args, read_image, progress)
+        return COMMANDS[args.command].run(args)
+    except EXPECTED_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; nothing was written", file=sys.stderr)
+        return 130

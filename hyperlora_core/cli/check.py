@@ -1,0 +1,24 @@
+"""`python -m hyperlora_core check`: which model files are installed, and where the missing ones go."""
+
+from __future__ import annotations
+
+import json
+
+from .arguments import path_text
+
+
+def add_parser(commands) -> None:
+    check = commands.add_parser("check", help="list the model files, and where missing ones go")
+    check.add_argument("--models", required=True, metavar="DIR", type=path_text, help="ComfyUI models folder")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def run(args) -> int:
+    from ..setup.check import check_setup, render_text
+
+    report = check_setup(args.models)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(render_text(report))
+    return 0 if report.ok else 1

@@ -1,0 +1,1 @@
+"""The engine: released checkpoints -> coefficients -> LoRA weights and files. Pure torch + safetensors."""

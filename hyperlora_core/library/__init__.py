@@ -1,0 +1,1 @@
+"""The identity library: saved identities (coefficients, embedding, thumbnail) tied to their checkpoint."""

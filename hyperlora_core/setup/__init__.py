@@ -1,0 +1,1 @@
+"""Is everything installed? The setup report of model files (also checks ONNX framing)."""
