@@ -11,7 +11,7 @@ from ..hyperlora_core.face.mask import GROW_UNITS, SELECTIONS, SHAPES, choose_fa
 from .images import save_temp_previews, to_image_batch, to_pil_list
 from .loaders import face_dependencies
 from .types import CATEGORY
-from .v3 import FaceAnalyzer, io, output, schema
+from .v3 import FaceAnalyzer, check_choices, io, output, schema
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ class HyperLoRAFaceMask(io.ComfyNode):
     @classmethod
     def execute(cls, image, face_analyzer, face_selection, face_index, shape, grow, grow_unit, feather,
              skip_images_without_face):
+        check_choices(cls, face_selection=face_selection, shape=shape, grow_unit=grow_unit)
         pils = to_pil_list(image, "image")
         if not pils:
             raise ValueError("Face Mask got an empty image batch (no images); connect the picture whose faces to "

@@ -14,7 +14,7 @@ from ..hyperlora_core.face.antelopev2 import REQUIRED_FILES as ANTELOPEV2_FILES
 from . import folders
 from .memory import DEVICE_POLICIES, ManagedHyperLoRA, storage_device
 from .types import CATEGORY
-from .v3 import FaceAnalyzer, Hyperlora, io, listed_or_message, output, schema
+from .v3 import FaceAnalyzer, Hyperlora, check_choices, io, listed_or_message, output, schema
 
 DTYPES = ("auto", "fp16", "bf16", "fp32")
 PROVIDERS = ("auto", "cuda", "cpu")
@@ -64,6 +64,7 @@ class HyperLoRACheckpointLoader(io.ComfyNode):
 
     @classmethod
     def execute(cls, checkpoint, dtype, device):
+        check_choices(cls, dtype=dtype, device=device)
         path = folders.resolve_folder("hyper_lora", checkpoint, "HyperLoRA checkpoint")
         return io.NodeOutput(load_checkpoint(path, dtype, device))
 
@@ -101,6 +102,7 @@ class HyperLoRAFaceAnalyzerLoader(io.ComfyNode):
 
     @classmethod
     def execute(cls, face_model, provider):
+        check_choices(cls, provider=provider)
         path = folders.resolve_face_model(face_model)
         with face_dependencies():
             from ..hyperlora_core import face

@@ -20,7 +20,7 @@ from .lora_destination import (
     refresh_lists,
 )
 from .types import CATEGORY
-from .v3 import Coeffs, io, output, schema
+from .v3 import Coeffs, check_choices, io, output, schema
 
 KEY_STYLES = ("comfy", "kohya", "comfy_trainer")
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
@@ -112,6 +112,7 @@ class HyperLoRAExportLoRA(io.ComfyNode):
     @classmethod
     def execute(cls, coefficients, filename_prefix, key_style, base_strength, recommended_strength, precision,
                 destination="output"):
+        check_choices(cls, key_style=key_style, precision=precision, destination=destination)
         base_strength = finite(base_strength, "base_strength")
         recommended_strength = finite(recommended_strength, "recommended_strength")
 

@@ -164,3 +164,46 @@ def test_file_dropdowns_refuse_a_missing_file_at_queue_time_and_say_where_it_goe
     assert "models/hyper_lora/clip_vit/" in clip.validate_inputs(clip_model="clip_vit_large_14")
     identity = comfy.nodes["HyperLoRALoadIdentity"]
     assert "Save Identity" in identity.validate_inputs(identity="nobody.safetensors")
+
+
+FIXED_CHOICES = {  # node: {dropdown with fixed choices: one of them}
+    "HyperLoRACheckpointLoader": {"dtype": "fp16", "device": "cpu"},
+    "HyperLoRAFaceAnalyzerLoader": {"provider": "cpu"},
+    "HyperLoRAEncodeFace": {"face_selection": "index"},
+    "HyperLoRAFaceMask": {"face_selection": "largest", "shape": "box", "grow_unit": "pixels"},
+    "HyperLoRAExportLoRA": {"key_style": "kohya", "precision": "bf16", "destination": "loras"},
+}
+
+
+def test_every_fixed_choice_dropdown_refuses_an_unknown_value_by_name(comfy):  # noqa: F811
+    """ComfyUI 0.3.64 lets any value of a V3 dropdown through: each of ours refuses one it does not know
+    before doing anything, naming the node, the input and the choices (an old or hand-edited workflow)."""
+    dropdowns = {}
+    for key, node in comfy.nodes.items():
+        for item in node.define_schema().inputs:
+            if item.get_io_type() == "COMBO" and item.id not in ("checkpoint", "face_model", "clip_model", "identity"):
+                dropdowns.setdefault(key, []).append(item)
+    assert {key: sorted(i.id for i in items) for key, items in dropdowns.items()} == {
+        key: sorted(values) for key, values in FIXED_CHOICES.items()}
+    check = comfy.pack.nodes.v3.check_choices
+    for key, items in dropdowns.items():
+        node = comfy.nodes[key]
+        for item in items:
+            for choice in item.options:
+                check(node, **{item.id: choice})
+            with pytest.raises(ValueError, match=rf"^{node.define_schema().display_name}: {item.id} 'fp8' is not "
+                                                 rf"one of {', '.join(item.options)}\. Pick one"):
+                check(node, **{item.id: "fp8"})
+
+
+@pytest.mark.parametrize("key, call", [
+    ("HyperLoRACheckpointLoader", lambda node: node.load("sdxl_tiny_fidelity", "fp16", "gpu0")),
+    ("HyperLoRAFaceAnalyzerLoader", lambda node: node.load("antelopev2", "gpu0")),
+    ("HyperLoRAEncodeFace", lambda node: node.encode(None, None, None, True, False, "gpu0", 0, False, True,
+                                                     1.0, 1.0, 1.0, 1.0)),
+    ("HyperLoRAFaceMask", lambda node: node.mask(None, None, "all", 0, "gpu0", 0.1, "face fraction", 8.0, False)),
+    ("HyperLoRAExportLoRA", lambda node: node.save(None, "x", "comfy", 0.0, 0.8, "gpu0")),
+])
+def test_each_node_checks_its_dropdowns_before_anything_else(comfy, key, call):  # noqa: F811
+    with pytest.raises(ValueError, match="'gpu0' is not one of"):
+        call(comfy.node(key))

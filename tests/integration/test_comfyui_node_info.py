@@ -40,3 +40,12 @@ def test_object_info_of_our_nodes_matches_the_v1_nodes(tmp_path):
     assert len(ours) == 17
     assert differences(json.loads(recorded.read_text()), ours, texts=False) == []
     assert_no_problems_of_ours(log_path.read_text())
+
+
+def test_a_dropdown_value_the_node_does_not_know_is_refused_by_name(node):
+    """ComfyUI 0.3.64 lets any value of a V3 dropdown through to execute; ours refuse it first, through the
+    real comfy_api (the choices are read from io.Combo.Input of the running release)."""
+    with pytest.raises(ValueError, match=r"^HyperLoRA Checkpoint Loader: device 'gpu0' is not one of auto, "):
+        node("HyperLoRACheckpointLoader").load("not_installed", "fp16", "gpu0")
+    with pytest.raises(ValueError, match=r"^HyperLoRA Face Mask: shape 'circle' is not one of outline, box\."):
+        node("HyperLoRAFaceMask").mask(None, None, "all", 0, "circle", 0.1, "face fraction", 8.0, False)

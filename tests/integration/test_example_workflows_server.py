@@ -138,3 +138,4 @@ def test_comfyui_lists_them_as_templates_of_the_pack(server):
     assert sorted(templates[PACK_DIR_NAME]) == sorted(example.name for example in EXAMPLES)
     served = get_json(f"{base_url}/api/workflow_templates/{PACK_DIR_NAME}/{EXAMPLES[0].name}.json")
     assert served == json.loads((OUT_DIR / f"{EXAMPLES[0].name}.json").read_text(encoding="utf-8"))
+
