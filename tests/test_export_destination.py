@@ -69,7 +69,7 @@ def test_output_stays_the_default_and_loras_refuse_escapes(comfy, coefficients, 
     assert path.startswith(os.path.realpath(comfy.folder_paths.output_directory))
     with pytest.raises(ValueError, match="points outside"):
         export(comfy, coefficients, "../../escape", "comfy", 0.0, "loras")
-    with pytest.raises(ValueError, match="Unknown destination"):
+    with pytest.raises(ValueError, match="destination .elsewhere. is not one of output, loras"):
         export(comfy, coefficients, "x", "comfy", 0.0, "elsewhere")
     for style in ("comfy", "comfy_trainer"):
         with pytest.raises(ValueError, match="control character"):
