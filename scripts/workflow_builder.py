@@ -300,6 +300,16 @@ def generate(wf: Workflow, column: int, model: Output, positive: Output, negativ
     wf.add("SaveImage", column + 1, "Generate", images=decoded["IMAGE"], filename_prefix=f"hyperlora/{prefix}")
 
 
+def apply_and_generate(wf: Workflow, column: int, m: dict, coefficients: Output, prompt: str, prefix: str,
+                       seed_control: str = "randomize") -> None:
+    """HyperLoRA Apply at the recommended strength, then prompts and sampling in the next two columns."""
+    identity = wf.add("HyperLoRAApply", column, "Identity", model=m["sdxl"]["MODEL"], coefficients=coefficients,
+                      id_strength=STRENGTH, base_strength=0.0)
+    positive, negative = prompts(wf, column + 1, m["sdxl"]["CLIP"], prompt)
+    generate(wf, column + 2, identity["model"], positive["CONDITIONING"], negative["CONDITIONING"], m["sdxl"]["VAE"],
+             prefix, seed_control)
+
+
 def face_identity(wf: Workflow, column: int, group: str, m: dict, image: Output, label: str = "",
                   base_condition: bool = True) -> tuple[Node, Node]:
     """Encode Face then Predict Coefficients: one identity from a photo (or a batch of photos).

@@ -10,6 +10,7 @@ from scripts.workflow_builder import (
     STRENGTH,
     Example,
     Workflow,
+    apply_and_generate,
     face_identity,
     generate,
     models,
@@ -41,12 +42,9 @@ def several_photos(wf: Workflow) -> None:
     batch = wf.add("ImageBatch", 1, "Photos of one person", image1=batch["IMAGE"], image2=photos[2]["IMAGE"])
     coefficients, encode = face_identity(wf, 2, "Identity", m, batch["IMAGE"])
     wf.add("PreviewImage", 2, "Identity", title="Face crops", images=encode["face_crops"])
-    identity = wf.add("HyperLoRAApply", 2, "Identity", model=m["sdxl"]["MODEL"],
-                      coefficients=coefficients["coefficients"], id_strength=STRENGTH, base_strength=0.0)
-    positive, negative = prompts(wf, 3, m["sdxl"]["CLIP"], "photo of a person sitting in a cafe, soft window "
-                                 "light, detailed skin, sharp focus")
-    generate(wf, 4, identity["model"], positive["CONDITIONING"], negative["CONDITIONING"], m["sdxl"]["VAE"],
-             "several_photos")
+    apply_and_generate(wf, 2, m, coefficients["coefficients"], "photo of a person sitting in a cafe, soft window "
+                       "light, detailed skin, sharp focus",
+                       "several_photos")
 
 
 def controlnet(wf: Workflow) -> None:
@@ -101,12 +99,9 @@ def mix_identities(wf: Workflow) -> None:
     b, _ = face_identity(wf, 2, "Identity", m, person_b["IMAGE"], " (B)")
     mixed = wf.add("HyperLoRAMixIdentities", 2, "Identity", coefficients_1=a["coefficients"], weight_1=0.5,
                    coefficients_2=b["coefficients"], weight_2=0.5)
-    identity = wf.add("HyperLoRAApply", 2, "Identity", model=m["sdxl"]["MODEL"],
-                      coefficients=mixed["coefficients"], id_strength=STRENGTH, base_strength=0.0)
-    positive, negative = prompts(wf, 3, m["sdxl"]["CLIP"], "portrait photo of a person in a denim jacket, city "
-                                 "street, golden hour, detailed skin, sharp focus")
-    generate(wf, 4, identity["model"], positive["CONDITIONING"], negative["CONDITIONING"], m["sdxl"]["VAE"],
-             "mix_identities", seed_control="fixed")
+    apply_and_generate(wf, 2, m, mixed["coefficients"], "portrait photo of a person in a denim jacket, city "
+                       "street, golden hour, detailed skin, sharp focus",
+                       "mix_identities", seed_control="fixed")
 
 
 def save_lora(wf: Workflow) -> None:
@@ -120,12 +115,9 @@ def save_lora(wf: Workflow) -> None:
     coefficients, _ = face_identity(wf, 2, "Identity", m, photo["IMAGE"])
     wf.add("HyperLoRAExportLoRA", 2, "Identity", coefficients=coefficients["coefficients"],
            filename_prefix="loras/hyperlora_face", recommended_strength=STRENGTH, destination="loras")
-    identity = wf.add("HyperLoRAApply", 2, "Identity", model=m["sdxl"]["MODEL"],
-                      coefficients=coefficients["coefficients"], id_strength=STRENGTH, base_strength=0.0)
-    positive, negative = prompts(wf, 3, m["sdxl"]["CLIP"], "portrait photo of a person wearing a suit, studio "
-                                 "lighting, detailed skin, sharp focus")
-    generate(wf, 4, identity["model"], positive["CONDITIONING"], negative["CONDITIONING"], m["sdxl"]["VAE"],
-             "save_lora")
+    apply_and_generate(wf, 2, m, coefficients["coefficients"], "portrait photo of a person wearing a suit, studio "
+                       "lighting, detailed skin, sharp focus",
+                       "save_lora")
 
 
 def two_people(wf: Workflow) -> None:

@@ -11,8 +11,8 @@ from scripts.workflow_builder import (
     STRENGTH,
     Example,
     Workflow,
+    apply_and_generate,
     face_identity,
-    generate,
     models,
     prompts,
 )
@@ -30,12 +30,9 @@ def save_identity(wf: Workflow) -> None:
     coefficients, encode = face_identity(wf, 2, "Identity", m, batch["IMAGE"])
     wf.add("PreviewImage", 2, "Identity", title="Face crops", images=encode["face_crops"])
     wf.add("HyperLoRASaveIdentity", 2, "Identity", coefficients=coefficients["coefficients"], name=IDENTITY)
-    identity = wf.add("HyperLoRAApply", 2, "Identity", model=m["sdxl"]["MODEL"],
-                      coefficients=coefficients["coefficients"], id_strength=STRENGTH, base_strength=0.0)
-    positive, negative = prompts(wf, 3, m["sdxl"]["CLIP"], "portrait photo of a person, natural light, "
-                                 "detailed skin, sharp focus")
-    generate(wf, 4, identity["model"], positive["CONDITIONING"], negative["CONDITIONING"], m["sdxl"]["VAE"],
-             "save_identity")
+    apply_and_generate(wf, 2, m, coefficients["coefficients"], "portrait photo of a person, natural light, "
+                       "detailed skin, sharp focus",
+                       "save_identity")
 
 
 def from_saved_identity(wf: Workflow) -> None:
@@ -45,12 +42,9 @@ def from_saved_identity(wf: Workflow) -> None:
     m = models(wf, face_models=False)
     loaded = wf.add("HyperLoRALoadIdentity", 1, "Identity", hyperlora=m["hyperlora"]["hyperlora"],
                     identity=f"{IDENTITY}.safetensors")
-    identity = wf.add("HyperLoRAApply", 1, "Identity", model=m["sdxl"]["MODEL"],
-                      coefficients=loaded["coefficients"], id_strength=STRENGTH, base_strength=0.0)
-    positive, negative = prompts(wf, 2, m["sdxl"]["CLIP"], "photo of a person hiking in the mountains, "
-                                 "morning light, detailed skin, sharp focus")
-    generate(wf, 3, identity["model"], positive["CONDITIONING"], negative["CONDITIONING"], m["sdxl"]["VAE"],
-             "from_saved_identity")
+    apply_and_generate(wf, 1, m, loaded["coefficients"], "photo of a person hiking in the mountains, "
+                       "morning light, detailed skin, sharp focus",
+                       "from_saved_identity")
 
 
 def rank_by_likeness(wf: Workflow) -> None:
