@@ -190,11 +190,12 @@ def _add_low_rank_paths(base_model, identities: IdentitySet, rows: torch.Tensor)
     scales: dict = {}
 
     def scale_for(x):
+        """The stacked factors and the per-row scale for x's device and dtype, both made once per UNet call."""
         key = (x.device, x.dtype)
         if key not in scales:
             stacked = identities.stacked_on(x.device, x.dtype)
-            scales[key] = row_channel_scale(stacked, rows).to(device=x.device, dtype=x.dtype)
-        return identities.stacked_on(x.device, x.dtype), scales[key]
+            scales[key] = stacked, row_channel_scale(stacked, rows).to(device=x.device, dtype=x.dtype)
+        return scales[key]
 
     def hook_for(name):
         weight_key = name + ".weight"

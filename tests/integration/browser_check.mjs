@@ -7,11 +7,10 @@
 // faceClicks: [{ color: [r, g, b], edge: "top" | "bottom", inset }] in click order
 // faceKeys: keys pressed, in order, with the face picker focused
 import fs from "node:fs";
-import { closeDialogs as closeDialogsOf, openPage, sleep } from "./browser_session.mjs";
+import { NODES2_SETTING, appFacts, closeDialogs as closeDialogsOf, nodes2Unsupported, openApp, openPage, sleep } from "./browser_session.mjs";
 
 const config = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const OUR_FILES = "/extensions/comfyui-hyperlora/";
-const NODES2_SETTING = "Comfy.VueNodes.Enabled";
 const report = { ourFiles: {}, consoleErrors: [], pageErrors: [], steps: {}, failures: [] };
 
 
@@ -25,23 +24,12 @@ page.on("response", (response) => {
 
 await step("load", async () => {
   const started = Date.now();
-  await page.goto(config.url, { waitUntil: "load" });
-  // The frontend imports every extension before app.setup finishes; then the default graph is there.
-  await page.waitForFunction(() => window.app?.graph && window.app.extensions?.length && window.LiteGraph,
-    null, { timeout: config.timeoutMs });
-  await sleep(1500); // late errors from extension set-up; late dialogs
-  await closeDialogs();
-  return page.evaluate(([settingId, started]) => {
+  await openApp(page, config, report);
+  const facts = await appFacts(page);
+  return { seconds: (Date.now() - started) / 1000, ...facts, ...(await page.evaluate((settingId) => {
     const setting = window.app.extensionManager?.setting;
-    const definition = setting?.settings?.[settingId] ?? window.app.ui?.settings?.settingsLookup?.[settingId];
     return {
-      seconds: (Date.now() - started) / 1000,
-      extensions: window.app.extensions.map((extension) => extension.name),
-      frontendVersion: window.__COMFYUI_FRONTEND_VERSION__ ?? null,
-      // Nodes 2.0 is a user setting of type "boolean"; 1.27.x carries only a "hidden" experiment
-      nodes2SettingType: definition?.type ?? null,
       nodes2: Boolean(setting?.get?.(settingId)),
-      vueNodesMode: Boolean(window.LiteGraph.vueNodesMode),
       locale: setting?.get?.("Comfy.Locale") ?? null,
       // what a new Encode Face node is called in the user's language (locales/<lang>/nodeDefs.json)
       encodeFace: (() => {
@@ -49,15 +37,11 @@ await step("load", async () => {
         return { title: node.title, labels: Object.fromEntries(node.widgets.map((w) => [w.name, w.label ?? null])) };
       })(),
     };
-  }, [NODES2_SETTING, started]);
+  }, NODES2_SETTING)) };
 });
 
-const loaded = report.steps.load;
-if (loaded && config.renderer === "nodes2" && loaded.nodes2SettingType !== "boolean") {
-  report.unsupported = `frontend ${loaded.frontendVersion} has no Nodes 2.0 setting (${NODES2_SETTING} is `
-    + `${loaded.nodes2SettingType ? `a ${loaded.nodes2SettingType} experiment that mounts no DOM widgets` : "absent"})`;
-  await finish(null);
-}
+report.unsupported = report.steps.load ? nodes2Unsupported(config, report.steps.load) ?? undefined : undefined;
+if (report.unsupported) await finish(null);
 
 // The loader node's status widget: the files found, then (file removed, "check again") the missing one.
 await step("setup", async () => {

@@ -68,3 +68,37 @@ export async function openPage(config, report) {
   page.on("pageerror", (error) => report.pageErrors.push({ message: error.message, stack: error.stack ?? "" }));
   return { page, context, finish, step };
 }
+
+// The page at config.url once the frontend has imported every extension and shown its default graph,
+// with the dialogs of its first start closed.
+export async function openApp(page, config, report) {
+  await page.goto(config.url, { waitUntil: "load" });
+  await page.waitForFunction(() => window.app?.graph && window.app.extensions?.length && window.LiteGraph,
+    null, { timeout: config.timeoutMs });
+  await sleep(1500); // late errors from extension set-up; late dialogs
+  await closeDialogs(page, report);
+}
+
+// What the loaded frontend is. Nodes 2.0 is a user setting of type "boolean"; 1.27.x carries only a
+// "hidden" experiment that mounts no DOM widgets.
+export const NODES2_SETTING = "Comfy.VueNodes.Enabled";
+export function appFacts(page) {
+  return page.evaluate((settingId) => {
+    const setting = window.app.extensionManager?.setting;
+    const definition = setting?.settings?.[settingId] ?? window.app.ui?.settings?.settingsLookup?.[settingId];
+    return {
+      extensions: window.app.extensions.map((extension) => extension.name),
+      frontendVersion: window.__COMFYUI_FRONTEND_VERSION__ ?? null,
+      nodes2SettingType: definition?.type ?? null,
+      vueNodesMode: Boolean(window.LiteGraph.vueNodesMode),
+    };
+  }, NODES2_SETTING);
+}
+
+// Why this frontend cannot run a Nodes 2.0 check (facts from appFacts), or null when it can or none is asked.
+export function nodes2Unsupported(config, facts) {
+  if (config.renderer !== "nodes2" || facts?.nodes2SettingType === "boolean") return null;
+  const type = facts?.nodes2SettingType;
+  return `frontend ${facts?.frontendVersion} has no Nodes 2.0 setting (${NODES2_SETTING} is `
+    + `${type ? `a ${type} experiment that mounts no DOM widgets` : "absent"})`;
+}

@@ -2,7 +2,7 @@
 // reports what the graph holds then, as JSON on stdout. test_convert_browser.py decides what is right.
 // Usage: node convert_browser_check.mjs config.json   (config: { url, chromium, profileDir, timeoutMs, workflow })
 import fs from "node:fs";
-import { closeDialogs, openPage, sleep } from "./browser_session.mjs";
+import { openApp, openPage, sleep } from "./browser_session.mjs";
 
 const config = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const report = { consoleErrors: [], pageErrors: [], failures: [] };
@@ -11,11 +11,7 @@ const OFFER = "Convert it to HyperLoRA for ComfyUI?";
 const { page, finish } = await openPage(config, report);
 
 try {
-  await page.goto(config.url, { waitUntil: "load" });
-  await page.waitForFunction(() => window.app?.graph && window.app.extensions?.length && window.LiteGraph,
-    null, { timeout: config.timeoutMs });
-  await sleep(1500); // the frontend's own start-up dialogs and the default graph
-  await closeDialogs(page, report);
+  await openApp(page, config, report);
   report.extensions = await page.evaluate(() => window.app.extensions.map((e) => e.name));
 
   await page.evaluate((workflow) => {

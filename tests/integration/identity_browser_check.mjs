@@ -6,32 +6,19 @@
 //           newIdentity: { from, to, name },   (a file the script copies in, as a save would write it)
 //           likenessText: [...] }   (the ui text HyperLoRA Likeness returns)
 import fs from "node:fs";
-import { closeDialogs, openPage, sleep } from "./browser_session.mjs";
+import { appFacts, nodes2Unsupported, openApp, openPage, sleep } from "./browser_session.mjs";
 
 const config = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const report = { consoleErrors: [], pageErrors: [], steps: {}, failures: [] };
-const watchdog = setTimeout(() => finish("timed out"), config.timeoutMs);
 
 const { page, finish, step } = await openPage(config, report);
 
 await step("load", async () => {
-  await page.goto(config.url, { waitUntil: "load" });
-  await page.waitForFunction(() => window.app?.graph && window.app.extensions?.length && window.LiteGraph,
-    null, { timeout: config.timeoutMs });
-  await sleep(1500);
-  await closeDialogs(page, report);
-  return page.evaluate(() => ({
-    extensions: window.app.extensions.map((extension) => extension.name),
-    frontendVersion: window.__COMFYUI_FRONTEND_VERSION__ ?? null,
-    nodes2SettingType: window.app.extensionManager?.setting?.settings?.["Comfy.VueNodes.Enabled"]?.type ?? null,
-    vueNodesMode: Boolean(window.LiteGraph.vueNodesMode),
-  }));
+  await openApp(page, config, report);
+  return appFacts(page);
 });
-
-if (config.renderer === "nodes2" && report.steps.load?.nodes2SettingType !== "boolean") {
-  report.unsupported = `frontend ${report.steps.load?.frontendVersion} has no Nodes 2.0 setting`;
-  await finish(null);
-}
+report.unsupported = nodes2Unsupported(config, report.steps.load) ?? undefined;
+if (report.unsupported) await finish(null);
 
 // The thumbnail <img> the page shows for the node: its source, whether it is on screen, its centre colour.
 function thumbnail() {

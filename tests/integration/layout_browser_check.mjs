@@ -8,28 +8,18 @@
 // [x, y, width, height] in canvas units, title bar included. Classic: from node.pos and node.size (what
 // the canvas draws). Nodes 2.0: from the node's DOM element (sized by its content), mapped to the canvas.
 import fs from "node:fs";
-import { closeDialogs, openPage, sleep } from "./browser_session.mjs";
+import { appFacts, closeDialogs, nodes2Unsupported, openApp, openPage, sleep } from "./browser_session.mjs";
 
 const config = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const report = { consoleErrors: [], pageErrors: [], steps: {}, failures: [], layouts: {} };
 const { page, finish, step } = await openPage(config, report);
 
 await step("load", async () => {
-  await page.goto(config.url, { waitUntil: "load" });
-  await page.waitForFunction(() => window.app?.graph && window.app.extensions?.length && window.LiteGraph,
-    null, { timeout: config.timeoutMs });
-  await sleep(1500);
-  await closeDialogs(page, report);
-  return page.evaluate(() => ({
-    frontendVersion: window.__COMFYUI_FRONTEND_VERSION__ ?? null,
-    nodes2SettingType: window.app.extensionManager?.setting?.settings?.["Comfy.VueNodes.Enabled"]?.type ?? null,
-    vueNodesMode: Boolean(window.LiteGraph.vueNodesMode),
-  }));
+  await openApp(page, config, report);
+  return appFacts(page);
 });
-if (config.renderer === "nodes2" && report.steps.load?.nodes2SettingType !== "boolean") {
-  report.unsupported = `frontend ${report.steps.load?.frontendVersion} has no Nodes 2.0 setting`;
-  await finish(null);
-}
+report.unsupported = nodes2Unsupported(config, report.steps.load) ?? undefined;
+if (report.unsupported) await finish(null);
 
 for (const { name, path } of config.workflows) {
   await step(name, async () => {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.integration.test_comfyui_hooks import sampler_conds
 from tests.integration.tiny_models import identity
 
 STEPS = 6
@@ -17,13 +18,6 @@ LATENT = (1, 4, 8, 8)
 # (W + dW) x and W x + dW x differ by float rounding only; an identity changes the prediction by > 1e-3.
 EXACT = {"rtol": 1e-5, "atol": 5e-5}
 RUN_CLOSE = {"rtol": 1e-3, "atol": 1e-4}  # a whole sampling run accumulates that rounding over its steps
-
-
-def sampler_conds(seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    cond = [[torch.randn(1, 77, 2048, generator=gen), {"pooled_output": torch.randn(1, 1280, generator=gen)}]]
-    uncond = [[torch.zeros(1, 77, 2048), {"pooled_output": torch.zeros(1, 1280)}]]
-    return cond, uncond
 
 
 class CallCounter:
