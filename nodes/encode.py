@@ -124,7 +124,7 @@ class HyperLoRAEncodeFace(io.ComfyNode):
     def execute(cls, images, clip_vision, face_analyzer, remove_background, grayscale, face_selection, face_index,
                skip_images_without_face, base_condition, base_crop_left, base_crop_right, base_crop_top,
                base_crop_bottom):
-        check_choices(cls, face_selection=face_selection)
+        check_choices(cls, face_selection=(face_selection, SELECT_MODES))
         conditioning, pils = encode_images(
             images, clip_vision, face_analyzer, remove_background=remove_background, grayscale=grayscale,
             face_selection=face_selection, face_index=face_index,

@@ -68,7 +68,8 @@ class HyperLoRAFaceMask(io.ComfyNode):
     @classmethod
     def execute(cls, image, face_analyzer, face_selection, face_index, shape, grow, grow_unit, feather,
              skip_images_without_face):
-        check_choices(cls, face_selection=face_selection, shape=shape, grow_unit=grow_unit)
+        check_choices(cls, face_selection=(face_selection, SELECTIONS), shape=(shape, SHAPES),
+                      grow_unit=(grow_unit, GROW_UNITS))
         pils = to_pil_list(image, "image")
         if not pils:
             raise ValueError("Face Mask got an empty image batch (no images); connect the picture whose faces to "

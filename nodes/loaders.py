@@ -64,7 +64,7 @@ class HyperLoRACheckpointLoader(io.ComfyNode):
 
     @classmethod
     def execute(cls, checkpoint, dtype, device):
-        check_choices(cls, dtype=dtype, device=device)
+        check_choices(cls, dtype=(dtype, DTYPES), device=(device, DEVICE_POLICIES))
         path = folders.resolve_folder("hyper_lora", checkpoint, "HyperLoRA checkpoint")
         return io.NodeOutput(load_checkpoint(path, dtype, device))
 
@@ -102,7 +102,7 @@ class HyperLoRAFaceAnalyzerLoader(io.ComfyNode):
 
     @classmethod
     def execute(cls, face_model, provider):
-        check_choices(cls, provider=provider)
+        check_choices(cls, provider=(provider, PROVIDERS))
         path = folders.resolve_face_model(face_model)
         with face_dependencies():
             from ..hyperlora_core import face

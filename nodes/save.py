@@ -112,7 +112,8 @@ class HyperLoRAExportLoRA(io.ComfyNode):
     @classmethod
     def execute(cls, coefficients, filename_prefix, key_style, base_strength, recommended_strength, precision,
                 destination="output"):
-        check_choices(cls, key_style=key_style, precision=precision, destination=destination)
+        check_choices(cls, key_style=(key_style, KEY_STYLES), precision=(precision, DTYPES),
+                      destination=(destination, DESTINATIONS))
         base_strength = finite(base_strength, "base_strength")
         recommended_strength = finite(recommended_strength, "recommended_strength")
 

@@ -49,21 +49,20 @@ def listed_or_message(value, listed: list[str], what: str, where: str):
             "lists and pick it.")
 
 
-def check_choices(node, **values) -> None:
-    """Refuse a dropdown value that is not one of the node's fixed choices, naming the input and its choices.
+def check_choices(node, **inputs) -> None:
+    """Refuse a dropdown value that is not one of its fixed choices, naming the node, the input and the choices.
 
+    inputs: name=(value, choices), the choices being the constants the node's schema lists as options.
     ComfyUI 0.3.64 lets any value of a V3 dropdown through (0.14.1 refuses it at queue time), so a value
     this version does not know (an API prompt, a workflow edited by hand or saved by another version) would
     otherwise fail deep inside the node. Checked when the node runs, not in validate_inputs: ComfyUI reports
     a validate_inputs refusal once for every input that function takes, so the message would land on the
-    wrong inputs. The choices are read from the node's own schema, so they cannot drift apart.
+    wrong inputs. The schema (which lists installed files for the loaders) is built only to name the node.
     """
-    schema_ = node.define_schema()
-    options = {item.id: item.options for item in schema_.inputs if isinstance(item, io.Combo.Input)}
-    for name, value in values.items():
-        if value is not None and value not in options[name]:
-            raise ValueError(f"{schema_.display_name}: {name} '{value}' is not one of "
-                             f"{', '.join(map(str, options[name]))}. Pick one of them in the node (a workflow "
+    for name, (value, choices) in inputs.items():
+        if value is not None and value not in choices:
+            raise ValueError(f"{node.define_schema().display_name}: {name} '{value}' is not one of "
+                             f"{', '.join(map(str, choices))}. Pick one of them in the node (a workflow "
                              "saved by another version or edited by hand can hold an old value).")
 
 

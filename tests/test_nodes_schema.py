@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.comfy_standin import PACK_ROOT, comfy, models_root  # noqa: F401
+from tests.comfy_standin import PACK_ROOT, comfy, models_root, run_node  # noqa: F401
 from tests.face_fixtures import tiny_clip_dir  # noqa: F401
 
 # The official ComfyUI-HyperLoRA pack's node keys: ours must not collide with them.
@@ -185,15 +185,19 @@ def test_every_fixed_choice_dropdown_refuses_an_unknown_value_by_name(comfy):  #
                 dropdowns.setdefault(key, []).append(item)
     assert {key: sorted(i.id for i in items) for key, items in dropdowns.items()} == {
         key: sorted(values) for key, values in FIXED_CHOICES.items()}
-    check = comfy.pack.nodes.v3.check_choices
     for key, items in dropdowns.items():
         node = comfy.nodes[key]
+        name = node.define_schema().display_name
+        other_inputs = {item.id: None for item in node.define_schema().inputs}  # the check comes before them
         for item in items:
-            for choice in item.options:
-                check(node, **{item.id: choice})
-            with pytest.raises(ValueError, match=rf"^{node.define_schema().display_name}: {item.id} 'fp8' is not "
-                                                 rf"one of {', '.join(item.options)}\. Pick one"):
-                check(node, **{item.id: "fp8"})
+            for choice in item.options:  # every listed choice passes the check (the node then fails on None)
+                try:
+                    run_node(node, **{**other_inputs, **FIXED_CHOICES[key], item.id: choice})
+                except Exception as error:  # noqa: BLE001
+                    assert "is not one of" not in str(error), (key, item.id, choice)
+            with pytest.raises(ValueError, match=rf"^{name}: {item.id} 'fp8' is not one of "
+                                                 rf"{', '.join(item.options)}\. Pick one"):
+                run_node(node, **{**other_inputs, **FIXED_CHOICES[key], item.id: "fp8"})
 
 
 @pytest.mark.parametrize("key, call", [
