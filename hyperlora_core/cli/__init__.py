@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from . import check, likeness, make_lora, workflow
-from .arguments import EXPECTED_ERRORS, progress, read_image
+from .arguments import EXPECTED_ERRORS
 
 COMMANDS = {"make-lora": make_lora, "check": check, "convert-workflow": workflow, "likeness": likeness}
 
@@ -31,8 +31,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "likeness":
-            return likeness.run(args, read_image, progress)
         return COMMANDS[args.command].run(args)
     except EXPECTED_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)

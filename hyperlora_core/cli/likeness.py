@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .arguments import path_text
+from .arguments import path_text, progress, read_image
 
 
 def add_parser(commands) -> argparse.ArgumentParser:
@@ -32,7 +32,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
     return likeness
 
 
-def reference_from(paths: list[str], analyzer, read_image) -> tuple:
+def reference_from(paths: list[str], analyzer) -> tuple:
     """The unit reference embedding: from one identity file, or the mean of the photos' ArcFace embeddings."""
     import numpy as np
     import torch
@@ -60,7 +60,7 @@ def reference_from(paths: list[str], analyzer, read_image) -> tuple:
     return reference_embedding(torch.from_numpy(np.stack(embeddings).astype(np.float32))), f"{len(paths)} photo(s)"
 
 
-def run(args, read_image, progress) -> int:
+def run(args) -> int:
     from .. import face
     from ..face import likeness
 
@@ -69,7 +69,7 @@ def run(args, read_image, progress) -> int:
     models = Path(args.models).expanduser()
     progress(f"Loading face analysis (antelopev2) from {models / 'insightface'}")
     analyzer = face.load_face_analyzer(models / "insightface", provider=args.device)
-    reference, described = reference_from(args.reference, analyzer, read_image)
+    reference, described = reference_from(args.reference, analyzer)
     images = [read_image(path) for path in args.images]
     progress(f"Scoring {len(images)} image(s) against {described}")
     results = likeness.score_images(analyzer, images, reference)
