@@ -40,7 +40,7 @@ await step("load", async () => {
   }, NODES2_SETTING)) };
 });
 
-report.unsupported = report.steps.load ? nodes2Unsupported(config, report.steps.load) ?? undefined : undefined;
+report.unsupported = nodes2Unsupported(config, report.steps.load);
 if (report.unsupported) await finish(null);
 
 // The loader node's status widget: the files found, then (file removed, "check again") the missing one.

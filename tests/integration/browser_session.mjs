@@ -95,10 +95,11 @@ export function appFacts(page) {
   }, NODES2_SETTING);
 }
 
-// Why this frontend cannot run a Nodes 2.0 check (facts from appFacts), or null when it can or none is asked.
+// Why this frontend cannot run a Nodes 2.0 check (facts from appFacts), or null when it can, when none is
+// asked, or when the page did not load (no facts: that is a failure, already in the report, not a skip).
 export function nodes2Unsupported(config, facts) {
-  if (config.renderer !== "nodes2" || facts?.nodes2SettingType === "boolean") return null;
-  const type = facts?.nodes2SettingType;
-  return `frontend ${facts?.frontendVersion} has no Nodes 2.0 setting (${NODES2_SETTING} is `
+  if (!facts || config.renderer !== "nodes2" || facts.nodes2SettingType === "boolean") return null;
+  const type = facts.nodes2SettingType;
+  return `frontend ${facts.frontendVersion} has no Nodes 2.0 setting (${NODES2_SETTING} is `
     + `${type ? `a ${type} experiment that mounts no DOM widgets` : "absent"})`;
 }

@@ -17,7 +17,7 @@ await step("load", async () => {
   await openApp(page, config, report);
   return appFacts(page);
 });
-report.unsupported = nodes2Unsupported(config, report.steps.load) ?? undefined;
+report.unsupported = nodes2Unsupported(config, report.steps.load);
 if (report.unsupported) await finish(null);
 
 // The thumbnail <img> the page shows for the node: its source, whether it is on screen, its centre colour.

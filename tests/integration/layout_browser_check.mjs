@@ -18,7 +18,7 @@ await step("load", async () => {
   await openApp(page, config, report);
   return appFacts(page);
 });
-report.unsupported = nodes2Unsupported(config, report.steps.load) ?? undefined;
+report.unsupported = nodes2Unsupported(config, report.steps.load);
 if (report.unsupported) await finish(null);
 
 for (const { name, path } of config.workflows) {
