@@ -8,20 +8,13 @@ scripts/build_example_workflows.py writes them all.
 from __future__ import annotations
 
 import json
-import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from tests.workflow_validation import _is_widget, combo_options, widget_slots
 
-from tests.workflow_validation import (
-    _is_widget,
-    combo_options,
-    widget_slots,
-)
+ROOT = Path(__file__).resolve().parents[1]  # imported as scripts.workflow_builder, so already on sys.path
 
 # What the README tells users to install (model folders and files).
 SDXL = "RealVisXL_V4.0.safetensors"
