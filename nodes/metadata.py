@@ -46,6 +46,16 @@ SEARCH_ALIASES: dict[str, list[str]] = {
 }
 
 
+# The nodes a beginner needs for the quick start (hyperlora_one_photo): ComfyUI 0.33's node library lists them
+# under Essentials, in a section of this name (io.Schema's essentials_category; releases without it skip it).
+ESSENTIALS_CATEGORY = "HyperLoRA"
+ESSENTIALS = ("HyperLoRAApplyFace", "HyperLoRACheckpointLoader", "HyperLoRAFaceAnalyzerLoader", "HyperLoRATriggerWords")
+
+
+def essentials_category(node_id: str) -> str | None:
+    return ESSENTIALS_CATEGORY if node_id in ESSENTIALS else None
+
+
 def search_aliases(node_id: str) -> list[str]:
     """A node's aliases (deduplicated, order kept). A node without an entry gets none rather than breaking
     the pack's import; tests/test_node_metadata.py fails on it instead."""

@@ -11,7 +11,7 @@ import dataclasses
 
 from comfy_api.latest import ComfyExtension, io  # noqa: F401  (re-exported for the node modules)
 
-from .metadata import search_aliases
+from .metadata import essentials_category, search_aliases
 from .types import COEFFS, FACE, FACE_ANALYZER, HYPERLORA
 
 # Our own sockets. Core sockets use core's classes (io.Model, io.Conditioning, io.Image, ...).
@@ -21,16 +21,19 @@ Face = io.Custom(FACE)
 Coeffs = io.Custom(COEFFS)
 
 # Schema fields only some supported releases have: left out where the running one lacks them. 0.3.64's
-# Schema has no search_aliases, and its server sent no aliases for V1 nodes either.
-OPTIONAL_SCHEMA_FIELDS = ("search_aliases",)
+# Schema has no search_aliases (its server sent no aliases for V1 nodes either); essentials_category (the node
+# library's Essentials) is new in the 2026 schema (0.33 has it, 0.14.1 not).
+OPTIONAL_SCHEMA_FIELDS = ("search_aliases", "essentials_category")
 
 
 def schema(node_id: str, **fields) -> io.Schema:
-    """io.Schema of one of our nodes, with its search words from metadata.SEARCH_ALIASES."""
+    """io.Schema of one of our nodes, with its search words from metadata.SEARCH_ALIASES and, for the
+    beginner's nodes, metadata.ESSENTIALS_CATEGORY."""
     fields["search_aliases"] = search_aliases(node_id)
+    fields["essentials_category"] = essentials_category(node_id)
     known = {field.name for field in dataclasses.fields(io.Schema)}
     for name in OPTIONAL_SCHEMA_FIELDS:
-        if name not in known:
+        if name not in known or fields[name] is None:
             fields.pop(name)
     return io.Schema(node_id=node_id, **fields)
 

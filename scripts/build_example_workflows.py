@@ -33,6 +33,7 @@ from tests.workflow_validation import (
     release_schemas,
     releases_of,
     supported_releases,
+    validate_workflow,
 )
 
 OUT_DIR = ROOT / "example_workflows"
@@ -40,11 +41,16 @@ README = ROOT / "README.md"
 START, END = "<!-- workflows:start -->", "<!-- workflows:end -->"
 EXAMPLES = GENERATION_EXAMPLES + LIBRARY_EXAMPLES + tuple(Example(*entry) for entry in TRAIN_LORA_EXAMPLES)
 
+
+def series(release: str) -> str:
+    return ".".join(release.split(".")[:2])
+
+
 def build_release(name: str) -> str:
     """The release whose core nodes a workflow is built with: the newest supported one, or for a
-    `<name>_comfyui-0.3` variant the newest of that series."""
+    `<name>_comfyui-<series>` variant the newest of that series."""
     variant = RELEASE_VARIANT.match(name)
-    releases = [r for r in supported_releases() if not variant or r.startswith(variant.group("series") + ".")]
+    releases = [r for r in supported_releases() if not variant or series(r) == variant.group("series")]
     if not releases:
         raise ValueError(f"{name}: no recorded /object_info of ComfyUI {variant.group('series')} in tests/data")
     return releases[-1]
@@ -55,24 +61,45 @@ def load_schemas(release: str | None = None) -> dict:
     return {**release_schemas(release or supported_releases()[-1]), **load_pack_schemas()}
 
 
-def build_all(schemas: dict | None = None) -> dict[str, str]:
-    """File name -> JSON text of every example workflow (each with its release's schemas unless given)."""
+def shipped(schemas: dict | None = None) -> list[tuple[Example, str, dict]]:
+    """(example, file name without extension, workflow) of every shipped file. Each example is built with the
+    newest release's nodes; where that file does not load on an older release series (a node the series lacks,
+    other widgets), a `<name>_comfyui-<series>` variant is built with that series' newest release's nodes.
+    Given `schemas`, one file per example, built with those."""
     cache: dict[str, dict] = {}
-    files = {}
-    for example in EXAMPLES:
-        release = build_release(example.name)
-        wf = Workflow(example.name, schemas or cache.setdefault(release, load_schemas(release)))
+
+    def built(example: Example, name: str, release: str) -> dict:
+        wf = Workflow(name, schemas or cache.setdefault(release, load_schemas(release)))
         example.build(wf)
-        files[f"{example.name}.json"] = json.dumps(wf.to_json(), indent=2, ensure_ascii=False) + "\n"
+        return wf.to_json()
+
+    newest = supported_releases()[-1]
+    older = {series(r): r for r in supported_releases() if series(r) != series(newest)}  # newest of each
+    files = []
+    for example in EXAMPLES:
+        plain = built(example, example.name, newest)
+        files.append((example, example.name, plain))
+        for serie, release in ([] if schemas else older.items()):
+            if validate_workflow(plain, cache.setdefault(release, load_schemas(release))):
+                name = f"{example.name}_comfyui-{serie}"
+                files.append((example, name, built(example, name, release)))
     return files
 
 
+def build_all(schemas: dict | None = None) -> dict[str, str]:
+    """File name -> JSON text of every example workflow and variant (see `shipped`)."""
+    return {f"{name}.json": json.dumps(workflow, indent=2, ensure_ascii=False) + "\n"
+            for _, name, workflow in shipped(schemas)}
+
+
 def readme_table() -> str:
-    names = [e.name for e in EXAMPLES]
+    files = shipped()
+    names = [name for _, name, _ in files]
     lines = ["| file | ComfyUI | what it does | graph |", "|---|---|---|---|"]
-    for e in EXAMPLES:
-        releases = " and ".join(releases_of(e.name, names))
-        lines.append(f"| [`{e.name}.json`](example_workflows/{e.name}.json) | {releases} | {e.summary} | {e.chain} |")
+    for example, name, _ in files:
+        releases = " and ".join(releases_of(name, names))
+        summary = example.summary if name == example.name else f"The same, for ComfyUI {releases}."
+        lines.append(f"| [`{name}.json`](example_workflows/{name}.json) | {releases} | {summary} | {example.chain} |")
     return "\n".join(lines)
 
 

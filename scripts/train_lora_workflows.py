@@ -2,8 +2,8 @@
 then continue training it. scripts/build_example_workflows.py writes them.
 
 Core changed these nodes between releases (SaveLoRANode -> SaveLoRA; Train LoRA's widgets and
-outputs), so the refine workflow is built from the release's own schemas: the plain file for the
-newest release, `..._comfyui-0.3` for 0.3.x. The export workflow writes exactly TRAINER_LORA, the
+outputs, again in 0.33), so the refine workflow is built from each release's own schemas: the plain file
+for the newest release, a `..._comfyui-<series>` variant for each older series (build_example_workflows). The export workflow writes exactly TRAINER_LORA, the
 file the refine workflow continues, so queued in that order they run without editing a widget.
 """
 
@@ -17,6 +17,7 @@ from scripts.workflow_builder import (
     IDENTITY,
     SDXL,
     STRENGTH,
+    batch_images,
     face_identity,
     generate,
     prompts,
@@ -36,8 +37,8 @@ def export_for_train_lora(wf) -> None:
          "clip_vision": wf.add("CLIPVisionLoader", 0, "Models", clip_name=CLIP_VIT_L),
          "face_analyzer": wf.add("HyperLoRAFaceAnalyzerLoader", 0, "Models", face_model=FACE_MODEL)}
     photos = [wf.add("LoadImage", 1, "Reference photos", title=f"Photo {i}", image=f"face_{i}.jpg") for i in (1, 2)]
-    batch = wf.add("ImageBatch", 1, "Reference photos", image1=photos[0]["IMAGE"], image2=photos[1]["IMAGE"])
-    coefficients, _ = face_identity(wf, 2, "Identity", m, batch["IMAGE"])
+    batch = batch_images(wf, 1, "Reference photos", [photo["IMAGE"] for photo in photos])
+    coefficients, _ = face_identity(wf, 2, "Identity", m, batch)
     wf.add("HyperLoRAExportLoRA", 2, "Identity", coefficients=coefficients["coefficients"],
            filename_prefix=EXPORT_PREFIX, key_style="comfy_trainer", recommended_strength=STRENGTH,
            destination="loras")
@@ -50,8 +51,8 @@ def refine_with_train_lora(wf) -> None:
            "photos of one size; keep the steps low (50-200) so the LoRA stays editable.")
     sdxl = wf.add("CheckpointLoaderSimple", 0, "Models", ckpt_name=SDXL)
     photos = [wf.add("LoadImage", 1, "Reference photos", title=f"Photo {i}", image=f"face_{i}.jpg") for i in (1, 2)]
-    batch = wf.add("ImageBatch", 1, "Reference photos", image1=photos[0]["IMAGE"], image2=photos[1]["IMAGE"])
-    latents = wf.add("VAEEncode", 1, "Reference photos", pixels=batch["IMAGE"], vae=sdxl["VAE"])
+    batch = batch_images(wf, 1, "Reference photos", [photo["IMAGE"] for photo in photos])
+    latents = wf.add("VAEEncode", 1, "Reference photos", pixels=batch, vae=sdxl["VAE"])
     positive, negative = prompts(wf, 2, sdxl["CLIP"], "photo of a person")
     train = wf.add("TrainLoraNode", 3, "Fine-tune", model=sdxl["MODEL"], latents=latents["LATENT"],
                    positive=positive["CONDITIONING"], steps=100, learning_rate=0.0001, existing_lora=TRAINER_LORA)
@@ -75,10 +76,6 @@ TRAIN_LORA_EXAMPLES = (
      export_for_train_lora),
     (REFINE, "Step 2: continues training the exported identity LoRA with core Train LoRA on the reference photos.",
      ("Load Image ×2 → VAE Encode → Train LoRA (existing_lora: the exported LoRA) → Save LoRA Weights (and → "
-      "Load LoRA Model → KSampler)"),
-     refine_with_train_lora),
-    (f"{REFINE}_comfyui-0.3", "Step 2 for ComfyUI 0.3.x, whose Save LoRA and Train LoRA differ.",
-     ("Load Image ×2 → VAE Encode → Train LoRA (existing_lora: the exported LoRA) → Save LoRA Weights (and → "
-      "KSampler)"),
+      "KSampler; through Load LoRA Model where Train LoRA returns the LoRA only)"),
      refine_with_train_lora),
 )

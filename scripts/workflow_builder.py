@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.workflow_validation import _is_widget, combo_options, widget_slots
+from tests.workflow_validation import _is_widget, _options, autogrow_sockets, combo_options, widget_slots
 
 ROOT = Path(__file__).resolve().parents[1]  # imported as scripts.workflow_builder, so already on sys.path
 
@@ -96,15 +96,24 @@ class Workflow:
 
     def add(self, kind: str, column: int, group: str | None = None, title: str | None = None,
             color: str | None = None, **values) -> Node:
-        """A node; `values` are widget values and links (an Output) by input name."""
+        """A node; `values` are widget values and links (an Output; a list of them for an Autogrow input such as
+        BatchImagesNode's images) by input name."""
         if kind in NOTE_TYPES:
             node = Node(len(self.nodes) + 1, kind, column, group, title, "note", [], [], [values.pop("text")])
             node.size = _at_least_measured(kind, SIZES[kind])
             self.nodes.append(node)
             return node
         schema = self.schemas[kind]
-        sockets = [(name, spec[0], section == "optional") for section, name, spec in _inputs(schema)
-                   if not _is_widget(spec)]
+        sockets = []
+        for section, name, spec in _inputs(schema):
+            grown = autogrow_sockets(name, spec)
+            if grown:  # as the frontend saves one: the linked sockets and one free socket after them
+                linked = values.pop(name, [])
+                count = min(len(grown), max(_options(spec)["template"].get("min", 1), len(linked)) + 1)
+                sockets += [(socket, kind, False) for socket, kind in grown[:count]]
+                values.update({socket: source for (socket, _), source in zip(grown, linked)})
+            elif not _is_widget(spec):
+                sockets.append((name, spec[0], section == "optional"))
         outputs = list(zip(schema["output_name"], schema["output"]))
         node = Node(len(self.nodes) + 1, kind, column, group, title, color, sockets, outputs,
                     self._widget_values(kind, schema, values))
@@ -301,6 +310,17 @@ def apply_and_generate(wf: Workflow, column: int, m: dict, coefficients: Output,
     positive, negative = prompts(wf, column + 1, m["sdxl"]["CLIP"], prompt)
     generate(wf, column + 2, identity["model"], positive["CONDITIONING"], negative["CONDITIONING"], m["sdxl"]["VAE"],
              prefix, seed_control)
+
+
+def batch_images(wf: Workflow, column: int, group: str, images: list[Output]) -> Output:
+    """One batch of photos with the node the release recommends: core Batch Images (BatchImagesNode, one
+    socket per photo) where it exists, since ComfyUI 0.14 deprecates ImageBatch; on 0.3.x a chain of ImageBatch."""
+    if "BatchImagesNode" in wf.schemas:
+        return wf.add("BatchImagesNode", column, group, images=list(images))["IMAGE"]
+    batch = images[0]
+    for image in images[1:]:
+        batch = wf.add("ImageBatch", column, group, image1=batch, image2=image)["IMAGE"]
+    return batch
 
 
 def face_identity(wf: Workflow, column: int, group: str, m: dict, image: Output, label: str = "",

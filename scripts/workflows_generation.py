@@ -11,6 +11,7 @@ from scripts.workflow_builder import (
     Example,
     Workflow,
     apply_and_generate,
+    batch_images,
     face_identity,
     generate,
     models,
@@ -38,9 +39,8 @@ def several_photos(wf: Workflow) -> None:
     m = models(wf)
     photos = [wf.add("LoadImage", 1, "Photos of one person", title=f"Photo {i}", image=f"face_{i}.jpg")
               for i in (1, 2, 3)]
-    batch = wf.add("ImageBatch", 1, "Photos of one person", image1=photos[0]["IMAGE"], image2=photos[1]["IMAGE"])
-    batch = wf.add("ImageBatch", 1, "Photos of one person", image1=batch["IMAGE"], image2=photos[2]["IMAGE"])
-    coefficients, encode = face_identity(wf, 2, "Identity", m, batch["IMAGE"])
+    batch = batch_images(wf, 1, "Photos of one person", [photo["IMAGE"] for photo in photos])
+    coefficients, encode = face_identity(wf, 2, "Identity", m, batch)
     wf.add("PreviewImage", 2, "Identity", title="Face crops", images=encode["face_crops"])
     apply_and_generate(wf, 2, m, coefficients["coefficients"], "photo of a person sitting in a cafe, soft window "
                        "light, detailed skin, sharp focus",

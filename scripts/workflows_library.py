@@ -12,6 +12,7 @@ from scripts.workflow_builder import (
     Example,
     Workflow,
     apply_and_generate,
+    batch_images,
     face_identity,
     models,
     prompts,
@@ -26,8 +27,8 @@ def save_identity(wf: Workflow) -> None:
     m = models(wf)
     photos = [wf.add("LoadImage", 1, "Photos of one person", title=f"Photo {i}", image=f"face_{i}.jpg")
               for i in (1, 2)]
-    batch = wf.add("ImageBatch", 1, "Photos of one person", image1=photos[0]["IMAGE"], image2=photos[1]["IMAGE"])
-    coefficients, encode = face_identity(wf, 2, "Identity", m, batch["IMAGE"])
+    batch = batch_images(wf, 1, "Photos of one person", [photo["IMAGE"] for photo in photos])
+    coefficients, encode = face_identity(wf, 2, "Identity", m, batch)
     wf.add("PreviewImage", 2, "Identity", title="Face crops", images=encode["face_crops"])
     wf.add("HyperLoRASaveIdentity", 2, "Identity", coefficients=coefficients["coefficients"], name=IDENTITY)
     apply_and_generate(wf, 2, m, coefficients["coefficients"], "portrait photo of a person, natural light, "

@@ -97,8 +97,8 @@ def test_the_source_scan_sees_what_the_nodes_use():
     assert used["extension"] == {"get_node_list"}
 
 
-def test_both_supported_releases_are_recorded():
-    assert [path.name for path in RELEASES] == ["comfyui-0.14.1.json", "comfyui-0.3.64.json"]
+def test_the_supported_releases_are_recorded():
+    assert [path.name for path in RELEASES] == ["comfyui-0.14.1.json", "comfyui-0.3.64.json", "comfyui-0.33.0.json"]
 
 
 @pytest.mark.parametrize("release", RELEASES, ids=lambda path: path.stem)
@@ -113,7 +113,7 @@ def test_every_release_has_what_the_nodes_use(release):
 
 def test_optional_schema_fields_are_really_missing_somewhere_and_present_elsewhere():
     fields = [set(json.loads(path.read_text())["schema_fields"]) for path in RELEASES]
-    assert optional_schema_fields() == ("search_aliases",)
+    assert optional_schema_fields() == ("search_aliases", "essentials_category")
     for name in optional_schema_fields():
         assert any(name in f for f in fields) and not all(name in f for f in fields), name
 

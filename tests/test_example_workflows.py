@@ -29,13 +29,13 @@ OUTPUT_NODES = {kind for kind, schema in {**CORE, **PACK}.items() if schema.get(
 APPLY_NODES = {"HyperLoRAApplyFace": "strength", "HyperLoRAApply": "id_strength", "HyperLoRAApplyConditioning":
                "strength"}
 CONDITIONING_PASSES = ("ControlNetApplyAdvanced", "HyperLoRAApplyConditioning", "InpaintModelConditioning")
-NAMES = [example.name for example in build.EXAMPLES]
+NAMES = [name for _, name, _ in build.shipped()]  # the examples and their per-release variants
 
 # What each workflow is for: the node types it must contain.
 REQUIRED_TYPES = {
     "hyperlora_one_photo": {"HyperLoRAApplyFace", "HyperLoRACheckpointLoader", "CLIPVisionLoader",
                             "HyperLoRAFaceAnalyzerLoader", "LoadImage"},
-    "hyperlora_several_photos": {"ImageBatch", "HyperLoRAEncodeFace", "HyperLoRAPredictCoefficients",
+    "hyperlora_several_photos": {"BatchImagesNode", "HyperLoRAEncodeFace", "HyperLoRAPredictCoefficients",
                                  "HyperLoRAApply", "PreviewImage"},
     "hyperlora_controlnet": {"ControlNetLoader", "ControlNetApplyAdvanced", "HyperLoRAApplyFace"},
     "hyperlora_concept_slider": {"HyperLoRAConceptSlider", "HyperLoRAApplyFace", "HyperLoRAPredictCoefficients"},
@@ -48,12 +48,19 @@ REQUIRED_TYPES = {
     "hyperlora_save_identity": {"HyperLoRAEncodeFace", "HyperLoRAPredictCoefficients", "HyperLoRASaveIdentity"},
     "hyperlora_from_saved_identity": {"HyperLoRALoadIdentity", "HyperLoRAApply"},
     "hyperlora_rank_by_likeness": {"HyperLoRALoadIdentity", "HyperLoRALikeness", "HyperLoRAFaceAnalyzerLoader"},
-    "hyperlora_export_for_train_lora": {"HyperLoRAExportLoRA", "HyperLoRAPredictCoefficients", "ImageBatch"},
-    "hyperlora_refine_with_train_lora": {"TrainLoraNode", "SaveLoRA", "LoraModelLoader", "VAEEncode"},
-    "hyperlora_refine_with_train_lora_comfyui-0.3": {"TrainLoraNode", "SaveLoRANode", "VAEEncode"},
+    "hyperlora_export_for_train_lora": {"HyperLoRAExportLoRA", "HyperLoRAPredictCoefficients", "BatchImagesNode"},
+    "hyperlora_refine_with_train_lora": {"TrainLoraNode", "SaveLoRA", "LoraModelLoader", "VAEEncode",
+                                         "BatchImagesNode"},
+    # ComfyUI 0.14: Train LoRA without quantized_backward; 0.3: SaveLoRANode, and ImageBatch (no BatchImagesNode)
+    "hyperlora_refine_with_train_lora_comfyui-0.14": {"TrainLoraNode", "SaveLoRA", "LoraModelLoader", "VAEEncode",
+                                                      "BatchImagesNode"},
+    "hyperlora_refine_with_train_lora_comfyui-0.3": {"TrainLoraNode", "SaveLoRANode", "VAEEncode", "ImageBatch"},
+    "hyperlora_several_photos_comfyui-0.3": {"ImageBatch", "HyperLoRAEncodeFace", "HyperLoRAApply"},
+    "hyperlora_save_identity_comfyui-0.3": {"ImageBatch", "HyperLoRASaveIdentity"},
+    "hyperlora_export_for_train_lora_comfyui-0.3": {"ImageBatch", "HyperLoRAExportLoRA"},
 }
 # Workflows that write a file and render nothing: no sampler settings to keep.
-FILE_ONLY = {"hyperlora_export_for_train_lora"}
+FILE_ONLY = {"hyperlora_export_for_train_lora", "hyperlora_export_for_train_lora_comfyui-0.3"}
 # Core Train LoRA continuing from an exported HyperLoRA LoRA (existing_lora) carries the identity too.
 TRAINED_FROM_EXPORT = "TrainLoraNode"
 
@@ -273,7 +280,7 @@ def test_several_photos_batches_three_photos_and_previews_the_crops():
     graph = Graph(load("hyperlora_several_photos"))
     encode = graph.of_type("HyperLoRAEncodeFace")[0]
     photos = [n for n in graph.ancestors(encode) if n["type"] == "LoadImage"]
-    assert graph.source(encode, "images")["type"] == "ImageBatch" and len(photos) == 3
+    assert graph.source(encode, "images")["type"] == "BatchImagesNode" and len(photos) == 3
     crops = [link for link in graph.links.values() if link[1] == encode["id"] and link[2] == 1]
     assert [graph.nodes[link[3]]["type"] for link in crops] == ["PreviewImage"]
 

@@ -32,6 +32,19 @@ def test_the_table_has_no_entry_for_a_node_that_does_not_exist(comfy):  # noqa: 
     assert UPCOMING_NODES <= set(comfy.pack.nodes.metadata.SEARCH_ALIASES)
 
 
+def test_the_essentials_are_the_quick_start_nodes(comfy):  # noqa: F811
+    """essentials_category marks the nodes of hyperlora_one_photo (the stand-in, like 0.14.1, lacks the field:
+    tests/integration/test_comfyui_node_info.py checks it on a release that has it)."""
+    import json
+
+    metadata = comfy.pack.nodes.metadata
+    quick_start = json.loads((PACK_ROOT / "example_workflows" / "hyperlora_one_photo.json").read_text())
+    ours = {node["type"] for node in quick_start["nodes"] if node["type"] in comfy.nodes}
+    assert set(metadata.ESSENTIALS) == ours
+    assert [metadata.essentials_category(key) for key in sorted(comfy.nodes) if key in ours] == ["HyperLoRA"] * 4
+    assert metadata.essentials_category("HyperLoRAMixIdentities") is None
+
+
 def test_pyproject_declares_the_versions_the_integration_tests_run_on():
     """What `comfy node publish` (comfy-cli) sends the registry: [tool.comfy] requires-comfyui becomes
     supported_comfyui_version, a comfyui-frontend-package dependency supported_comfyui_frontend_version."""

@@ -1,9 +1,9 @@
 """Validate ComfyUI UI-format workflows (what the frontend saves) against node schemas.
 
 An example workflow that does not load, or loads with red nodes, is the first thing a user
-sees of a pack. This checks what breaks one: unknown node types, links between sockets of
-different types, required inputs left open, widget values that do not line up with the
-node's widgets, combo values that do not exist and numbers outside their range.
+sees of a pack. This checks what breaks one: unknown node types, nodes the release marks deprecated,
+links between sockets of different types, required inputs left open, widget values that do not line up with the
+node's widgets (as the frontend lays them out, control_after_generate after every seed), combo values that do not exist and numbers outside their range.
 
 Schemas have the shape of ComfyUI's /object_info answer: core nodes come from the answer of each
 supported release, recorded under tests/data/object_info/ (scripts/record_object_info.py), ours are
@@ -37,6 +37,12 @@ RELEASE_VARIANT = re.compile(r"^(?P<name>.+)_comfyui-(?P<series>\d+\.\d+)$")
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
 UPLOAD_OPTIONS = ("image_upload", "video_upload", "audio_upload", "file_upload")
+# The frontend's legacy rule (every release's bundle, 1.27 to 1.58: `control_after_generate ?? ["seed",
+# "noise_seed"].includes(name)` for INT widgets): these INT inputs get a control widget unless the schema
+# says control_after_generate false.
+SEED_NAMES = ("seed", "noise_seed")
+# V3 inputs that grow a socket per connection (BatchImagesNode's images): sockets "<name>.<prefix><i>"
+AUTOGROW = "COMFY_AUTOGROW_V3"
 # Options that look like file names: such lists depend on the user's disk, so any string is accepted.
 FILE_NAME = re.compile(r"\.[A-Za-z0-9]{2,12}$")
 INACTIVE_MODES = {2, 4}  # muted, bypassed
@@ -50,7 +56,7 @@ LINK_FIELDS = ("id", "origin_id", "origin_slot", "target_id", "target_slot", "ty
 class Problem:
     node: int | str | None  # node id, or None for workflow-level problems
     code: str  # unknown_node_type, bad_link, link_type_mismatch, required_input_missing, unknown_input,
-    #            widget_count, bad_value, combo_value, out_of_range, control_value
+    #            widget_count, bad_value, combo_value, out_of_range, control_value, deprecated_node
     message: str
 
     def __str__(self) -> str:
@@ -221,11 +227,40 @@ def widget_slots(schema: dict) -> list[WidgetSlot]:
             if not _is_widget(spec):
                 continue
             slots.append(WidgetSlot(name, spec, "value"))
-            if _options(spec).get("control_after_generate"):
+            if has_control_widget(name, spec):
                 slots.append(WidgetSlot(name, spec, "control"))
             if any(_options(spec).get(key) for key in UPLOAD_OPTIONS):
                 slots.append(WidgetSlot(name, spec, "upload"))
     return slots
+
+
+def has_control_widget(name: str, spec) -> bool:
+    """Whether the frontend adds a control_after_generate widget after this widget (see SEED_NAMES)."""
+    control = _options(spec).get("control_after_generate")
+    if _socket_type(spec) == "INT" and control is None:
+        return name in SEED_NAMES
+    return bool(control)
+
+
+def autogrow_sockets(name: str, spec) -> list[tuple[str, str]] | None:
+    """(socket name, type) of every socket an Autogrow input may grow, or None for another input."""
+    if spec[0] != AUTOGROW:
+        return None
+    template = _options(spec).get("template", {})
+    inner = {**template.get("input", {}).get("required", {}), **template.get("input", {}).get("optional", {})}
+    kind = next(iter(inner.values()))[0] if inner else "*"
+    names = template.get("names") or [f"{template.get('prefix', '')}{i}" for i in range(template.get("max", 100))]
+    return [(f"{name}.{item}", kind) for item in names]
+
+
+def input_specs(schema: dict) -> dict:
+    """Every input name a node's saved sockets may carry -> its spec (Autogrow sockets by their own names)."""
+    specs = {}
+    for section in ("required", "optional"):
+        for name, spec in schema["input"].get(section, {}).items():
+            grown = autogrow_sockets(name, spec)
+            specs.update({socket: [kind, {}] for socket, kind in grown} if grown else {name: spec})
+    return specs
 
 
 def combo_options(spec) -> list:
@@ -266,6 +301,9 @@ def validate_workflow(workflow: dict, schemas: dict) -> list[Problem]:
                    else "is not a core node nor one of this pack's nodes")
             problems.append(Problem(node_id, "unknown_node_type", f"node type '{kind}' {why}"))
             continue
+        if schemas[kind].get("deprecated"):
+            problems.append(Problem(node_id, "deprecated_node", f"node type '{kind}' is marked deprecated by this "
+                                                                "release (the frontend shows it as DEPRECATED)"))
         problems += _check_inputs(node_id, node, schemas[kind], links)
         problems += _check_widgets(node_id, node, schemas[kind])
 
@@ -292,7 +330,7 @@ def _links(workflow: dict, problems: list[Problem]) -> dict:
 
 def _check_inputs(node_id, node: dict, schema: dict, links: dict) -> list[Problem]:
     problems = []
-    specs = {**schema["input"].get("required", {}), **schema["input"].get("optional", {})}
+    specs = input_specs(schema)
     connected = set()
     for slot in node.get("inputs") or []:
         name = slot.get("name")
@@ -307,7 +345,13 @@ def _check_inputs(node_id, node: dict, schema: dict, links: dict) -> list[Proble
     if node.get("mode", 0) in INACTIVE_MODES:
         return problems
     for name, spec in schema["input"].get("required", {}).items():
-        if not _is_widget(spec) and name not in connected:
+        grown = autogrow_sockets(name, spec)
+        if grown:
+            needed = _options(spec).get("template", {}).get("min", 1)
+            if len(connected & {socket for socket, _ in grown}) < needed:
+                problems.append(Problem(node_id, "required_input_missing",
+                                        f"{node['type']} input '{name}' needs {needed} connection(s)"))
+        elif not _is_widget(spec) and name not in connected:
             problems.append(Problem(node_id, "required_input_missing",
                                     f"{node['type']} input '{name}' ({_socket_type(spec)}) is not connected"))
     return problems
@@ -412,8 +456,7 @@ def _input_type(node: dict, slot: dict, schemas: dict):
     schema = schemas.get(node.get("type"))
     if schema is None:
         return slot.get("type") if node.get("type") in PASS_THROUGH_TYPES else None
-    specs = {**schema["input"].get("required", {}), **schema["input"].get("optional", {})}
-    spec = specs.get(slot.get("name"))
+    spec = input_specs(schema).get(slot.get("name"))
     return None if spec is None else _socket_type(spec)
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from scripts.compare_node_info import differences
 from scripts.record_object_info import comfyui_version
-from tests.integration.conftest import COMFYUI_PATH, install_pack, running_comfyui
+from tests.integration.conftest import COMFYUI_PATH, import_comfyui, install_pack, running_comfyui
 from tests.integration.log_checks import assert_no_problems_of_ours
 
 RECORDED = Path(__file__).resolve().parents[1] / "data" / "node_info"
@@ -49,3 +49,28 @@ def test_a_dropdown_value_the_node_does_not_know_is_refused_by_name(node):
         node("HyperLoRACheckpointLoader").load("not_installed", "fp16", "gpu0")
     with pytest.raises(ValueError, match=r"^HyperLoRA Face Mask: shape 'circle' is not one of outline, box\."):
         node("HyperLoRAFaceMask").mask(None, None, "all", 0, "circle", 0.1, "face fraction", 8.0, False)
+
+
+def test_the_beginner_nodes_are_in_essentials_where_the_release_has_it(tmp_path):
+    """The 2026 schema field essentials_category: the quick start's nodes on 0.33, and no error where core lacks it."""
+    if not COMFYUI_PATH:
+        pytest.skip("set COMFYUI_PATH to a ComfyUI checkout to run the integration tests")
+    import_comfyui()
+    from comfy_api.latest import io
+    # the quick start's nodes (nodes/metadata.py's ESSENTIALS; ComfyUI's nodes.py shadows our nodes/ here)
+    essentials = {"HyperLoRAApplyFace", "HyperLoRACheckpointLoader", "HyperLoRAFaceAnalyzerLoader", "HyperLoRATriggerWords"}
+    category = "HyperLoRA"
+
+    install_pack(tmp_path)
+    with running_comfyui(tmp_path, START_TIMEOUT_S) as (base_url, log_path), \
+            urllib.request.urlopen(f"{base_url}/object_info", timeout=30) as response:
+        info = json.loads(response.read())
+    ours = {key: node for key, node in info.items() if node.get("python_module", "").startswith("custom_nodes.")}
+    assert len(ours) == 17
+    listed = {key for key, node in ours.items() if node.get("essentials_category")}
+    if "essentials_category" in io.Schema.__dataclass_fields__:
+        assert listed == essentials
+        assert {ours[key]["essentials_category"] for key in listed} == {category}
+    else:
+        assert listed == set()
+    assert_no_problems_of_ours(log_path.read_text())

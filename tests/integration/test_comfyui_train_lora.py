@@ -29,8 +29,14 @@ def train_one_step(train_node, model, latents, positive, existing_lora: str):
     if not hasattr(train_node, "define_schema"):  # ComfyUI 0.3.x: a classic node
         _, lora, loss, steps = train_node().train(model, latents, positive, **options)
         return lora, loss, steps
-    # V3 (ComfyUI 0.14): every input arrives as a list (is_input_list); the inputs 0.3 lacked at their defaults
-    options.update(checkpoint_depth=1, offloading=False, bucket_mode=False, bypass_mode=False)
+    # V3 (ComfyUI 0.14 on): every input arrives as a list (is_input_list), by name; the inputs this test does
+    # not set (0.14's checkpoint_depth, offloading..., 0.33's quantized_backward) at the schema's own defaults
+    inputs = train_node.INPUT_TYPES()
+    specs = {**inputs["required"], **inputs.get("optional", {})}
+    options.update({name: spec[1]["default"] for name, spec in specs.items()
+                    if name not in options and len(spec) > 1 and "default" in spec[1]})
+    missing = set(inputs["required"]) - set(options) - {"model", "latents", "positive"}
+    assert not missing, f"Train LoRA has new required inputs without a default: {missing}"
     result = train_node.execute(model=[model], latents=[latents], positive=[positive],
                                 **{key: [value] for key, value in options.items()})
     return tuple(result.result)

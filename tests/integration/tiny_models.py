@@ -52,7 +52,14 @@ def build_unet(config_class_name: str = "SDXL", unet_config: dict | None = None,
     model = model_config.get_model({})
     _initialise(model.diffusion_model, seed)
     device = comfy.model_management.get_torch_device()
-    return comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=device)
+    patcher = comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=device)
+    # how core's loaders let a node rebuild the model (0.33's Train LoRA deep-copies it through this)
+    patcher.cached_patcher_init = (_rebuild_unet, (config_class_name, unet_config, seed))
+    return patcher
+
+
+def _rebuild_unet(config_class_name: str, unet_config: dict, seed: int, disable_dynamic: bool = False):
+    return build_unet(config_class_name, unet_config, seed)
 
 
 def attention_modules(model) -> list[tuple[str, int, int | None]]:

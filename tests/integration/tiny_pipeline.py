@@ -54,7 +54,14 @@ def build_unet(seed: int = 0):
     model = model_config.get_model({})
     initialise(model.diffusion_model, seed)
     device = comfy.model_management.get_torch_device()
-    return comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=device)
+    patcher = comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=device)
+    # how core's loaders let a node rebuild the model (0.33's Train LoRA deep-copies it through this)
+    patcher.cached_patcher_init = (_rebuild_unet, (seed,))
+    return patcher
+
+
+def _rebuild_unet(seed: int, disable_dynamic: bool = False):
+    return build_unet(seed)
 
 
 def build_clip(seed: int = 1):
