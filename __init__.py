@@ -1,8 +1,9 @@
 """HyperLoRA for ComfyUI: face photos -> SDXL LoRA weights, without training.
 
 ComfyUI imports this package from custom_nodes/ and calls comfy_entrypoint() for the nodes (ComfyUI's V3
-node API, comfy_api, which ComfyUI has had since before our minimum release 0.3.64). On an older ComfyUI
-the pack says so in one line and registers nothing. The engine (hyperlora_core) never imports ComfyUI;
+node API, comfy_api, which ComfyUI has had since before our minimum release 0.3.64). Where the running core
+lacks something the pack needs (comfyui_support.py: too old, or a future core without a wrapper we use), the
+pack says so in one line naming the release and what is missing, and registers nothing. The engine (hyperlora_core) never imports ComfyUI;
 the nodes import comfy only inside functions, and the face libraries (insightface, onnxruntime) are
 imported when a face node first runs, so a broken optional dependency shows up as an error on that node
 instead of a pack that fails to load.
@@ -10,15 +11,11 @@ instead of a pack that fails to load.
 
 import sys
 
-MINIMUM_COMFYUI = "0.3.64"  # pyproject.toml's requires-comfyui
+from .comfyui_support import MINIMUM_COMFYUI, missing_features, refusal, running_release  # noqa: F401
 
-try:
-    from comfy_api.latest import ComfyExtension as _ComfyExtension  # noqa: F401  only: is it there?
-except ModuleNotFoundError as missing:
-    if not (missing.name or "").startswith("comfy_api"):
-        raise
-    print(f"HyperLoRA needs ComfyUI {MINIMUM_COMFYUI} or newer (this one has no comfy_api): update ComfyUI; "
-          "the HyperLoRA nodes are not loaded.", file=sys.stderr)
+_missing = missing_features()
+if _missing:
+    print(refusal(running_release(), _missing), file=sys.stderr)
     __all__ = []
 else:
     from .nodes import HyperLoRAExtension

@@ -31,11 +31,13 @@ export async function closeDialogs(page, report) {
   }
 }
 
-// config: { chromium, profileDir, timeoutMs, lang, viewport }; report gets consoleErrors, pageErrors, steps, failures.
+// config: { chromium, profileDir, timeoutMs, lang, viewport }; report gets consoleErrors, pageErrors, steps, failures,
+// and consoleStacks: for each console.error call, its text and the script URLs of its stack (async parents too),
+// so a test can tell the frontend's own errors from ours by where they come from.
 // lang: the browser's language (default en-US); the frontend's own language is the Comfy.Locale setting,
 // which the Python tests store on the server before the page opens (test_web_extension.prepare_frontend).
 export async function openPage(config, report) {
-  Object.assign(report, { consoleErrors: [], pageErrors: [], steps: {}, failures: [], ...report });
+  Object.assign(report, { consoleErrors: [], consoleStacks: [], pageErrors: [], steps: {}, failures: [], ...report });
   let context = null;
   const finish = async (failure) => {
     clearTimeout(watchdog);
@@ -66,6 +68,16 @@ export async function openPage(config, report) {
     if (message.type() === "error") report.consoleErrors.push({ text: message.text(), url: message.location().url });
   });
   page.on("pageerror", (error) => report.pageErrors.push({ message: error.message, stack: error.stack ?? "" }));
+  const cdp = await context.newCDPSession(page);
+  cdp.on("Runtime.consoleAPICalled", (event) => {
+    if (event.type !== "error") return;
+    const urls = [];
+    for (let trace = event.stackTrace; trace; trace = trace.parent) urls.push(...trace.callFrames.map((f) => f.url));
+    const text = event.args.map((arg) => arg.value ?? arg.description ?? "").join(" ");
+    report.consoleStacks.push({ text, urls });
+  });
+  await cdp.send("Runtime.enable");
+  await cdp.send("Runtime.setAsyncCallStackDepth", { maxDepth: 16 });
   return { page, context, finish, step };
 }
 

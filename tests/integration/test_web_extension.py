@@ -88,7 +88,11 @@ FILTER_REASONS = {
     "frontend-settings-bug": "ComfyUI frontend 1.27.10 on a fresh profile: Comfy.Canvas.NavigationMode's onChange "
                              "sets LeftMouseClickBehavior before that setting is registered (settingStore.addSetting);"
                              " the stack lies wholly in the frontend bundle",
+    "frontend-graph-init": "ComfyUI frontend 1.49.6 reads app.rootGraph before it made one (stock 0.33 with no "
+                           "custom nodes logs it too); every call's stack lies wholly in the frontend bundle",
 }
+# Logged by the frontend's ComfyApp.rootGraph getter; it counts whenever a stack of ours reaches it.
+FRONTEND_GRAPH_INIT = "ComfyApp graph accessed before initialization"
 
 
 def skip_reason() -> str | None:
@@ -217,14 +221,18 @@ def step(report: dict, name: str) -> dict:
     return report["steps"][name]
 
 
-def filter_reason(error: dict, server_host: str, frontend_newer: bool = False) -> str | None:
+def filter_reason(error: dict, server_host: str, frontend_newer: bool = False,
+                  stacks: list[dict] | None = None) -> str | None:
     """Why a console or page error is unrelated to our extension, or None when it must count.
     `frontend_newer`: the frontend is newer than the server requires, so 404s of endpoints that
-    only newer servers have are expected (and tolerated only then)."""
+    only newer servers have are expected (and tolerated only then). `stacks`: the report's consoleStacks
+    (text and stack script URLs of each console.error call)."""
     if "hyperlora" in json.dumps(error).lower():
         return None
     if "url" in error:  # console message; for a failed resource its url is the resource
         parts = urlsplit(error["url"])
+        if error["text"] == FRONTEND_GRAPH_INIT and frontend_bundle_only(error["text"], stacks or []):
+            return "frontend-graph-init"
         if frontend_newer and re.match(r"(\[Jobs API\] Error fetching jobs|Failed to fetch queue): JobsApiError: "
                                        r"Failed to fetch jobs: 404", error["text"]):
             return "newer-frontend-404"
@@ -244,6 +252,14 @@ def filter_reason(error: dict, server_host: str, frontend_newer: bool = False) -
             "addSetting" in line for line in frames):
         return "frontend-settings-bug"
     return None
+
+
+def frontend_bundle_only(text: str, stacks: list[dict]) -> bool:
+    """Every console.error call with this text came from the frontend's bundle (/assets/) alone: no frame of an
+    extension (ours or another's), none unknown. No recorded stack means its origin is unknown: it counts."""
+    calls = [stack["urls"] for stack in stacks if stack["text"] == text]
+    return bool(calls) and all(urls and all(urlsplit(url).path.startswith("/assets/") for url in urls)
+                               for urls in calls)
 
 
 def test_our_files_load_and_register_their_extensions(browser):
@@ -266,7 +282,7 @@ def test_no_console_or_page_errors_from_our_extension(browser):
         browser["stats"].get("required_frontend_version"))
     counted, filtered = [], []
     for error in browser["consoleErrors"] + browser["pageErrors"]:
-        reason = filter_reason(error, server_host, frontend_newer)
+        reason = filter_reason(error, server_host, frontend_newer, browser.get("consoleStacks"))
         (filtered if reason else counted).append((error, reason))
     for error, reason in filtered:  # shown with -s / -rA: what was ignored and why
         print(f"filtered ({FILTER_REASONS[reason]}): {error.get('text') or error['message']} {error.get('url', '')}")
@@ -280,6 +296,22 @@ def test_newer_backend_404s_count_when_the_frontend_is_not_newer():
     assert filter_reason(error, "127.0.0.1:8188", frontend_newer=False) is None
     ours = {"text": "TypeError: x is undefined", "url": f"http://127.0.0.1:8188/extensions/{PACK_DIR_NAME}/js/a.js"}
     assert filter_reason(ours, "127.0.0.1:8188", frontend_newer=True) is None
+
+
+def test_the_frontends_own_graph_warning_is_told_from_ours_by_its_stack():
+    """Frontend 1.49.6 logs FRONTEND_GRAPH_INIT itself; the same text from a stack through an extension counts."""
+    error = {"text": FRONTEND_GRAPH_INIT, "url": "http://127.0.0.1:8188/assets/index-abc.js"}
+    bundle = {"text": FRONTEND_GRAPH_INIT, "urls": ["http://127.0.0.1:8188/assets/index-abc.js"] * 3}
+    ours = {"text": FRONTEND_GRAPH_INIT, "urls": ["http://127.0.0.1:8188/assets/index-abc.js",
+                                                  f"http://127.0.0.1:8188/extensions/{PACK_DIR_NAME}/js/a.js"]}
+    other = {"text": FRONTEND_GRAPH_INIT, "urls": ["http://127.0.0.1:8188/extensions/another_pack/x.js"]}
+    assert filter_reason(error, "127.0.0.1:8188", stacks=[bundle, bundle]) == "frontend-graph-init"
+    assert filter_reason(error, "127.0.0.1:8188", stacks=[bundle, ours]) is None
+    assert filter_reason(error, "127.0.0.1:8188", stacks=[other]) is None
+    assert filter_reason(error, "127.0.0.1:8188", stacks=[]) is None  # origin unknown
+    assert filter_reason(error, "127.0.0.1:8188", stacks=[{"text": FRONTEND_GRAPH_INIT, "urls": []}]) is None
+    another = {**error, "text": "Something else"}
+    assert filter_reason(another, "127.0.0.1:8188", stacks=[{**bundle, "text": "Something else"}]) is None
 
 
 def test_loader_node_shows_setup_status_from_the_server(browser):
