@@ -16,7 +16,9 @@ from tests.integration.tiny_models import identity
 STEPS = 6
 LATENT = (1, 4, 8, 8)
 # (W + dW) x and W x + dW x differ by float rounding only; an identity changes the prediction by > 1e-3.
-EXACT = {"rtol": 1e-5, "atol": 5e-5}
+# The denoised values compared carry that rounding times sigma and cfg (3 x 4 here): up to 8.3e-5 on ComfyUI
+# 0.33 (a few of 128 values; under 5e-5 on 0.3.64 and 0.14.1).
+EXACT = {"rtol": 1e-5, "atol": 1e-4}
 RUN_CLOSE = {"rtol": 1e-3, "atol": 1e-4}  # a whole sampling run accumulates that rounding over its steps
 
 

@@ -14,9 +14,8 @@ import pytest
 from tests.integration.conftest import install_pack, running_comfyui
 from tests.integration.log_checks import assert_no_problems_of_ours
 from tests.integration.test_web_extension import CHROMIUM, prepare_frontend, run_browser, skip_reason
-from tests.workflow_validation import REPO_ROOT
+from tests.official_workflows import official
 
-OFFICIAL = REPO_ROOT.parent / "shared" / "official-workflows" / "HyperLoRA-T2I-FaceDetailer.json"
 OFFICIAL_TYPES = {"HyperLoRAConfig", "HyperLoRALoader", "HyperLoRAIDCond", "HyperLoRAFaceAttr",
                   "HyperLoRAGenerateIDLoRA", "HyperLoRAApplyLoRA"}
 TIMEOUT_S = 90
@@ -27,7 +26,7 @@ def test_official_workflow_is_converted_when_opened(tmp_path):
     if reason:
         pytest.skip(reason)
     install_pack(tmp_path)
-    workflow = json.loads(OFFICIAL.read_text(encoding="utf-8"))
+    workflow = official("HyperLoRA-T2I-FaceDetailer")  # built from tests/data (the real file where one is named)
     with running_comfyui(tmp_path, 60) as (url, log_path):
         report = run_browser({"url": url, "chromium": CHROMIUM, "profileDir": str(tmp_path / "profile"),
                               **prepare_frontend(url),
