@@ -23,6 +23,7 @@ else:
     from .nodes.folders import register_folders
     from .nodes.identity_route import register_routes as register_identity_routes
     from .nodes.setup_route import register_routes
+    from .nodes.templates_route import register_templates_filter
 
     try:
         import folder_paths  # noqa: F401  ComfyUI's; absent when the tests import this package
@@ -33,6 +34,7 @@ else:
         register_routes()  # GET /hyperlora/setup, read by the web extension
         register_identity_routes()  # GET /hyperlora/identity_thumbnail, the identity picker's faces
         register_convert_route()  # POST /hyperlora/convert_workflow, for workflows of the official pack
+        register_templates_filter()  # the template browser: this release's workflows, the quick start first
 
     async def comfy_entrypoint() -> HyperLoRAExtension:
         """ComfyUI's V3 entry point: the extension that lists our nodes (no NODE_CLASS_MAPPINGS beside it:

@@ -18,3 +18,17 @@ def add_route(method: str, path: str, handler) -> bool:
         return False
     getattr(instance.routes, method)(path)(handler)
     return True
+
+
+def add_middleware(middleware) -> bool:
+    """Add an aiohttp middleware to ComfyUI's server; possible only before the server starts (custom nodes are
+    imported before). Returns False when no ComfyUI server is running."""
+    try:
+        from server import PromptServer
+    except ImportError:
+        return False
+    instance = getattr(PromptServer, "instance", None)
+    if instance is None or instance.app.frozen:
+        return False
+    instance.app.middlewares.append(middleware)
+    return True

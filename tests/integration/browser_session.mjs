@@ -43,8 +43,8 @@ export async function openPage(config, report) {
     clearTimeout(watchdog);
     if (failure) report.failures.push(failure);
     await context?.close().catch(() => {});
-    process.stdout.write(`${JSON.stringify(report)}\n`);
-    process.exit(0);
+    // exit once the report is written: a pipe takes 64 KB at a time, and exiting earlier cuts a long report
+    await new Promise(() => process.stdout.write(`${JSON.stringify(report)}\n`, () => process.exit(0)));
   };
   const watchdog = setTimeout(() => finish("timed out"), config.timeoutMs);
   const step = async (name, action) => {

@@ -7,6 +7,7 @@
 // For each workflow, once its images and our setup status have settled: per node its id, type and box
 // [x, y, width, height] in canvas units, title bar included. Classic: from node.pos and node.size (what
 // the canvas draws). Nodes 2.0: from the node's DOM element (sized by its content), mapped to the canvas.
+// And per node its widgets' names and values, as the frontend laid the saved widgets_values out.
 import fs from "node:fs";
 import { appFacts, closeDialogs, nodes2Unsupported, openApp, openPage, sleep } from "./browser_session.mjs";
 
@@ -53,6 +54,8 @@ await finish(null);
 
 // Runs in the page. pending: our setup status still checking, or an image not yet loaded.
 function measure(renderer) {
+  const plain = (value) => (value === undefined || typeof value === "function" || (value && typeof value === "object"
+    && !Array.isArray(value)) ? null : value);
   const app = window.app;
   const title = window.LiteGraph.NODE_TITLE_HEIGHT ?? 30;
   const nodes = app.graph.nodes ?? app.graph._nodes;
@@ -64,7 +67,8 @@ function measure(renderer) {
   return {
     pending,
     nodes: nodes.map((node) => {
-      const entry = { id: node.id, type: node.type, title: node.title };
+      const entry = { id: node.id, type: node.type, title: node.title,
+        widgets: (node.widgets ?? []).map((w) => ({ name: w.name, value: plain(w.value) })) };
       if (renderer === "nodes2") {
         const element = document.querySelector(`[data-node-id="${node.id}"]`);
         const rect = element?.getBoundingClientRect();
