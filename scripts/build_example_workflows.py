@@ -95,12 +95,28 @@ def build_all(schemas: dict | None = None) -> dict[str, str]:
 def readme_table() -> str:
     files = shipped()
     names = [name for _, name, _ in files]
+    plain = {name: workflow for example, name, workflow in files if name == example.name}
     lines = ["| file | ComfyUI | what it does | graph |", "|---|---|---|---|"]
     for example, name, _ in files:
-        releases = " and ".join(releases_of(name, names))
-        summary = example.summary if name == example.name else f"The same, for ComfyUI {releases}."
+        found = releases_of(name, names)
+        releases = " and ".join([", ".join(found[:-1]), found[-1]] if len(found) > 2 else found)
+        summary = example.summary if name == example.name else (
+            f"The same, for ComfyUI {releases} ({variant_reason(plain[example.name], found[-1])}).")
         lines.append(f"| [`{name}.json`](example_workflows/{name}.json) | {releases} | {summary} | {example.chain} |")
     return "\n".join(lines)
+
+
+def variant_reason(workflow: dict, release: str) -> str:
+    """Why the newest release's file does not load on `release`, in a few words for the README's table."""
+    types = {node["id"]: node["type"] for node in workflow["nodes"]}
+    schemas = release_schemas(release)
+    reasons = []
+    for problem in validate_workflow(workflow, {**schemas, **load_pack_schemas()}):
+        kind = types.get(problem.node)
+        text = f"no {kind}" if kind not in schemas else f"other {kind} widgets"
+        if kind and text not in reasons:
+            reasons.append(text)
+    return ", ".join(reasons)
 
 
 def updated_readme(text: str, table: str) -> str:

@@ -106,6 +106,15 @@ MUTANTS = [
       "too few image weights accepted after a skipped photo"),
     m("nodes/apply.py", "all(a is b for a, b in zip(last[0][0], models))", "True", "tests/test_nodes_pipeline.py",
       "Apply Face's cache ignores a changed checkpoint or face model"),
+    # ---- ComfyUI releases (issue 24): the frontend's widget rules, deprecated nodes, unsupported cores, templates
+    m("tests/workflow_validation.py", "        return name in SEED_NAMES", "        return False",
+      "tests/test_workflows_per_release.py", "the frontend's seed rule forgotten: Train LoRA's seed without its control"),
+    m("tests/workflow_validation.py", '        if schemas[kind].get("deprecated"):', "        if False:",
+      "tests/test_workflows_per_release.py", "a node the release marks deprecated passes"),
+    m("comfyui_support.py", "    return [what for module, path, what in needs if not _has(module, path, import_module)]",
+      "    return []", "tests/test_comfyui_support.py", "a core without a needed wrapper is taken as supported"),
+    m("nodes/templates_route.py", '        elif f"{name}_comfyui-{series}" not in names:', "        else:",
+      "tests/test_templates_route.py", "the template browser lists a plain file beside its variant for the release"),
     # ---- the face code
     m("hyperlora_core/face/likeness.py", "order = sorted(range(len(results)), key=lambda i: -results[i].score)",
       "order = sorted(range(len(results)), key=lambda i: results[i].score)", "tests/test_likeness.py",

@@ -129,3 +129,10 @@ def test_the_pack_registers_nothing_on_a_core_that_lost_a_wrapper(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("HyperLoRA cannot run on ComfyUI 0.48.0: it lacks the model "
                                                    "wrapper CALC_COND_BATCH"), run.stderr
     assert "newer than the pack was tested on" in lines[0]
+
+
+def test_the_pack_ships_no_isolation_manifest():
+    """Newer core isolates only packs with a pyisolate.yaml (README, Isolated custom nodes): ours runs in process,
+    where its nodes can patch the MODEL; an isolated node would only see a proxy of it."""
+    assert not list(PACK_ROOT.rglob("pyisolate.yaml")) and not list(PACK_ROOT.rglob("pyisolate.yml"))
+    assert "pyisolate" not in (PACK_ROOT / "pyproject.toml").read_text()
