@@ -14,7 +14,7 @@ accepted, and only that:
 * fields a V3 node info has and the V1 one lacked, when they say nothing (null, false or empty).
 
 --no-texts leaves out what people read but workflows do not depend on (tooltips, descriptions, display
-names, search aliases): what the integration test keeps checking after the port, so that later edits of
+names, search aliases, the Essentials section): what the integration test keeps checking after the port, so that later edits of
 a text need no new recording (the generated docs and locales tests keep the texts current).
 """
 
@@ -25,7 +25,8 @@ import sys
 from pathlib import Path
 
 SILENT = (None, False, [], {})
-TEXTS = ("tooltip", "output_tooltips", "description", "display_name", "search_aliases")
+# essentials_category (where the node library's Essentials list a node, 2026 schema) was added after the port
+TEXTS = ("tooltip", "output_tooltips", "description", "display_name", "search_aliases", "essentials_category")
 
 
 def without_texts(info: dict) -> dict:

@@ -110,7 +110,7 @@ class Workflow:
             if grown:  # as the frontend saves one: the linked sockets and one free socket after them
                 linked = values.pop(name, [])
                 count = min(len(grown), max(_options(spec)["template"].get("min", 1), len(linked)) + 1)
-                sockets += [(socket, kind, False) for socket, kind in grown[:count]]
+                sockets += [(socket, socket_type, False) for socket, socket_type in grown[:count]]
                 values.update({socket: source for (socket, _), source in zip(grown, linked)})
             elif not _is_widget(spec):
                 sockets.append((name, spec[0], section == "optional"))

@@ -1,9 +1,11 @@
 """Validate ComfyUI UI-format workflows (what the frontend saves) against node schemas.
 
 An example workflow that does not load, or loads with red nodes, is the first thing a user
-sees of a pack. This checks what breaks one: unknown node types, nodes the release marks deprecated,
-links between sockets of different types, required inputs left open, widget values that do not line up with the
-node's widgets (as the frontend lays them out, control_after_generate after every seed), combo values that do not exist and numbers outside their range.
+sees of a pack. This checks what breaks one: unknown node types, nodes the release marks
+deprecated, links between sockets of different types, required inputs left open, widget values
+that do not line up with the node's widgets (as the frontend lays them out: a
+control_after_generate after every seed), combo values that do not exist and numbers outside
+their range.
 
 Schemas have the shape of ComfyUI's /object_info answer: core nodes come from the answer of each
 supported release, recorded under tests/data/object_info/ (scripts/record_object_info.py), ours are
