@@ -106,6 +106,12 @@ MUTANTS = [
       "too few image weights accepted after a skipped photo"),
     m("nodes/apply.py", "all(a is b for a, b in zip(last[0][0], models))", "True", "tests/test_nodes_pipeline.py",
       "Apply Face's cache ignores a changed checkpoint or face model"),
+    # ---- the face code
+    m("hyperlora_core/face/likeness.py", "order = sorted(range(len(results)), key=lambda i: -results[i].score)",
+      "order = sorted(range(len(results)), key=lambda i: results[i].score)", "tests/test_likeness.py",
+      "ranking least alike first"),
+    m("hyperlora_core/face/detection.py", "return max(faces, key=lambda face: face.score)",
+      "return faces[0]", "tests/test_face_detection.py", "face_selection score takes the first face"),
     # ---- ComfyUI releases (issue 24): the frontend's widget rules, deprecated nodes, unsupported cores, templates
     m("tests/workflow_validation.py", "        return name in SEED_NAMES", "        return False",
       "tests/test_workflows_per_release.py", "the frontend's seed rule forgotten: Train LoRA's seed without its control"),
@@ -115,12 +121,6 @@ MUTANTS = [
       "    return []", "tests/test_comfyui_support.py", "a core without a needed wrapper is taken as supported"),
     m("nodes/templates_route.py", '        elif f"{name}_comfyui-{series}" not in names:', "        else:",
       "tests/test_templates_route.py", "the template browser lists a plain file beside its variant for the release"),
-    # ---- the face code
-    m("hyperlora_core/face/likeness.py", "order = sorted(range(len(results)), key=lambda i: -results[i].score)",
-      "order = sorted(range(len(results)), key=lambda i: results[i].score)", "tests/test_likeness.py",
-      "ranking least alike first"),
-    m("hyperlora_core/face/detection.py", "return max(faces, key=lambda face: face.score)",
-      "return faces[0]", "tests/test_face_detection.py", "face_selection score takes the first face"),
 ]
 
 
