@@ -22,6 +22,7 @@ except ModuleNotFoundError as missing:
     __all__ = []
 else:
     from .nodes import HyperLoRAExtension
+    from .nodes.api_prompt import register_prompt_check
     from .nodes.convert_route import register_convert_route
     from .nodes.folders import register_folders
     from .nodes.identity_route import register_routes as register_identity_routes
@@ -36,6 +37,7 @@ else:
         register_routes()  # GET /hyperlora/setup, read by the web extension
         register_identity_routes()  # GET /hyperlora/identity_thumbnail, the identity picker's faces
         register_convert_route()  # POST /hyperlora/convert_workflow, for workflows of the official pack
+        register_prompt_check()  # API prompts: a text for a BOOLEAN, a null for a file dropdown, refused by name
 
     async def comfy_entrypoint() -> HyperLoRAExtension:
         """ComfyUI's V3 entry point: the extension that lists our nodes (no NODE_CLASS_MAPPINGS beside it:

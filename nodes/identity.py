@@ -12,7 +12,7 @@ import os
 from ..hyperlora_core.library import identity_file
 from .folders import forget_cached_list
 from .types import CATEGORY, Coefficients
-from .v3 import Coeffs, Hyperlora, io, listed_or_message, output, schema
+from .v3 import Coeffs, Hyperlora, check_booleans, chosen_file, io, listed_or_message, output, schema
 
 FOLDER = "hyper_lora_identities"
 
@@ -132,6 +132,7 @@ class HyperLoRASaveIdentity(io.ComfyNode):
 
     @classmethod
     def execute(cls, coefficients, name, overwrite):
+        check_booleans(cls, overwrite=overwrite)  # the text "false" is truthy: it would replace the file
         path = save(coefficients, name, overwrite)
         return io.NodeOutput(path, ui={"text": [path], "hyperlora_identity_saved": [name]})
 
@@ -169,4 +170,5 @@ class HyperLoRALoadIdentity(io.ComfyNode):
 
     @classmethod
     def execute(cls, hyperlora, identity):
+        identity = chosen_file(cls, "identity", identity, list_identities())
         return io.NodeOutput(load(hyperlora, identity))

@@ -93,6 +93,10 @@ def test_an_existing_name_is_never_silently_overwritten(comfy, hyperlora, coeffi
         with pytest.raises(ValueError, match="already exists.*overwrite"):
             save.save(other, name, False)
     assert Path(path).read_bytes() == before
+    for not_a_boolean in ("false", "False", "0", 0, None, [False]):  # issue 25: the text "false" replaced the file
+        with pytest.raises(ValueError, match="overwrite must be true or false, got"):
+            save.save(other, "bob", not_a_boolean)
+    assert Path(path).read_bytes() == before
     save.save(other, "bob", True)
     (loaded,) = load.load(hyperlora, "bob.safetensors")
     assert loaded.label == "not bob" and torch.equal(loaded.alpha, -coefficients.alpha)
