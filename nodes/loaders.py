@@ -100,7 +100,7 @@ class HyperLoRAFaceAnalyzerLoader(io.ComfyNode):
                             "Finds faces, their landmarks and their ArcFace identity: connect it to Encode Face.")])
 
     @classmethod
-    def validate_inputs(cls, face_model):
+    def validate_inputs(cls, face_model=None):
         """Accept the listed names and the old spelling `models/antelopev2` of saved workflows.
 
         Defining this replaces ComfyUI's "value not in list" check of face_model, so the same
