@@ -76,6 +76,7 @@ def parse_json_text(raw: str | bytes, where: str, what_to_do: str) -> object:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError as exc:
         raise ValueError(f"{where} is not valid JSON (not UTF-8 text: {exc}). {what_to_do}") from None
+    text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark (Windows editors write one) is no JSON error
     try:
         return json.loads(text)
     except RecursionError:

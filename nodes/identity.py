@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime
 import os
+import unicodedata
 
 from ..hyperlora_core.library import identity_file
+from ..hyperlora_core.validate import shown
 from .folders import forget_cached_list
 from .types import CATEGORY, Coefficients
 from .v3 import Coeffs, Hyperlora, check_booleans, chosen_file, io, listed_or_message, output, schema
@@ -38,15 +40,24 @@ def save_folder() -> str:
     return folders[0]
 
 
+def spellings(name: str) -> list[str]:
+    """`name` in Unicode NFC first (how names are saved: 'José' typed on macOS and on Windows is one file),
+    then as typed and in NFD (a file saved under another form before names were normalised)."""
+    if not isinstance(name, str):
+        return [name]
+    return list(dict.fromkeys([unicodedata.normalize("NFC", name), name, unicodedata.normalize("NFD", name)]))
+
+
 def existing_file(name: str) -> str | None:
     """The installed file for `name` in any identities folder (the Load list shows only one of them)."""
     import folder_paths
 
-    relative = identity_file.identity_relative_path(name)
-    for folder in folder_paths.get_folder_paths(FOLDER):
-        path = os.path.join(folder, relative)
-        if os.path.lexists(path):
-            return path
+    for spelling in spellings(name):
+        relative = identity_file.identity_relative_path(spelling)
+        for folder in folder_paths.get_folder_paths(FOLDER):
+            path = os.path.join(folder, relative)
+            if os.path.lexists(path):
+                return path
     return None
 
 
@@ -54,14 +65,15 @@ def resolve_identity(name: str) -> str:
     """The path of an installed identity; a name that leaves the folders, or is not installed, is refused."""
     import folder_paths
 
-    relative = identity_file.identity_relative_path(name)
     folders = folder_paths.get_folder_paths(FOLDER)
-    for folder in folders:
-        path = identity_file.identity_path(folder, relative)
-        if path.is_file():
-            return str(path)
+    for spelling in spellings(name):
+        relative = identity_file.identity_relative_path(spelling)
+        for folder in folders:
+            path = identity_file.identity_path(folder, relative)
+            if path.is_file():
+                return str(path)
     searched = "\n  ".join(folders) or "(none)"
-    raise ValueError(f"The identity '{name}' was not found. Searched:\n  {searched}\nSave it first with "
+    raise ValueError(f"The identity {shown(name)} was not found. Searched:\n  {searched}\nSave it first with "
                      "HyperLoRA Save Identity, or press 'r' in ComfyUI to refresh the list.")
 
 
@@ -69,12 +81,13 @@ def save(coefficients: Coefficients, name: str, overwrite: bool = False) -> str:
     """Write `coefficients` as the identity `name`; returns the file's path."""
     from ..hyperlora_core.face.likeness import reference_embedding
 
+    name = spellings(name)[0]  # NFC: one file for names that look the same
     folder = save_folder()
     real_path = identity_file.identity_path(folder, name)  # refuses names leading out of the folder
     path = os.path.join(folder, identity_file.identity_relative_path(name))  # the name itself: never a link's target
     other = existing_file(name)
     if other is not None and not overwrite:
-        raise ValueError(f"An identity named '{name}' already exists ({other}). Choose another name, or turn on "
+        raise ValueError(f"An identity named {shown(name)} already exists ({other}). Choose another name, or turn on "
                          "'overwrite' to replace it.")
     hyperlora = coefficients.hyperlora
     thumbnail = None

@@ -11,7 +11,7 @@ from .. import hyperlora_core as hl
 from ..hyperlora_core.engine.lora_file import lora_metadata, write_lora_atomically
 from ..hyperlora_core.engine.trainer_lora import trainer_state_dict
 from ..hyperlora_core.paths import is_inside
-from ..hyperlora_core.validate import finite
+from ..hyperlora_core.validate import finite, shown
 from .lora_destination import (
     DESTINATIONS,
     TRAINER_STYLE,
@@ -41,7 +41,7 @@ def output_file(output_dir: str, filename_prefix: str, default_name: str = "hype
     """
     typed = filename_prefix if typed is None else typed
     if any(ord(char) < 32 or char == "\x7f" for char in filename_prefix):
-        raise ValueError(f"The filename_prefix {typed!r} contains a control character (such as a "
+        raise ValueError(f"The filename_prefix {shown(typed)} contains a control character (such as a "
                          "line break or NUL), which cannot be part of a file name. Type a plain name such as "
                          "'loras/my_face'.")
     root = os.path.realpath(output_dir)
@@ -53,7 +53,7 @@ def output_file(output_dir: str, filename_prefix: str, default_name: str = "hype
     else:
         folder, base = os.path.split(target)
     if not is_inside(root, folder) or (not folder_only and target == root):
-        raise ValueError(f"The filename_prefix '{typed}' points outside {folder_label} ({root}). "
+        raise ValueError(f"The filename_prefix {shown(typed)} points outside {folder_label} ({root}). "
                          "Use a name such as 'loras/my_face' (sub-folders are fine).")
     name_bytes = len(f"{base}_00001_{extension}".encode())
     if name_bytes > MAX_NAME_BYTES:
@@ -61,15 +61,15 @@ def output_file(output_dir: str, filename_prefix: str, default_name: str = "hype
                          f"{MAX_NAME_BYTES} a file system allows; shorten the name '{base[:40]}...'.")
     for part in os.path.relpath(folder, root).split(os.sep):
         if len(part.encode()) > MAX_NAME_BYTES:
-            raise ValueError(f"The filename_prefix '{typed[:60]}...' has a folder name of {len(part.encode())} bytes, "
+            raise ValueError(f"The filename_prefix {shown(typed)} has a folder name of {len(part.encode())} bytes, "
                              f"more than the {MAX_NAME_BYTES} a file system allows; shorten '{part[:40]}...'.")
     if os.path.exists(folder) and not os.path.isdir(folder):
-        raise ValueError(f"The filename_prefix '{typed}' uses {folder} as a folder, but it is a file. "
+        raise ValueError(f"The filename_prefix {shown(typed)} uses {folder} as a folder, but it is a file. "
                          "Choose another name.")
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
-        raise ValueError(f"Could not create the folder {folder} for the filename_prefix '{typed}' "
+        raise ValueError(f"Could not create the folder {folder} for the filename_prefix {shown(typed)} "
                          f"({exc.strerror or exc}). Choose a shorter or simpler name.") from None
     pattern = re.compile(re.escape(base) + r"_(\d+)_" + re.escape(extension) + "$")
     numbers = [int(m.group(1)) for name in os.listdir(folder) if (m := pattern.match(name))]

@@ -120,3 +120,30 @@ def test_a_null_file_dropdown_is_refused_at_queue_time_naming_its_choices(comfy,
     choices = next(item.options for item in node.define_schema().inputs if item.id == name)
     assert all(choice in message for choice in choices)
     assert prompt["2"]["inputs"][name] == ["9", 0]  # a link stays a link
+
+
+HUGE_TEXT = "x" * 1_000_000
+HUGE_NUMBER = "9" * 10_000
+
+
+def test_huge_values_are_not_echoed_in_full(comfy):  # noqa: F811
+    """A 1 MB text or a 10,000-digit number in an error message would flood the UI and the log."""
+    from hyperlora_core.validate import finite, parse_number_list
+
+    failures = []
+    for call in (lambda: finite(HUGE_TEXT, "strength"), lambda: finite(HUGE_NUMBER, "strength"),
+                 lambda: parse_number_list(HUGE_TEXT, "image_weights"),
+                 lambda: parse_number_list(HUGE_NUMBER + ", 1", "image_weights"),
+                 lambda: run_node(comfy.nodes["HyperLoRAExportLoRA"], None, HUGE_TEXT, HUGE_TEXT, 0.0, 0.8, "fp16"),
+                 lambda: run_node(comfy.nodes["HyperLoRACheckpointLoader"], HUGE_TEXT, "auto", "cpu"),
+                 lambda: comfy.pack.nodes.identity.save(None, HUGE_TEXT),
+                 lambda: comfy.pack.nodes.identity.resolve_identity(HUGE_TEXT),
+                 lambda: comfy.pack.nodes.save.output_file(comfy.folder_paths.output_directory, "a/" + HUGE_TEXT),
+                 lambda: comfy.pack.nodes.save.output_file(comfy.folder_paths.output_directory, "\x00" + HUGE_TEXT)):
+        with pytest.raises(ValueError) as refused:
+            call()
+        failures.append(str(refused.value))
+    for message in failures:
+        assert len(message) < 600, message[:300]
+        assert "xxxxxxxxxx" in message or "9999999999" in message, message[:300]  # still shown, cut
+    assert comfy.nodes["HyperLoRALoadIdentity"].validate_inputs(identity=HUGE_TEXT).count("x") < 200

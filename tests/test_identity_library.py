@@ -227,6 +227,42 @@ def test_thumbnail_route_serves_only_installed_identities(comfy, coefficients): 
     assert route.thumbnail_png("mix.safetensors") is None
 
 
+def test_thumbnail_route_answers_400_for_a_malformed_name_and_404_for_a_missing_one(comfy, monkeypatch):  # noqa: F811
+    from tests.test_setup_route import call_route, stand_in_server
+
+    routes = stand_in_server(monkeypatch)
+    assert comfy.pack.nodes.identity_route.register_routes() is True
+    for bad in ("../escape", "/etc/passwd", "tab\tname", "x" * 300, "", "NUL"):
+        status, answer = call_route(routes, "GET", "/hyperlora/identity_thumbnail", params={"name": bad})
+        assert status == 400 and "identity" in answer["error"].lower(), (bad, status, answer)
+    status, answer = call_route(routes, "GET", "/hyperlora/identity_thumbnail", params={"name": "nobody"})
+    assert status == 404 and "was not found" in answer["error"]
+
+
+def test_names_that_differ_only_in_unicode_form_are_one_identity(comfy, hyperlora, coefficients):  # noqa: F811
+    """'José' typed with a combining accent (NFD, macOS) and precomposed (NFC) look the same in the list."""
+    import unicodedata
+
+    save, load = nodes(comfy)
+    nfc, nfd = unicodedata.normalize("NFC", "José"), unicodedata.normalize("NFD", "José")
+    assert nfc != nfd
+    path = save.save(coefficients, nfd, False)["result"][0]
+    assert Path(path).name == nfc + ".safetensors"
+    with pytest.raises(ValueError, match="already exists"):
+        save.save(coefficients, nfc, False)
+    for name in (nfc, nfd, nfd + ".safetensors"):
+        (loaded,) = load.load(hyperlora, name)
+        assert torch.equal(loaded.alpha, coefficients.alpha)
+    old = Path(path).with_name(nfd + ".safetensors")  # saved under NFD by a version that did not normalise
+    Path(path).rename(old)
+    for name in (nfc, nfd):
+        (loaded,) = load.load(hyperlora, name)
+        assert torch.equal(loaded.alpha, coefficients.alpha)
+    with pytest.raises(ValueError, match="already exists"):
+        save.save(coefficients, nfc, False)
+    assert sorted(p.name for p in old.parent.iterdir()) == [old.name]
+
+
 # ---------------------------------------------------------------- identity files under attack (issue 19)
 
 

@@ -30,6 +30,7 @@ from ..engine.checkpoint import find_checkpoint_files
 from ..engine.lora_file import write_lora_atomically
 from ..engine.safetensors_io import SafetensorsFile
 from ..paths import is_inside
+from ..validate import shown
 
 FORMAT = "hyperlora.identity"
 VERSION = "1"
@@ -83,12 +84,12 @@ def identity_relative_path(name: str) -> str:
     cleaned = name.strip()
     if cleaned.lower().endswith(EXTENSION):
         cleaned = cleaned[: -len(EXTENSION)]
-    what = f"The identity name '{name}'"
+    what = f"The identity name {shown(name)}"
     if not cleaned:
         raise ValueError("Give the identity a name, e.g. 'alice' or 'cast/alice'.")
     size = len(cleaned.encode("utf-8", "surrogatepass"))
     if size > MAX_NAME_BYTES:
-        raise ValueError(f"{what[:60]}...' is too long: {size} bytes in UTF-8 (letters outside English take 2 to 4 "
+        raise ValueError(f"{what} is too long: {size} bytes in UTF-8 (letters outside English take 2 to 4 "
                          f"bytes each); use at most {MAX_NAME_BYTES} bytes.")
     if _BAD_NAME.search(cleaned):
         raise ValueError(f"{what} contains a character file names cannot hold (\\ < > : \" | ? * or a control "
@@ -110,7 +111,7 @@ def identity_path(root: str | os.PathLike, name: str) -> Path:
     real_root = os.path.realpath(root)
     target = os.path.realpath(os.path.join(real_root, identity_relative_path(name)))
     if target == real_root or not is_inside(real_root, target):
-        raise ValueError(f"The identity name '{name}' leads outside the identities folder ({real_root}) "
+        raise ValueError(f"The identity name {shown(name)} leads outside the identities folder ({real_root}) "
                          "through a link; choose another name.")
     return Path(target)
 
