@@ -8,7 +8,14 @@ import re
 import torch
 
 from .. import hyperlora_core as hl
-from ..hyperlora_core.engine.lora_file import lora_metadata, write_lora_atomically
+from ..hyperlora_core.engine.lora_file import (
+    READ_ONLY,
+    folder_advice,
+    lora_metadata,
+    make_folders,
+    remove_empty_folders,
+    write_lora_atomically,
+)
 from ..hyperlora_core.engine.trainer_lora import trainer_state_dict
 from ..hyperlora_core.paths import is_inside
 from ..hyperlora_core.validate import finite, shown
@@ -31,13 +38,14 @@ MAX_NAME_BYTES = 255  # the usual file name limit (ext4, NTFS, APFS)
 
 def output_file(output_dir: str, filename_prefix: str, default_name: str = "hyperlora",
                 extension: str = ".safetensors", folder_label: str = "ComfyUI's output folder",
-                typed: str | None = None) -> str:
+                typed: str | None = None, created: list | None = None) -> str:
     """`<root>/<prefix>_00001_<extension>` with the next free number, like ComfyUI's Save nodes.
 
     The prefix may name sub-folders ('loras/me'); one ending in '/' (or '.', or empty) names only a
     folder and gets `default_name`. It may not leave `output_dir` (also not through a symlink), nor
     hold control characters, and the final name must fit the file system's 255-byte limit. Messages quote
-    `typed`, the prefix as the user typed it (before a destination dropped a leading 'loras/').
+    `typed`, the prefix as the user typed it (before a destination dropped a leading 'loras/'). The folders
+    made for the prefix are appended to `created`, for the caller to remove if its write fails.
     """
     typed = filename_prefix if typed is None else typed
     if any(ord(char) < 32 or char == "\x7f" for char in filename_prefix):
@@ -67,10 +75,13 @@ def output_file(output_dir: str, filename_prefix: str, default_name: str = "hype
         raise ValueError(f"The filename_prefix {shown(typed)} uses {folder} as a folder, but it is a file. "
                          "Choose another name.")
     try:
-        os.makedirs(folder, exist_ok=True)
+        made = make_folders(folder)
     except OSError as exc:
+        advice = folder_advice(exc) if exc.errno in READ_ONLY else "Choose a shorter or simpler name"
         raise ValueError(f"Could not create the folder {folder} for the filename_prefix {shown(typed)} "
-                         f"({exc.strerror or exc}). Choose a shorter or simpler name.") from None
+                         f"({exc.strerror or exc}). {advice}.") from None
+    if created is not None:
+        created += made
     pattern = re.compile(re.escape(base) + r"_(\d+)_" + re.escape(extension) + "$")
     numbers = [int(m.group(1)) for name in os.listdir(folder) if (m := pattern.match(name))]
     return os.path.join(folder, f"{base}_{max(numbers, default=0) + 1:05}_{extension}")
@@ -126,9 +137,14 @@ class HyperLoRAExportLoRA(io.ComfyNode):
             tensors = hl.kohya_state_dict(weighted, style=key_style, dtype=DTYPES[precision])
         root = destination_folder(destination)
         label = "ComfyUI's output folder" if destination == "output" else "the loras folder"
+        created = []
         path = output_file(root, destination_prefix(filename_prefix, destination, key_style), folder_label=label,
-                           typed=filename_prefix)
+                           typed=filename_prefix, created=created)
         metadata = lora_metadata(coefficients.hyperlora.name, key_style, base_strength, recommended_strength)
-        write_lora_atomically(path, tensors, metadata, overwrite=False)  # a numbered name of its own
+        try:
+            write_lora_atomically(path, tensors, metadata, overwrite=False)  # a numbered name of its own
+        except BaseException:
+            remove_empty_folders(created)  # the prefix's new sub-folders go again: nothing is left behind
+            raise
         refresh_lists(destination)
         return io.NodeOutput(path, ui={"text": [path]})

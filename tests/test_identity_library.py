@@ -239,6 +239,46 @@ def test_thumbnail_route_answers_400_for_a_malformed_name_and_404_for_a_missing_
     assert status == 404 and "was not found" in answer["error"]
 
 
+@pytest.mark.parametrize("failure", ["read_only", "disk_full"])
+def test_a_failed_save_names_the_folder_and_leaves_nothing_behind(comfy, coefficients, monkeypatch, failure):  # noqa: F811
+    """Issue 25: a read-only identities folder or a full disk: which folder, what to do, no file, no empty
+    sub-folder made for the name. (The tests run as root, which writes anywhere: the refusal is simulated at
+    the system call, as the kernel gives it.)"""
+    import errno
+    import os
+
+    save, _ = nodes(comfy)
+    save.save(coefficients, "first", False)  # the identities folder exists
+    folder = Path(identities_dir(comfy))
+    real_open = os.open
+
+    def refuse(path, flags, mode=0o777, **kwargs):
+        if failure == "read_only" and str(path).startswith(str(folder)):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, mode, **kwargs)
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "open", refuse)
+    if failure == "disk_full":
+        monkeypatch.setattr(os, "fsync", disk_full)
+    advice = "read-only" if failure == "read_only" else "Free some disk space"
+    for name in ("second", "cast/alice", "a/b/c"):
+        with pytest.raises(RuntimeError, match=rf"{folder}.*nothing was saved\. .*{advice}") as refused:
+            save.save(coefficients, name, False)
+        assert "Traceback" not in str(refused.value)
+    assert sorted(p.name for p in folder.iterdir()) == ["first.safetensors"]
+    if failure == "read_only":  # a folder that cannot even be made is named too
+        def no_mkdir(self, *args, **kwargs):
+            raise PermissionError(errno.EROFS, "Read-only file system", str(self))
+
+        monkeypatch.setattr(Path, "mkdir", no_mkdir)
+        with pytest.raises(ValueError, match=rf"Could not create the folder {folder}/cast for the identity .*"
+                                             "read-only"):
+            save.save(coefficients, "cast/alice", False)
+
+
 def test_names_that_differ_only_in_unicode_form_are_one_identity(comfy, hyperlora, coefficients):  # noqa: F811
     """'José' typed with a combining accent (NFD, macOS) and precomposed (NFC) look the same in the list."""
     import unicodedata

@@ -27,7 +27,13 @@ import numpy as np
 import torch
 
 from ..engine.checkpoint import find_checkpoint_files
-from ..engine.lora_file import write_lora_atomically
+from ..engine.lora_file import (
+    READ_ONLY,
+    folder_advice,
+    make_folders,
+    remove_empty_folders,
+    write_lora_atomically,
+)
 from ..engine.safetensors_io import SafetensorsFile
 from ..paths import is_inside
 from ..validate import shown
@@ -179,22 +185,28 @@ def save_identity(path: str | os.PathLike, identity: SavedIdentity, overwrite: b
         "hyperlora.created": identity.created or datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"),
     }
-    _make_folder(path)
-    write_lora_atomically(path, tensors, metadata, overwrite)  # a temporary + rename: never half-written
+    created = _make_folder(path)
+    try:
+        write_lora_atomically(path, tensors, metadata, overwrite)  # a temporary + rename: never half-written
+    except BaseException:
+        remove_empty_folders(created)  # a sub-folder made for this name goes again: nothing is left behind
+        raise
     return path
 
 
-def _make_folder(path: Path) -> None:
-    """The folders an identity name asks for; a file standing where one is needed is named."""
+def _make_folder(path: Path) -> list[Path]:
+    """The folders an identity name asks for (those created here are returned); a file standing where one is
+    needed is named, and so is a folder that cannot be written."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        return make_folders(path.parent)
     except (FileExistsError, NotADirectoryError):
         blocker = next(p for p in (path.parent, *path.parent.parents) if os.path.lexists(p) and not p.is_dir())
         raise ValueError(f"The identity name needs the folder {blocker}, but it is a file. Choose another name "
                          "(or another sub-folder).") from None
     except OSError as exc:
-        raise ValueError(f"Could not create the folder {path.parent} ({exc.strerror or exc}). Choose a shorter "
-                         "or simpler name.") from None
+        advice = folder_advice(exc) if exc.errno in READ_ONLY else "Choose a shorter or simpler name"
+        raise ValueError(f"Could not create the folder {path.parent} for the identity ({exc.strerror or exc}); "
+                         f"nothing was saved. {advice}.") from None
 
 
 def read_identity_header(path: str | os.PathLike) -> SafetensorsFile:
