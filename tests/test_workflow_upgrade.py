@@ -157,7 +157,8 @@ def with_native_reroutes(old: dict, schema: int) -> tuple[dict, dict]:
             carried[reroute_id] = (link[3], name)
     assert carried
     chained = {"id": len(reroutes) + 1, "parentId": 1, "pos": [0.0, 0.0], "linkIds": list(reroutes[0]["linkIds"])}
-    reroutes.append(chained)  # a reroute chained to another: its parentId must survive
+    reroutes.append(chained)  # origin -> reroute 1 -> chained -> target: its parentId must survive
+    extensions[0]["parentId"] = chained["id"]  # a link names the reroute nearest its target
     carried[chained["id"]] = carried[1]
     old = copy.deepcopy(old)
     if schema == 1:
@@ -194,8 +195,8 @@ def test_native_reroutes_follow_the_renumbered_links(name, schema):
         assert upgraded["state"]["lastRerouteId"] == len(reroutes)
     else:
         by_link = {e["id"]: e["parentId"] for e in upgraded["extra"]["linkExtensions"]}
-    for reroute in reroutes[:-1]:  # each link names its (first) reroute
-        assert by_link[reroute["linkIds"][0]] == reroute["id"]
+    for reroute in reroutes[:-1]:  # each link names the reroute nearest its target
+        assert by_link[reroute["linkIds"][0]] == (reroutes[-1]["id"] if reroute["id"] == 1 else reroute["id"])
     model_reroutes = [r for r in reroutes if carried[r["id"]][1] == "model"]
     for reroute in model_reroutes:  # the rewired model link: now from Apply to Conditioning, reroute kept
         origin = nodes[links[reroute["linkIds"][0]][1]]
@@ -235,4 +236,68 @@ def test_ids_past_the_frontends_range_are_refused_by_name(field):
         old["links"][0][0] = 2**31
         match = "is not \\[id, from, slot, to, slot, type\\]"
     with pytest.raises(ValueError, match=match):
+        convert_workflow(old)
+
+
+def inside_a_subgraph(workflow: dict) -> dict:
+    """`workflow` moved into a subgraph (schema 1 links, as the frontend saves subgraphs), placed once at the
+    top level."""
+    fields = ("id", "origin_id", "origin_slot", "target_id", "target_slot", "type")
+    subgraph = {"id": "5b1c7d2e-0000-4000-8000-000000000001", "name": "Person", "version": 1,
+                "state": {"lastNodeId": 0, "lastLinkId": 0, "lastGroupId": 0, "lastRerouteId": 0},
+                "config": {}, "revision": 0, "inputNode": {"id": -10, "bounding": [0, 0, 75, 100]},
+                "outputNode": {"id": -20, "bounding": [900, 0, 75, 100]}, "inputs": [], "outputs": [],
+                "widgets": [], "groups": [], "extra": {},
+                "nodes": copy.deepcopy(workflow["nodes"]),
+                "links": [dict(zip(fields, link)) for link in workflow["links"]]}
+    return {"id": "5b1c7d2e-0000-4000-8000-000000000000", "revision": 0, "last_node_id": 1, "last_link_id": 0,
+            "nodes": [{"id": 1, "type": subgraph["id"], "pos": [0, 0], "size": [200, 100], "flags": {}, "order": 0,
+                       "mode": 0, "inputs": [], "outputs": [], "properties": {}, "widgets_values": []}],
+            "links": [], "groups": [], "config": {}, "extra": {}, "version": 0.4,
+            "definitions": {"subgraphs": [subgraph]}}
+
+
+def as_top_level(subgraph: dict) -> dict:
+    fields = ("id", "origin_id", "origin_slot", "target_id", "target_slot", "type")
+    return {"nodes": subgraph["nodes"], "links": [[link[k] for k in fields] for link in subgraph["links"]]}
+
+
+@pytest.mark.parametrize("name", CONTROL_WORKFLOWS)
+def test_old_nodes_inside_a_subgraph_are_upgraded_too(name):
+    """Issue 25: the top level was upgraded, the same nodes in a subgraph were not."""
+    shipped = load(name)
+    old = inside_a_subgraph(spread_link_ids(as_saved_before(shipped)))
+    old["definitions"]["subgraphs"][0]["reroutes"] = [{"id": 1, "pos": [0, 0], "linkIds": [
+        link["id"] for link in old["definitions"]["subgraphs"][0]["links"] if link["type"] == "MODEL"][:1]}]
+    conversion = convert_workflow(json.loads(json.dumps(old)))
+    (subgraph,) = conversion.workflow["definitions"]["subgraphs"]
+    assert not any(is_outdated(n) for n in subgraph["nodes"])
+    assert model_wiring(as_top_level(subgraph)) == model_wiring(shipped)
+    assert len(conversion.report.upgraded) == sum(n["type"] == "HyperLoRAApplyConditioning" for n in shipped["nodes"])
+    assert all("in the subgraph 'Person'" in text for _, text in conversion.report.upgraded)
+    problems = validate_workflow(as_top_level(subgraph), {**load_core_schemas(), **load_pack_schemas()})
+    assert problems == [], problems
+    links = {link["id"]: link for link in subgraph["links"]}
+    assert len(links) == len(subgraph["links"])  # no id twice
+    for node in subgraph["nodes"]:  # every link recorded on both of its nodes
+        for slot, entry in enumerate(node.get("inputs") or []):
+            if entry.get("link") is not None:
+                assert (links[entry["link"]]["target_id"], links[entry["link"]]["target_slot"]) == (node["id"], slot)
+        for slot, entry in enumerate(node.get("outputs") or []):
+            for link_id in entry.get("links") or []:
+                assert (links[link_id]["origin_id"], links[link_id]["origin_slot"]) == (node["id"], slot)
+    (reroute,) = subgraph["reroutes"]
+    assert reroute["linkIds"] and all(i in links for i in reroute["linkIds"])
+    assert conversion.workflow["last_link_id"] >= max(links)  # the frontend's one counter passes every id
+
+
+def test_a_damaged_subgraph_with_old_nodes_is_refused_by_name():
+    old = inside_a_subgraph(as_saved_before(load("hyperlora_two_people")))
+    links = old["definitions"]["subgraphs"][0]["links"]
+    links.append({**links[0], "target_slot": links[0]["target_slot"] + 1})
+    with pytest.raises(ValueError, match="The subgraph 'Person' uses link id .* twice"):
+        convert_workflow(copy.deepcopy(old))
+    links.pop()
+    old["definitions"]["subgraphs"][0]["nodes"][0]["id"] = 2**31
+    with pytest.raises(ValueError, match="The subgraph 'Person' has a node with a damaged or repeated id"):
         convert_workflow(old)
