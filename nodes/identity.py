@@ -81,8 +81,10 @@ def save(coefficients: Coefficients, name: str, overwrite: bool = False) -> str:
     """Write `coefficients` as the identity `name`; returns the file's path."""
     from ..hyperlora_core.face.likeness import reference_embedding
 
-    name = spellings(name)[0]  # NFC: one file for names that look the same
     folder = save_folder()
+    existing = [s for s in spellings(name)
+                if os.path.lexists(os.path.join(folder, identity_file.identity_relative_path(s)))]
+    name = (existing or spellings(name))[0]  # NFC, or the file already there: one file for names that look alike
     real_path = identity_file.identity_path(folder, name)  # refuses names leading out of the folder
     path = os.path.join(folder, identity_file.identity_relative_path(name))  # the name itself: never a link's target
     other = existing_file(name)

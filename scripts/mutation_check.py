@@ -130,7 +130,7 @@ MUTANTS = [
       "tests/test_workflow_upgrade.py", "old nodes inside subgraphs not upgraded"),
     m("hyperlora_core/validate.py", "    text = text.removeprefix(\"\\ufeff\")", "    text = text",
       "tests/test_workflow_convert.py", "a workflow starting with a UTF-8 BOM refused"),
-    m("nodes/identity.py", "    name = spellings(name)[0]", "    name = name", "tests/test_identity_library.py",
+    m("nodes/identity.py", "    name = (existing or spellings(name))[0]", "    name = (existing or [name])[0]", "tests/test_identity_library.py",
       "identity names saved as typed (NFD and NFC become two files)"),
     m("hyperlora_core/library/identity_file.py", "        remove_empty_folders(created)", "        pass",
       "tests/test_identity_library.py", "a failed identity save leaves the sub-folder it made"),

@@ -301,6 +301,11 @@ def test_names_that_differ_only_in_unicode_form_are_one_identity(comfy, hyperlor
     with pytest.raises(ValueError, match="already exists"):
         save.save(coefficients, nfc, False)
     assert sorted(p.name for p in old.parent.iterdir()) == [old.name]
+    other = comfy.pack.nodes.types.Coefficients(hyperlora, -coefficients.alpha, None, "other")
+    save.save(other, nfc, True)  # replaces the file that is there, under its own form: still one file
+    assert sorted(p.name for p in old.parent.iterdir()) == [old.name]
+    (loaded,) = load.load(hyperlora, nfc)
+    assert torch.equal(loaded.alpha, -coefficients.alpha)
 
 
 # ---------------------------------------------------------------- identity files under attack (issue 19)
