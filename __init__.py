@@ -19,6 +19,7 @@ if _missing:
     __all__ = []
 else:
     from .nodes import HyperLoRAExtension
+    from .nodes.api_prompt import register_prompt_check
     from .nodes.convert_route import register_convert_route
     from .nodes.folders import register_folders
     from .nodes.identity_route import register_routes as register_identity_routes
@@ -34,6 +35,7 @@ else:
         register_routes()  # GET /hyperlora/setup, read by the web extension
         register_identity_routes()  # GET /hyperlora/identity_thumbnail, the identity picker's faces
         register_convert_route()  # POST /hyperlora/convert_workflow, for workflows of the official pack
+        register_prompt_check()  # API prompts: a text for a BOOLEAN, a null for a file dropdown, refused by name
         register_templates_filter()  # the template browser: this release's workflows, the quick start first
 
     async def comfy_entrypoint() -> HyperLoRAExtension:

@@ -14,6 +14,29 @@ import os
 from pathlib import Path
 
 MAX_JSON_BYTES = 16 * 1024 * 1024  # the released JSONs are a few KB; a config.json is under 10 KB
+SHOWN_CHARACTERS = 80  # how much of a user's value a message repeats
+
+
+def shown(value, limit: int = SHOWN_CHARACTERS) -> str:
+    """`value` as a message quotes it (repr; None as null), cut to `limit` characters: a 1 MB text or a
+    10,000-digit number sent through the API is not echoed back in full."""
+    text = "null" if value is None else repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
+
+def described(value) -> str:
+    """What kind of value the API sent, for messages: "the text 'false'", "the number 1", "null", "a list [...]"."""
+    if value is None:
+        return "null (no value)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f"the text {shown(value)}"
+    if isinstance(value, (int, float)):
+        return f"the number {shown(value)}"
+    return f"a {type(value).__name__} {shown(value)}"
 
 
 def finite(value, name: str) -> float:
@@ -21,9 +44,9 @@ def finite(value, name: str) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"{name} must be a number; got {value!r}.") from None
+        raise ValueError(f"{name} must be a number; got {shown(value)}.") from None
     if not math.isfinite(number):
-        raise ValueError(f"{name} must be a finite number; got {value!r}. Type an ordinary number such as 0.8 "
+        raise ValueError(f"{name} must be a finite number; got {shown(value)}. Type an ordinary number such as 0.8 "
                          "(NaN and infinity would make every weight of the model invalid).")
     return number
 
@@ -36,13 +59,13 @@ def parse_number_list(text: str, name: str, example: str = "1, 1, 0.5") -> list[
         try:
             number = float(part)
         except ValueError:
-            raise ValueError(f"{name} must be numbers separated by commas, e.g. '{example}'; got '{text}'.") from None
+            raise ValueError(f"{name} must be numbers separated by commas, e.g. '{example}'; got {shown(text)}.") from None
         if not math.isfinite(number):
-            raise ValueError(f"{name} must hold ordinary finite numbers, e.g. '{example}'; '{part}' is not one "
-                             f"(got '{text}').")
+            raise ValueError(f"{name} must hold ordinary finite numbers, e.g. '{example}'; {shown(part)} is not one "
+                             f"(got {shown(text)}).")
         numbers.append(number)
     if numbers and not math.isfinite(sum(abs(n) for n in numbers)):
-        raise ValueError(f"{name} are too large to add up ('{text}'); use small numbers such as '{example}' "
+        raise ValueError(f"{name} are too large to add up ({shown(text)}); use small numbers such as '{example}' "
                          "(only their ratios matter).")
     return numbers
 
@@ -53,6 +76,7 @@ def parse_json_text(raw: str | bytes, where: str, what_to_do: str) -> object:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError as exc:
         raise ValueError(f"{where} is not valid JSON (not UTF-8 text: {exc}). {what_to_do}") from None
+    text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark (Windows editors write one) is no JSON error
     try:
         return json.loads(text)
     except RecursionError:

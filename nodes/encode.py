@@ -8,7 +8,7 @@ from .clip_vision import ComfyCLIPEncoder
 from .images import save_temp_previews, to_image_batch, to_pil_list
 from .loaders import face_dependencies
 from .types import CATEGORY
-from .v3 import Face, FaceAnalyzer, check_choices, io, output, schema
+from .v3 import Face, FaceAnalyzer, check_booleans, check_choices, io, output, schema
 
 PREVIEW_SIZE = 512
 
@@ -125,6 +125,8 @@ class HyperLoRAEncodeFace(io.ComfyNode):
                skip_images_without_face, base_condition, base_crop_left, base_crop_right, base_crop_top,
                base_crop_bottom):
         check_choices(cls, face_selection=(face_selection, SELECT_MODES))
+        check_booleans(cls, remove_background=remove_background, grayscale=grayscale,
+                       skip_images_without_face=skip_images_without_face, base_condition=base_condition)
         conditioning, pils = encode_images(
             images, clip_vision, face_analyzer, remove_background=remove_background, grayscale=grayscale,
             face_selection=face_selection, face_index=face_index,

@@ -11,7 +11,7 @@ from ..hyperlora_core.face.mask import GROW_UNITS, SELECTIONS, SHAPES, choose_fa
 from .images import save_temp_previews, to_image_batch, to_pil_list
 from .loaders import face_dependencies
 from .types import CATEGORY
-from .v3 import FaceAnalyzer, check_choices, io, output, schema
+from .v3 import FaceAnalyzer, check_booleans, check_choices, io, output, schema
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ class HyperLoRAFaceMask(io.ComfyNode):
              skip_images_without_face):
         check_choices(cls, face_selection=(face_selection, SELECTIONS), shape=(shape, SHAPES),
                       grow_unit=(grow_unit, GROW_UNITS))
+        check_booleans(cls, skip_images_without_face=skip_images_without_face)
         pils = to_pil_list(image, "image")
         if not pils:
             raise ValueError("Face Mask got an empty image batch (no images); connect the picture whose faces to "

@@ -14,6 +14,7 @@ import time
 from ..hyperlora_core.engine.checkpoint import MODULES_JSON
 from ..hyperlora_core.face.antelopev2 import REQUIRED_FILES as ANTELOPEV2_FILES
 from ..hyperlora_core.paths import is_inside
+from ..hyperlora_core.validate import shown
 
 CLIP_WEIGHTS = "model.safetensors"
 INSIGHTFACE_MODELS = "models"  # insightface keeps its model packs in <root>/models/<pack name>
@@ -172,12 +173,12 @@ def resolve_folder(folder_name: str, relative: str, what: str) -> str:
     import folder_paths
 
     if any(ord(char) < 32 for char in relative):
-        raise ValueError(f"The {what} name {relative!r} contains a control character; pick it from the list.")
+        raise ValueError(f"The {what} name {shown(relative)} contains a control character; pick it from the list.")
     bases = folder_paths.get_folder_paths(folder_name)
     for base in bases:
         path = os.path.normpath(os.path.join(base, relative))
         if is_inside(base, path) and os.path.isdir(path):
             return path
     searched = "\n  ".join(bases) or "(no folder registered)"
-    raise ValueError(f"The {what} '{relative}' was not found. Searched:\n  {searched}\n"
+    raise ValueError(f"The {what} {shown(relative)} was not found. Searched:\n  {searched}\n"
                      "Check the folder name, or press 'r' in ComfyUI to refresh the lists after installing.")

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime
 import os
+import unicodedata
 
 from ..hyperlora_core.library import identity_file
+from ..hyperlora_core.validate import shown
 from .folders import forget_cached_list
 from .types import CATEGORY, Coefficients
-from .v3 import Coeffs, Hyperlora, io, listed_or_message, output, schema
+from .v3 import Coeffs, Hyperlora, check_booleans, chosen_file, io, listed_or_message, output, schema
 
 FOLDER = "hyper_lora_identities"
 
@@ -38,15 +40,24 @@ def save_folder() -> str:
     return folders[0]
 
 
+def spellings(name: str) -> list[str]:
+    """`name` in Unicode NFC first (how names are saved: 'José' typed on macOS and on Windows is one file),
+    then as typed and in NFD (a file saved under another form before names were normalised)."""
+    if not isinstance(name, str):
+        return [name]
+    return list(dict.fromkeys([unicodedata.normalize("NFC", name), name, unicodedata.normalize("NFD", name)]))
+
+
 def existing_file(name: str) -> str | None:
     """The installed file for `name` in any identities folder (the Load list shows only one of them)."""
     import folder_paths
 
-    relative = identity_file.identity_relative_path(name)
-    for folder in folder_paths.get_folder_paths(FOLDER):
-        path = os.path.join(folder, relative)
-        if os.path.lexists(path):
-            return path
+    for spelling in spellings(name):
+        relative = identity_file.identity_relative_path(spelling)
+        for folder in folder_paths.get_folder_paths(FOLDER):
+            path = os.path.join(folder, relative)
+            if os.path.lexists(path):
+                return path
     return None
 
 
@@ -54,14 +65,15 @@ def resolve_identity(name: str) -> str:
     """The path of an installed identity; a name that leaves the folders, or is not installed, is refused."""
     import folder_paths
 
-    relative = identity_file.identity_relative_path(name)
     folders = folder_paths.get_folder_paths(FOLDER)
-    for folder in folders:
-        path = identity_file.identity_path(folder, relative)
-        if path.is_file():
-            return str(path)
+    for spelling in spellings(name):
+        relative = identity_file.identity_relative_path(spelling)
+        for folder in folders:
+            path = identity_file.identity_path(folder, relative)
+            if path.is_file():
+                return str(path)
     searched = "\n  ".join(folders) or "(none)"
-    raise ValueError(f"The identity '{name}' was not found. Searched:\n  {searched}\nSave it first with "
+    raise ValueError(f"The identity {shown(name)} was not found. Searched:\n  {searched}\nSave it first with "
                      "HyperLoRA Save Identity, or press 'r' in ComfyUI to refresh the list.")
 
 
@@ -70,11 +82,14 @@ def save(coefficients: Coefficients, name: str, overwrite: bool = False) -> str:
     from ..hyperlora_core.face.likeness import reference_embedding
 
     folder = save_folder()
+    existing = [s for s in spellings(name)
+                if os.path.lexists(os.path.join(folder, identity_file.identity_relative_path(s)))]
+    name = (existing or spellings(name))[0]  # NFC, or the file already there: one file for names that look alike
     real_path = identity_file.identity_path(folder, name)  # refuses names leading out of the folder
     path = os.path.join(folder, identity_file.identity_relative_path(name))  # the name itself: never a link's target
     other = existing_file(name)
     if other is not None and not overwrite:
-        raise ValueError(f"An identity named '{name}' already exists ({other}). Choose another name, or turn on "
+        raise ValueError(f"An identity named {shown(name)} already exists ({other}). Choose another name, or turn on "
                          "'overwrite' to replace it.")
     hyperlora = coefficients.hyperlora
     thumbnail = None
@@ -132,6 +147,7 @@ class HyperLoRASaveIdentity(io.ComfyNode):
 
     @classmethod
     def execute(cls, coefficients, name, overwrite):
+        check_booleans(cls, overwrite=overwrite)  # the text "false" is truthy: it would replace the file
         path = save(coefficients, name, overwrite)
         return io.NodeOutput(path, ui={"text": [path], "hyperlora_identity_saved": [name]})
 
@@ -169,4 +185,5 @@ class HyperLoRALoadIdentity(io.ComfyNode):
 
     @classmethod
     def execute(cls, hyperlora, identity):
+        identity = chosen_file(cls, "identity", identity, list_identities())
         return io.NodeOutput(load(hyperlora, identity))

@@ -33,13 +33,20 @@ def thumbnail_png(name: str) -> bytes | None:
 async def handle_thumbnail(request):
     from aiohttp import web
 
+    from ..hyperlora_core.library.identity_file import identity_relative_path
+    from ..hyperlora_core.validate import shown
+
     name = request.query.get("name", "")
+    try:
+        identity_relative_path(name)  # a name no identity can have is a bad request, not a missing one
+    except ValueError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
     try:
         png = await asyncio.to_thread(thumbnail_png, name)
     except (ValueError, OSError) as exc:
         return web.json_response({"error": str(exc)}, status=404)
     if png is None:
-        return web.json_response({"error": f"The identity '{name}' has no thumbnail."}, status=404)
+        return web.json_response({"error": f"The identity {shown(name)} has no thumbnail."}, status=404)
     return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "no-cache"})
 
 

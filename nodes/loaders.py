@@ -11,10 +11,21 @@ from ..hyperlora_core.engine.checkpoint import BASES
 from ..hyperlora_core.engine.safetensors_io import SafetensorsFile
 from ..hyperlora_core.face.antelopev2 import EXPECTED_LOCATION as ANTELOPEV2_LOCATION
 from ..hyperlora_core.face.antelopev2 import REQUIRED_FILES as ANTELOPEV2_FILES
+from ..hyperlora_core.validate import shown
 from . import folders
 from .memory import DEVICE_POLICIES, ManagedHyperLoRA, storage_device
 from .types import CATEGORY
-from .v3 import FaceAnalyzer, Hyperlora, check_choices, io, listed_or_message, output, schema
+from .v3 import (
+    ApiValue,
+    FaceAnalyzer,
+    Hyperlora,
+    check_choices,
+    chosen_file,
+    io,
+    listed_or_message,
+    output,
+    schema,
+)
 
 DTYPES = ("auto", "fp16", "bf16", "fp32")
 PROVIDERS = ("auto", "cuda", "cpu")
@@ -65,6 +76,7 @@ class HyperLoRACheckpointLoader(io.ComfyNode):
     @classmethod
     def execute(cls, checkpoint, dtype, device):
         check_choices(cls, dtype=(dtype, DTYPES), device=(device, DEVICE_POLICIES))
+        checkpoint = chosen_file(cls, "checkpoint", checkpoint, folders.list_checkpoints())
         path = folders.resolve_folder("hyper_lora", checkpoint, "HyperLoRA checkpoint")
         return io.NodeOutput(load_checkpoint(path, dtype, device))
 
@@ -88,21 +100,24 @@ class HyperLoRAFaceAnalyzerLoader(io.ComfyNode):
                             "Finds faces, their landmarks and their ArcFace identity: connect it to Encode Face.")])
 
     @classmethod
-    def validate_inputs(cls, face_model):
+    def validate_inputs(cls, face_model=None):
         """Accept the listed names and the old spelling `models/antelopev2` of saved workflows.
 
         Defining this replaces ComfyUI's "value not in list" check of face_model, so the same
         check is made here, with a message that says where the files go.
         """
+        if isinstance(face_model, ApiValue):
+            return face_model.message
         if folders.canonical_face_model(face_model) is not None:
             return True
         listed = folders.list_face_models()
-        return (f"face model folder '{face_model}' not in {listed}. Put {', '.join(ANTELOPEV2_FILES)} in "
+        return (f"face model folder {shown(face_model)} not in {listed}. Put {', '.join(ANTELOPEV2_FILES)} in "
                 f"{ANTELOPEV2_LOCATION}, then press 'r' to refresh the lists and pick antelopev2.")
 
     @classmethod
     def execute(cls, face_model, provider):
         check_choices(cls, provider=(provider, PROVIDERS))
+        face_model = chosen_file(cls, "face_model", face_model, folders.list_face_models())
         path = folders.resolve_face_model(face_model)
         with face_dependencies():
             from ..hyperlora_core import face
@@ -132,6 +147,7 @@ class HyperLoRACLIPVisionLoader(io.ComfyNode):
     def execute(cls, clip_model):
         import comfy.clip_vision
 
+        clip_model = chosen_file(cls, "clip_model", clip_model, folders.list_clip_models())
         folder = folders.resolve_folder("hyper_lora_clip_vit", clip_model, "CLIP ViT folder")
         path = os.path.join(folder, folders.CLIP_WEIGHTS)
         SafetensorsFile(path)  # a clear error naming the file for a pickle or a truncated one

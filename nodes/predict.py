@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..hyperlora_core.face.likeness import reference_embedding
-from ..hyperlora_core.validate import parse_number_list
+from ..hyperlora_core.validate import parse_number_list, shown
 from .types import CATEGORY, Coefficients
 from .v3 import Coeffs, Face, Hyperlora, io, output, schema
 
@@ -15,7 +15,7 @@ def parse_image_weights(text: str, conditioning) -> list[float] | None:
         return None
     weights = parse_number_list(text, "image_weights")
     if any(w < 0 for w in weights) or (weights and sum(weights) <= 0):
-        raise ValueError(f"image_weights must be zero or positive, and not all zero; got '{text}'.")
+        raise ValueError(f"image_weights must be zero or positive, and not all zero; got {shown(text)}.")
     last = max(conditioning.kept)
     if len(weights) <= last:
         raise ValueError(f"image_weights gives {len(weights)} weights but the batch has at least {last + 1} photos; "

@@ -8,10 +8,17 @@ import re
 import torch
 
 from .. import hyperlora_core as hl
-from ..hyperlora_core.engine.lora_file import lora_metadata, write_lora_atomically
+from ..hyperlora_core.engine.lora_file import (
+    READ_ONLY,
+    folder_advice,
+    lora_metadata,
+    make_folders,
+    remove_empty_folders,
+    write_lora_atomically,
+)
 from ..hyperlora_core.engine.trainer_lora import trainer_state_dict
 from ..hyperlora_core.paths import is_inside
-from ..hyperlora_core.validate import finite
+from ..hyperlora_core.validate import finite, shown
 from .lora_destination import (
     DESTINATIONS,
     TRAINER_STYLE,
@@ -31,17 +38,18 @@ MAX_NAME_BYTES = 255  # the usual file name limit (ext4, NTFS, APFS)
 
 def output_file(output_dir: str, filename_prefix: str, default_name: str = "hyperlora",
                 extension: str = ".safetensors", folder_label: str = "ComfyUI's output folder",
-                typed: str | None = None) -> str:
+                typed: str | None = None, created: list | None = None) -> str:
     """`<root>/<prefix>_00001_<extension>` with the next free number, like ComfyUI's Save nodes.
 
     The prefix may name sub-folders ('loras/me'); one ending in '/' (or '.', or empty) names only a
     folder and gets `default_name`. It may not leave `output_dir` (also not through a symlink), nor
     hold control characters, and the final name must fit the file system's 255-byte limit. Messages quote
-    `typed`, the prefix as the user typed it (before a destination dropped a leading 'loras/').
+    `typed`, the prefix as the user typed it (before a destination dropped a leading 'loras/'). The folders
+    made for the prefix are appended to `created`, for the caller to remove if its write fails.
     """
     typed = filename_prefix if typed is None else typed
     if any(ord(char) < 32 or char == "\x7f" for char in filename_prefix):
-        raise ValueError(f"The filename_prefix {typed!r} contains a control character (such as a "
+        raise ValueError(f"The filename_prefix {shown(typed)} contains a control character (such as a "
                          "line break or NUL), which cannot be part of a file name. Type a plain name such as "
                          "'loras/my_face'.")
     root = os.path.realpath(output_dir)
@@ -53,7 +61,7 @@ def output_file(output_dir: str, filename_prefix: str, default_name: str = "hype
     else:
         folder, base = os.path.split(target)
     if not is_inside(root, folder) or (not folder_only and target == root):
-        raise ValueError(f"The filename_prefix '{typed}' points outside {folder_label} ({root}). "
+        raise ValueError(f"The filename_prefix {shown(typed)} points outside {folder_label} ({root}). "
                          "Use a name such as 'loras/my_face' (sub-folders are fine).")
     name_bytes = len(f"{base}_00001_{extension}".encode())
     if name_bytes > MAX_NAME_BYTES:
@@ -61,16 +69,19 @@ def output_file(output_dir: str, filename_prefix: str, default_name: str = "hype
                          f"{MAX_NAME_BYTES} a file system allows; shorten the name '{base[:40]}...'.")
     for part in os.path.relpath(folder, root).split(os.sep):
         if len(part.encode()) > MAX_NAME_BYTES:
-            raise ValueError(f"The filename_prefix '{typed[:60]}...' has a folder name of {len(part.encode())} bytes, "
+            raise ValueError(f"The filename_prefix {shown(typed)} has a folder name of {len(part.encode())} bytes, "
                              f"more than the {MAX_NAME_BYTES} a file system allows; shorten '{part[:40]}...'.")
     if os.path.exists(folder) and not os.path.isdir(folder):
-        raise ValueError(f"The filename_prefix '{typed}' uses {folder} as a folder, but it is a file. "
+        raise ValueError(f"The filename_prefix {shown(typed)} uses {folder} as a folder, but it is a file. "
                          "Choose another name.")
     try:
-        os.makedirs(folder, exist_ok=True)
+        made = make_folders(folder)
     except OSError as exc:
-        raise ValueError(f"Could not create the folder {folder} for the filename_prefix '{typed}' "
-                         f"({exc.strerror or exc}). Choose a shorter or simpler name.") from None
+        advice = folder_advice(exc) if exc.errno in READ_ONLY else "Choose a shorter or simpler name"
+        raise ValueError(f"Could not create the folder {folder} for the filename_prefix {shown(typed)} "
+                         f"({exc.strerror or exc}). {advice}.") from None
+    if created is not None:
+        created += made
     pattern = re.compile(re.escape(base) + r"_(\d+)_" + re.escape(extension) + "$")
     numbers = [int(m.group(1)) for name in os.listdir(folder) if (m := pattern.match(name))]
     return os.path.join(folder, f"{base}_{max(numbers, default=0) + 1:05}_{extension}")
@@ -126,9 +137,14 @@ class HyperLoRAExportLoRA(io.ComfyNode):
             tensors = hl.kohya_state_dict(weighted, style=key_style, dtype=DTYPES[precision])
         root = destination_folder(destination)
         label = "ComfyUI's output folder" if destination == "output" else "the loras folder"
+        created = []
         path = output_file(root, destination_prefix(filename_prefix, destination, key_style), folder_label=label,
-                           typed=filename_prefix)
+                           typed=filename_prefix, created=created)
         metadata = lora_metadata(coefficients.hyperlora.name, key_style, base_strength, recommended_strength)
-        write_lora_atomically(path, tensors, metadata, overwrite=False)  # a numbered name of its own
+        try:
+            write_lora_atomically(path, tensors, metadata, overwrite=False)  # a numbered name of its own
+        except BaseException:
+            remove_empty_folders(created)  # the prefix's new sub-folders go again: nothing is left behind
+            raise
         refresh_lists(destination)
         return io.NodeOutput(path, ui={"text": [path]})

@@ -170,6 +170,16 @@ def test_check_command(models, tmp_path, capsys):
     assert str(tmp_path / "insightface" / "models" / "antelopev2") in folders
 
 
+def test_check_on_a_folder_that_does_not_exist_says_so(tmp_path, capsys):
+    """Not a list of every model as missing: the folder itself is named as absent (a typo in --models)."""
+    for gone, what in ((tmp_path / "no_such_models", "does not exist"), (tmp_path / "file.txt", "is a file")):
+        if what == "is a file":
+            gone.write_text("x")
+        assert main(["check", "--models", str(gone)]) == 1
+        captured = capsys.readouterr()
+        assert f"{gone} {what}" in captured.err and "missing" not in captured.out
+
+
 @pytest.mark.parametrize("force", [[], ["--force"]])
 def test_make_lora_never_replaces_what_is_not_a_regular_file(tmp_path, capsys, force):
     import os

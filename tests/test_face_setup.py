@@ -81,6 +81,20 @@ def test_damaged_model_file_is_named(tmp_path):
         load_face_analyzer(folder, provider="cpu")
 
 
+@pytest.mark.parametrize("size, features", [(128, 512), (224, 512), (112, 256)])
+def test_a_recognition_model_of_another_size_is_named_with_the_size_it_needs(tmp_path, size, features):
+    """Not "the photo has no face": the file, what it takes, and what HyperLoRA needs."""
+    import onnx
+
+    from tests.tiny_onnx import build_recognition
+
+    folder = write_antelopev2(tmp_path / "antelopev2")
+    onnx.save(build_recognition(size=size, features=features), folder / RECOGNITION_FILE)
+    with pytest.raises(RuntimeError, match=rf"{RECOGNITION_FILE} takes {size} x {size} face crops and gives "
+                                           rf"{features} numbers, but .* 112 x 112 crops, 512 numbers"):
+        load_face_analyzer(folder, provider="cpu")
+
+
 GPU_PROVIDERS = ["CUDAExecutionProvider", "CPUExecutionProvider"]
 CPU_PROVIDERS = ["CPUExecutionProvider"]
 

@@ -93,6 +93,10 @@ def test_an_existing_name_is_never_silently_overwritten(comfy, hyperlora, coeffi
         with pytest.raises(ValueError, match="already exists.*overwrite"):
             save.save(other, name, False)
     assert Path(path).read_bytes() == before
+    for not_a_boolean in ("false", "False", "0", 0, None, [False]):  # issue 25: the text "false" replaced the file
+        with pytest.raises(ValueError, match="overwrite must be true or false, got"):
+            save.save(other, "bob", not_a_boolean)
+    assert Path(path).read_bytes() == before
     save.save(other, "bob", True)
     (loaded,) = load.load(hyperlora, "bob.safetensors")
     assert loaded.label == "not bob" and torch.equal(loaded.alpha, -coefficients.alpha)
@@ -221,6 +225,87 @@ def test_thumbnail_route_serves_only_installed_identities(comfy, coefficients): 
     mixed = comfy.pack.nodes.types.Coefficients(coefficients.hyperlora, coefficients.alpha, None, "mix")
     save.save(mixed, "mix", False)
     assert route.thumbnail_png("mix.safetensors") is None
+
+
+def test_thumbnail_route_answers_400_for_a_malformed_name_and_404_for_a_missing_one(comfy, monkeypatch):  # noqa: F811
+    from tests.test_setup_route import call_route, stand_in_server
+
+    routes = stand_in_server(monkeypatch)
+    assert comfy.pack.nodes.identity_route.register_routes() is True
+    for bad in ("../escape", "/etc/passwd", "tab\tname", "x" * 300, "", "NUL"):
+        status, answer = call_route(routes, "GET", "/hyperlora/identity_thumbnail", params={"name": bad})
+        assert status == 400 and "identity" in answer["error"].lower(), (bad, status, answer)
+    status, answer = call_route(routes, "GET", "/hyperlora/identity_thumbnail", params={"name": "nobody"})
+    assert status == 404 and "was not found" in answer["error"]
+
+
+@pytest.mark.parametrize("failure", ["read_only", "disk_full"])
+def test_a_failed_save_names_the_folder_and_leaves_nothing_behind(comfy, coefficients, monkeypatch, failure):  # noqa: F811
+    """Issue 25: a read-only identities folder or a full disk: which folder, what to do, no file, no empty
+    sub-folder made for the name. (The tests run as root, which writes anywhere: the refusal is simulated at
+    the system call, as the kernel gives it.)"""
+    import errno
+    import os
+
+    save, _ = nodes(comfy)
+    save.save(coefficients, "first", False)  # the identities folder exists
+    folder = Path(identities_dir(comfy))
+    real_open = os.open
+
+    def refuse(path, flags, mode=0o777, **kwargs):
+        if failure == "read_only" and str(path).startswith(str(folder)):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, mode, **kwargs)
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "open", refuse)
+    if failure == "disk_full":
+        monkeypatch.setattr(os, "fsync", disk_full)
+    advice = "read-only" if failure == "read_only" else "Free some disk space"
+    for name in ("second", "cast/alice", "a/b/c"):
+        with pytest.raises(RuntimeError, match=rf"{folder}.*nothing was saved\. .*{advice}") as refused:
+            save.save(coefficients, name, False)
+        assert "Traceback" not in str(refused.value)
+    assert sorted(p.name for p in folder.iterdir()) == ["first.safetensors"]
+    if failure == "read_only":  # a folder that cannot even be made is named too
+        def no_mkdir(self, *args, **kwargs):
+            raise PermissionError(errno.EROFS, "Read-only file system", str(self))
+
+        monkeypatch.setattr(Path, "mkdir", no_mkdir)
+        with pytest.raises(ValueError, match=rf"Could not create the folder {folder}/cast for the identity .*"
+                                             "read-only"):
+            save.save(coefficients, "cast/alice", False)
+
+
+def test_names_that_differ_only_in_unicode_form_are_one_identity(comfy, hyperlora, coefficients):  # noqa: F811
+    """'José' typed with a combining accent (NFD, macOS) and precomposed (NFC) look the same in the list."""
+    import unicodedata
+
+    save, load = nodes(comfy)
+    nfc, nfd = unicodedata.normalize("NFC", "José"), unicodedata.normalize("NFD", "José")
+    assert nfc != nfd
+    path = save.save(coefficients, nfd, False)["result"][0]
+    assert Path(path).name == nfc + ".safetensors"
+    with pytest.raises(ValueError, match="already exists"):
+        save.save(coefficients, nfc, False)
+    for name in (nfc, nfd, nfd + ".safetensors"):
+        (loaded,) = load.load(hyperlora, name)
+        assert torch.equal(loaded.alpha, coefficients.alpha)
+    old = Path(path).with_name(nfd + ".safetensors")  # saved under NFD by a version that did not normalise
+    Path(path).rename(old)
+    for name in (nfc, nfd):
+        (loaded,) = load.load(hyperlora, name)
+        assert torch.equal(loaded.alpha, coefficients.alpha)
+    with pytest.raises(ValueError, match="already exists"):
+        save.save(coefficients, nfc, False)
+    assert sorted(p.name for p in old.parent.iterdir()) == [old.name]
+    other = comfy.pack.nodes.types.Coefficients(hyperlora, -coefficients.alpha, None, "other")
+    save.save(other, nfc, True)  # replaces the file that is there, under its own form: still one file
+    assert sorted(p.name for p in old.parent.iterdir()) == [old.name]
+    (loaded,) = load.load(hyperlora, nfc)
+    assert torch.equal(loaded.alpha, -coefficients.alpha)
 
 
 # ---------------------------------------------------------------- identity files under attack (issue 19)

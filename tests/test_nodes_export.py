@@ -109,4 +109,9 @@ def test_a_failed_write_leaves_nothing_behind(comfy, coefficients, monkeypatch):
     with pytest.raises(RuntimeError, match=r"Could not write .*me_00001_\.safetensors \(No space left on device\); "
                                            "nothing was saved. Free some disk space"):
         export(comfy, coefficients)
-    assert os.listdir(os.path.join(comfy.folder_paths.output_directory, "loras")) == []
+    output = comfy.folder_paths.output_directory
+    assert not os.path.exists(os.path.join(output, "loras"))  # the folder made for the prefix went again (issue 25)
+    os.makedirs(os.path.join(output, "loras", "kept"))
+    with pytest.raises(RuntimeError, match="nothing was saved"):
+        export(comfy, coefficients)
+    assert os.listdir(os.path.join(output, "loras")) == ["kept"]  # a folder that was there stays

@@ -228,6 +228,24 @@ def test_mix_identities_is_the_engine_blend(comfy, loaded, identity):  # noqa: F
                                                   weight_2=1.0)
 
 
+def test_mix_identities_blends_the_base_part_by_the_weights_too(comfy, loaded, identity):  # noqa: F811
+    """Issue 29: beta (the Base part) follows the weights like alpha, not an equal blend whatever they are."""
+    a = identity[-1]
+    gen = torch.Generator().manual_seed(3)
+    betas = [torch.randn(a.alpha.shape, generator=gen) for _ in range(2)]
+    people = [type(a)(a.hyperlora, alpha, beta, name) for alpha, beta, name in
+              ((a.alpha, betas[0], "a"), (a.alpha.roll(1, 1), betas[1], "b"))]
+    for w1, w2 in ((0.7, 0.3), (1.0, 0.0), (0.1, 2.0)):
+        (mixed,) = node(comfy, "HyperLoRAMixIdentities").mix(coefficients_1=people[0], weight_1=w1,
+                                                              coefficients_2=people[1], weight_2=w2)
+        for part, sources in (("alpha", [p.alpha for p in people]), ("beta", betas)):
+            expected = sources[0].double() * w1 + sources[1].double() * w2
+            expected = (expected / expected.norm(dim=-1, keepdim=True)).float()  # per token, as the engine
+            torch.testing.assert_close(getattr(mixed, part), expected, rtol=1e-5, atol=1e-6, msg=f"{part} {w1}/{w2}")
+    equal = torch.nn.functional.normalize(betas[0] + betas[1], dim=-1)
+    assert (mixed.beta - equal).abs().max() > 0.1  # the bug's answer is far from the right one
+
+
 def test_apply_face_shortcut_equals_the_separate_nodes(comfy, loaded, models_root, monkeypatch):  # noqa: F811
     hyperlora, analyzer_, clip_vision = loaded
     images = as_batch(photos((250, 150, 400, 300)))

@@ -360,6 +360,19 @@ def test_cli_writes_the_file_and_prints_the_report(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["converted.json", "official"]  # no temporary file left
 
 
+def test_a_workflow_starting_with_a_utf8_byte_order_mark_is_read(tmp_path, capsys, monkeypatch):
+    """Windows editors save a BOM before the JSON; the CLI and the web route read the workflow anyway."""
+    source = tmp_path / "bom.json"
+    source.write_bytes(b"\xef\xbb\xbf" + json.dumps(official("HyperLoRA-T2I")).encode())
+    out = tmp_path / "out.json"
+    assert main(["convert-workflow", str(source), "-o", str(out)]) == 0, capsys.readouterr().err
+    assert json.loads(out.read_text()) == wc.convert_workflow(official("HyperLoRA-T2I")).workflow
+    from tests.test_convert_route import post, serve
+
+    status, answer = post(serve(monkeypatch), b"\xef\xbb\xbf" + json.dumps({"workflow": official("HyperLoRA-T2I")}).encode())
+    assert status == 200 and answer["workflow"] == wc.convert_workflow(official("HyperLoRA-T2I")).workflow
+
+
 def test_cli_refuses_what_is_not_a_workflow(tmp_path, capsys):
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")

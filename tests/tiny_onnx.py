@@ -200,15 +200,18 @@ def build_landmarks() -> onnx.ModelProto:
     return _model(n, inputs, outputs)
 
 
-def build_recognition(seed: int = 0) -> onnx.ModelProto:
-    weights = np.random.default_rng(seed).standard_normal((147, 512)).astype(np.float32)
+def build_recognition(seed: int = 0, size: int = 112, features: int = 512) -> onnx.ModelProto:
+    """size, features: another input size or embedding length than AntelopeV2's, for the tests that a wrong
+    recognition model is named."""
+    flat = 3 * (size // 16) ** 2
+    weights = np.random.default_rng(seed).standard_normal((flat, features)).astype(np.float32)
     n = [helper.make_node("AveragePool", ["data"], ["pooled"], name="pool16",
                           kernel_shape=[16, 16], strides=[16, 16]),
-         _int_const("flat_shape", [-1, 147]), _const("proj", weights)]
+         _int_const("flat_shape", [-1, flat]), _const("proj", weights)]
     n.append(helper.make_node("Reshape", ["pooled", "flat_shape"], ["flat"], name="flatten"))
     n.append(helper.make_node("MatMul", ["flat", "proj"], ["fc1"], name="project"))
-    inputs = [helper.make_tensor_value_info("data", TensorProto.FLOAT, ["batch", 3, 112, 112])]
-    outputs = [helper.make_tensor_value_info("fc1", TensorProto.FLOAT, ["batch", 512])]
+    inputs = [helper.make_tensor_value_info("data", TensorProto.FLOAT, ["batch", 3, size, size])]
+    outputs = [helper.make_tensor_value_info("fc1", TensorProto.FLOAT, ["batch", features])]
     return _model(n, inputs, outputs)
 
 

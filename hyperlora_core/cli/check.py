@@ -14,9 +14,16 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
+    from pathlib import Path
+
     from ..setup.check import check_setup, render_text
 
-    report = check_setup(args.models)
+    models = Path(args.models).expanduser()
+    if not models.is_dir():
+        what = "is a file, not a folder" if models.exists() else "does not exist"
+        raise ValueError(f"The models folder {models} {what}. Give ComfyUI's models folder, e.g. "
+                         "--models ComfyUI/models (the one holding checkpoints/ and loras/).")
+    report = check_setup(models)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:

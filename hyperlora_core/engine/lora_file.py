@@ -58,6 +58,50 @@ def check_target(path: str | os.PathLike, overwrite: bool) -> None:
         raise ValueError(f"{path} already exists. Choose another name, or allow overwriting to replace it.")
 
 
+READ_ONLY = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def make_folders(folder: str | os.PathLike) -> list[Path]:
+    """Create `folder` and its missing parents; the ones created here (outermost first), so that a write that
+    then fails can remove them again (remove_empty_folders): a failed save leaves no empty folder behind.
+    OSError as mkdir raises it; what this call created before the error is removed first."""
+    missing, probe = [], Path(folder)
+    while not os.path.lexists(probe) and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    if not os.path.isdir(probe):
+        raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(probe))  # a file where a folder must be
+    created = []
+    try:
+        for item in reversed(missing):
+            item.mkdir()
+            created.append(item)
+    except BaseException:
+        remove_empty_folders(created)
+        raise
+    return created
+
+
+def remove_empty_folders(created: list[Path]) -> None:
+    """Remove folders make_folders created, innermost first, as long as they are empty."""
+    for folder in reversed(created):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def folder_advice(exc: OSError) -> str:
+    """What to do about a folder that could not be written, by the reason."""
+    if exc.errno in READ_ONLY:
+        return "The folder is read-only (or belongs to another user): make it writable, or choose another"
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return "Free some disk space or choose another folder"
+    if exc.errno == errno.ENAMETOOLONG:
+        return "Choose a shorter name"
+    return "Check that the folder is writable, or choose another"
+
+
 def write_bytes_atomically(path: str | os.PathLike, data: bytes, overwrite: bool = True) -> None:
     """Write through one short-named temporary file of ours beside `path`, then rename.
 
@@ -74,8 +118,8 @@ def write_bytes_atomically(path: str | os.PathLike, data: bytes, overwrite: bool
     try:
         handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     except OSError as exc:
-        raise RuntimeError(f"Could not create a file in {path.parent} ({exc.strerror or exc}). Check that the "
-                           "folder exists and is writable.") from None
+        raise RuntimeError(f"Could not create a file in the folder {path.parent} ({exc.strerror or exc}); "
+                           f"nothing was saved. {folder_advice(exc)}.") from None
     try:
         with os.fdopen(handle, "wb") as f:
             f.write(data)
@@ -95,11 +139,8 @@ def write_bytes_atomically(path: str | os.PathLike, data: bytes, overwrite: bool
         raise
     except OSError as exc:  # a full disk, a vanished folder: one readable line, not a traceback
         temporary.unlink(missing_ok=True)
-        advice = ("Free some disk space or choose another folder" if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
-                  else "Choose a shorter name" if exc.errno == errno.ENAMETOOLONG
-                  else "Check that the folder is writable, or choose another")
-        raise RuntimeError(f"Could not write {path} ({exc.strerror or exc}); nothing was saved. {advice}, "
-                           "then try again.") from None
+        raise RuntimeError(f"Could not write {path} ({exc.strerror or exc}); nothing was saved. "
+                           f"{folder_advice(exc)}, then try again.") from None
     except BaseException:  # Ctrl+C and anything else: no temporary left behind either
         temporary.unlink(missing_ok=True)
         raise

@@ -107,6 +107,24 @@ def _load(path: Path, providers: list[str], expected: str, also: tuple[str, ...]
     return model
 
 
+ARCFACE_INPUT = (112, 112)  # AntelopeV2's glintr100 (and every insightface ArcFace): aligned 112 x 112 crops
+ARCFACE_FEATURES = 512
+
+
+def _check_arcface_shape(path: Path, recognizer) -> None:
+    """insightface takes any square input of 112 or more, in steps of 16, for an ArcFace model; a model of
+    another size would fail on every face (or give embeddings HyperLoRA was not trained on). Name the
+    file and the size it takes, at load, rather than report the photo as having no face."""
+    size = tuple(getattr(recognizer, "input_size", ()) or ())
+    features = (getattr(recognizer, "output_shape", None) or [None, None])[-1]
+    if size != ARCFACE_INPUT or (isinstance(features, int) and features != ARCFACE_FEATURES):
+        got = " x ".join(map(str, size)) if size else "an unknown size"
+        raise RuntimeError(f"The face recognition model {path} takes {got} face crops and gives {features} "
+                           f"numbers, but HyperLoRA needs AntelopeV2's ArcFace (glintr100.onnx): "
+                           f"{ARCFACE_INPUT[0]} x {ARCFACE_INPUT[1]} crops, {ARCFACE_FEATURES} numbers. Put the "
+                           "original antelopev2 files there.")
+
+
 def load_face_analyzer(model_dir, provider: str = "auto") -> FaceAnalyzer:
     """Load the three AntelopeV2 models needed from `model_dir` (see find_antelopev2 for accepted layouts).
 
@@ -118,6 +136,7 @@ def load_face_analyzer(model_dir, provider: str = "auto") -> FaceAnalyzer:
     detector = _load(folder / DETECTOR, providers, *DETECTOR_CLASSES[:1], also=DETECTOR_CLASSES[1:])
     landmarker = _load(folder / LANDMARKS, providers, "Landmark")
     recognizer = _load(folder / RECOGNITION, providers, "ArcFaceONNX")
+    _check_arcface_shape(folder / RECOGNITION, recognizer)
     detector.prepare(ctx_id, det_thresh=DET_THRESH, nms_thresh=NMS_THRESH)
     landmarker.prepare(ctx_id)
     recognizer.prepare(ctx_id)

@@ -27,9 +27,16 @@ import numpy as np
 import torch
 
 from ..engine.checkpoint import find_checkpoint_files
-from ..engine.lora_file import write_lora_atomically
+from ..engine.lora_file import (
+    READ_ONLY,
+    folder_advice,
+    make_folders,
+    remove_empty_folders,
+    write_lora_atomically,
+)
 from ..engine.safetensors_io import SafetensorsFile
 from ..paths import is_inside
+from ..validate import shown
 
 FORMAT = "hyperlora.identity"
 VERSION = "1"
@@ -83,12 +90,12 @@ def identity_relative_path(name: str) -> str:
     cleaned = name.strip()
     if cleaned.lower().endswith(EXTENSION):
         cleaned = cleaned[: -len(EXTENSION)]
-    what = f"The identity name '{name}'"
+    what = f"The identity name {shown(name)}"
     if not cleaned:
         raise ValueError("Give the identity a name, e.g. 'alice' or 'cast/alice'.")
     size = len(cleaned.encode("utf-8", "surrogatepass"))
     if size > MAX_NAME_BYTES:
-        raise ValueError(f"{what[:60]}...' is too long: {size} bytes in UTF-8 (letters outside English take 2 to 4 "
+        raise ValueError(f"{what} is too long: {size} bytes in UTF-8 (letters outside English take 2 to 4 "
                          f"bytes each); use at most {MAX_NAME_BYTES} bytes.")
     if _BAD_NAME.search(cleaned):
         raise ValueError(f"{what} contains a character file names cannot hold (\\ < > : \" | ? * or a control "
@@ -110,7 +117,7 @@ def identity_path(root: str | os.PathLike, name: str) -> Path:
     real_root = os.path.realpath(root)
     target = os.path.realpath(os.path.join(real_root, identity_relative_path(name)))
     if target == real_root or not is_inside(real_root, target):
-        raise ValueError(f"The identity name '{name}' leads outside the identities folder ({real_root}) "
+        raise ValueError(f"The identity name {shown(name)} leads outside the identities folder ({real_root}) "
                          "through a link; choose another name.")
     return Path(target)
 
@@ -178,22 +185,28 @@ def save_identity(path: str | os.PathLike, identity: SavedIdentity, overwrite: b
         "hyperlora.created": identity.created or datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"),
     }
-    _make_folder(path)
-    write_lora_atomically(path, tensors, metadata, overwrite)  # a temporary + rename: never half-written
+    created = _make_folder(path)
+    try:
+        write_lora_atomically(path, tensors, metadata, overwrite)  # a temporary + rename: never half-written
+    except BaseException:
+        remove_empty_folders(created)  # a sub-folder made for this name goes again: nothing is left behind
+        raise
     return path
 
 
-def _make_folder(path: Path) -> None:
-    """The folders an identity name asks for; a file standing where one is needed is named."""
+def _make_folder(path: Path) -> list[Path]:
+    """The folders an identity name asks for (those created here are returned); a file standing where one is
+    needed is named, and so is a folder that cannot be written."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        return make_folders(path.parent)
     except (FileExistsError, NotADirectoryError):
         blocker = next(p for p in (path.parent, *path.parent.parents) if os.path.lexists(p) and not p.is_dir())
         raise ValueError(f"The identity name needs the folder {blocker}, but it is a file. Choose another name "
                          "(or another sub-folder).") from None
     except OSError as exc:
-        raise ValueError(f"Could not create the folder {path.parent} ({exc.strerror or exc}). Choose a shorter "
-                         "or simpler name.") from None
+        advice = folder_advice(exc) if exc.errno in READ_ONLY else "Choose a shorter or simpler name"
+        raise ValueError(f"Could not create the folder {path.parent} for the identity ({exc.strerror or exc}); "
+                         f"nothing was saved. {advice}.") from None
 
 
 def read_identity_header(path: str | os.PathLike) -> SafetensorsFile:

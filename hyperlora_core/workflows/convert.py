@@ -26,6 +26,7 @@ import math
 from dataclasses import dataclass, field
 
 from .graph import Builder, Graph, NodeSpec, Socket, WorkflowError
+from .subgraphs import upgrade_subgraphs
 from .upgrade import upgrade_nodes
 
 __all__ = ["OFFICIAL_NODE_TYPES", "Conversion", "Report", "WorkflowError", "convert_workflow"]
@@ -224,7 +225,9 @@ class _Converter:
                                 "(subgraphs are not converted).")
         self.b.make_room({node_id for node_id in self.b.nodes if node_id in self.outputs or
                           node_id not in self.g.nodes})
-        return Conversion(self.b.to_workflow(), self.report)
+        workflow = self.b.to_workflow()
+        self.report.upgraded += upgrade_subgraphs(workflow)  # old nodes inside subgraphs, in place
+        return Conversion(workflow, self.report)
 
     # ------------------------------------------------------------ sources and values
 

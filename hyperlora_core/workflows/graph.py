@@ -65,6 +65,7 @@ class Graph:
                 raise WorkflowError(f"Node id {node['id']} is used twice; the file is damaged.")
             self.nodes[node["id"]] = copy.deepcopy(node)
         self.links = {}
+        self.link_extras = {}  # schema 1 link fields beyond the six (parentId: the native reroute it passes)
         for raw in links:
             link = ({k: raw.get(k) for k in LINK_FIELDS} if isinstance(raw, dict)
                     else dict(zip(LINK_FIELDS, raw)) if isinstance(raw, list) and len(raw) >= 6 else None)
@@ -72,7 +73,19 @@ class Graph:
                     _is_id(link[k]) for k in ("id", "origin_id", "target_id")):
                 raise WorkflowError(f"The link {str(raw)[:80]} is not [id, from, slot, to, slot, type]; "
                                     "the file is damaged.")
+            if link["id"] in self.links and self.links[link["id"]] != link:
+                raise WorkflowError(f"Link id {link['id']} is used twice, by two different links; the file is "
+                                    "damaged. Open it in ComfyUI and save it again (the frontend repairs duplicate "
+                                    "links when it loads them), then convert that file.")
             self.links[link["id"]] = link
+            if isinstance(raw, dict):
+                self.link_extras[link["id"]] = {k: copy.deepcopy(v) for k, v in raw.items() if k not in LINK_FIELDS}
+
+    def input_name(self, link: dict) -> str | None:
+        """The name of the input a link (as read) ends in."""
+        inputs = self.nodes.get(link["target_id"], {}).get("inputs") or []
+        slot = link["target_slot"]
+        return inputs[slot].get("name") if 0 <= slot < len(inputs) and isinstance(inputs[slot], dict) else None
 
     # ------------------------------------------------------------ reading
 
@@ -282,8 +295,32 @@ class Builder:
                 raise WorkflowError(f"The workflow's '{str(key)[:40]}' holds a number that is not finite (NaN or "
                                     "infinity), which no JSON reader accepts; the file is damaged.")
         out["nodes"] = [self.nodes[node_id] for node_id in order]
-        out["links"] = ([dict(zip(LINK_FIELDS, link)) for link in links] if self.graph.object_links else links)
+        renumbered = self._renumbered(links)
+        extras = {}  # new id -> the schema 1 fields of the old link it continues (its native reroute, label, ...)
+        for old_id, new_id in renumbered.items():
+            if old_id in self.graph.link_extras:
+                extras.setdefault(new_id, self.graph.link_extras[old_id])
+        out["links"] = ([{**dict(zip(LINK_FIELDS, link)), **copy.deepcopy(extras.get(link[0], {}))} for link in links]
+                        if self.graph.object_links else links)
+        _follow_link_ids(out, renumbered)
         return out
+
+    def _renumbered(self, links: list) -> dict[int, int]:
+        """Old link id -> new link id, for every link that is still there: same source and input, or (where
+        the converter rewired an input) the link now ending in the same input of the same node."""
+        new_exact, new_by_input = {}, {}
+        for link_id, origin, origin_slot, target, slot, _ in links:
+            entry = (self.nodes[target].get("inputs") or [])[slot]
+            new_exact.setdefault((origin, origin_slot, target, entry.get("name")), link_id)
+            new_by_input.setdefault((target, entry.get("name")), link_id)
+        renumbered = {}
+        for old_id, link in self.graph.links.items():
+            name = self.graph.input_name(link)
+            exact = (link["origin_id"], link["origin_slot"], link["target_id"], name)
+            new_id = new_exact.get(exact, new_by_input.get((link["target_id"], name)))
+            if new_id is not None:
+                renumbered[old_id] = new_id
+        return renumbered
 
     def _execution_order(self, links: list) -> list[int]:
         """The smallest id whose sources are all placed comes next (a heap: linear, not quadratic, in nodes)."""
@@ -314,3 +351,28 @@ class Builder:
                 if waiting[target] == 0 and target not in done:
                     heapq.heappush(ready, target)
         return order
+
+
+def _follow_link_ids(workflow: dict, renumbered: dict[int, int]) -> None:
+    """Native reroutes (frontend 1.1x+) name links by id: after renumbering, each names the new id of its
+    link, and a link that is gone is dropped from them. Schema 1 keeps the reroutes at the top level and a
+    link's reroute on the link (kept by _extras); schema 0.4 keeps both under `extra` (reroutes,
+    linkExtensions), and frontend 1.5x adds per-link presentation (linkPresentation, keyed by id)."""
+    extra = workflow.get("extra") if isinstance(workflow.get("extra"), dict) else {}
+    for reroutes in (workflow.get("reroutes"), extra.get("reroutes")):
+        for reroute in reroutes if isinstance(reroutes, list) else []:
+            if isinstance(reroute, dict) and isinstance(reroute.get("linkIds"), list):
+                ids = [renumbered[i] for i in reroute["linkIds"] if _is_id(i) and i in renumbered]
+                reroute["linkIds"] = list(dict.fromkeys(ids))
+    extensions = extra.get("linkExtensions")
+    if isinstance(extensions, list):
+        extra["linkExtensions"] = [{**e, "id": renumbered[e["id"]]} for e in extensions
+                                   if isinstance(e, dict) and _is_id(e.get("id")) and e["id"] in renumbered]
+    presentation = extra.get("linkPresentation")
+    if isinstance(presentation, dict):
+        moved = {}
+        for key, value in presentation.items():
+            old = int(key) if isinstance(key, str) and key.lstrip("-").isdigit() else None
+            if old in renumbered:
+                moved[str(renumbered[old])] = value
+        extra["linkPresentation"] = moved
