@@ -23,8 +23,9 @@ import torch
 
 from ..hyperlora_core.engine.schedule import check_window, fade_keyframes, window_is_empty
 from ..hyperlora_core.validate import finite
+from .identity_runtime import CHECK as IDENTITY_CHECK
 from .identity_runtime import TAG as IDENTITY_TAG
-from .identity_runtime import PlacedIdentity, place_identity, require_model_wrappers
+from .identity_runtime import IdentityCheck, PlacedIdentity, place_identity, require_model_wrappers
 from .patching import check_model_matches
 from .types import CATEGORY
 from .v3 import Coeffs, io, output, schema
@@ -114,8 +115,22 @@ def apply_identity(positive, negative, placed: PlacedIdentity, start: float, end
         raise ValueError(f"The {which} prompt only acts outside the identity's window (start_at {start:g} to end_at "
                          f"{end:g}; it has a timestep range of its own), so the identity would never show. Widen "
                          "the window or the prompt's own timestep range so that they overlap.")
-    return (mark_background(positive) + copies,
-            mark_background(negative) + attach(scene_prompt(negative), placed, start, end, mask))
+    return (with_check(mark_background(positive) + copies, placed.label),
+            with_check(mark_background(negative) + attach(scene_prompt(negative), placed, start, end, mask),
+                       placed.label))
+
+
+def with_check(conds: list, label: str) -> list:
+    """Every cond gets the IdentityCheck (naming each identity placed so far): sampled with a model that does not
+    carry the identities, they stop the run; all of them together, so ours still batch into one call."""
+    out = []
+    for tensor, values in conds:
+        model_conds = dict(values.get("model_conds", {}))
+        earlier = model_conds.get(IDENTITY_CHECK)
+        labels = earlier.labels if isinstance(earlier, IdentityCheck) else ()
+        model_conds[IDENTITY_CHECK] = IdentityCheck(labels + (label,) if label not in labels else labels)
+        out.append([tensor, {**values, "model_conds": model_conds}])
+    return out
 
 
 def _fraction(name: str, default: float, tooltip: str, optional: bool = False):

@@ -18,6 +18,8 @@ conds are its own machinery), and the result does not depend on how it splits th
 
 from __future__ import annotations
 
+import contextvars
+import threading
 import uuid
 from dataclasses import dataclass, field
 
@@ -35,6 +37,9 @@ from ..hyperlora_core.engine.schedule import strength_at_sigma
 WRAPPER_KEY = "hyperlora_identities"
 TAG = "hyperlora_identity"  # key of our identity copies in a cond: the PlacedIdentity
 STRENGTHS = "hyperlora_identity_strengths"  # transformer_options: {cond uuid: (identity index, strength)}
+CHECK = "hyperlora_identity_check"  # model_conds key on every cond we output: see IdentityCheck
+COMPILE_KEYS = ("torch.compile", "torch_compile_kwargs")  # core TorchCompileModel's wrapper key and model option
+_STEP = contextvars.ContextVar("hyperlora_identity_step", default=None)  # the IdentitySet of the running step
 
 
 @dataclass(eq=False)
@@ -62,12 +67,18 @@ class PlacedIdentity:
 
 
 class IdentitySet:
-    """The identities on one model, in placing order, and their factors stacked once per device and dtype."""
+    """The identities on one model, in placing order, and their factors stacked once per device and dtype.
+
+    Every copy of the model shares this set (core's multi-GPU sampling calls one copy per device from its own
+    thread at the same time), so each device and dtype keeps its own stacked copy, built once under a lock and
+    never evicted by another device's.
+    """
 
     def __init__(self, identities: tuple[PlacedIdentity, ...]):
         self.identities = identities
         self._index = {placed.key: i for i, placed in enumerate(identities)}
         self._on_device: dict = {}
+        self._lock = threading.Lock()
 
     def __deepcopy__(self, memo):
         return self
@@ -82,13 +93,19 @@ class IdentitySet:
         return index
 
     def stacked_on(self, device, dtype) -> StackedFactors:
-        """The stacked factors on the compute device in the layer's dtype: the only copy kept (22 MiB per identity
-        in fp16 for the released SDXL checkpoints), made on the first call and reused by every later one."""
+        """The stacked factors on the layer's device in the layer's dtype (22 MiB per identity in fp16 for the
+        released SDXL checkpoints), made on the first call there and reused by every later one. They follow
+        wherever core computes (lowvram, partial loading and dynamic VRAM move the inputs, fp8 weights compute
+        in the cast dtype): the key is the activation's device and dtype, not the weights'."""
         key = (str(device), dtype)
-        if key not in self._on_device:
-            stacked = stack_factors([placed.factors.to(device, dtype) for placed in self.identities])
-            self._on_device = {key: stacked}  # one device and dtype at a time
-        return self._on_device[key]
+        stacked = self._on_device.get(key)
+        if stacked is None:
+            with self._lock:  # another device's thread may be building its own copy
+                stacked = self._on_device.get(key)
+                if stacked is None:
+                    stacked = stack_factors([placed.factors.to(device, dtype) for placed in self.identities])
+                    self._on_device = {**self._on_device, key: stacked}  # readers keep a whole dict
+        return stacked
 
     def module_names(self) -> list[str]:
         return [key[: -len(".weight")] for key in self.identities[0].factors.up]
@@ -139,25 +156,80 @@ def _strengths_for_step(identities: IdentitySet, executor, model, conds, x_in, t
             if placed is None:
                 continue
             _check_mask_batch(cond, x_in, placed)
+            _refuse_compiled(model_options, placed)
             strengths[cond["uuid"]] = (identities.index_of(placed), placed.strength_at(sigma, model.model_sampling))
     if strengths:
         options = dict(model_options)
         options["transformer_options"] = {**model_options.get("transformer_options", {}), STRENGTHS: strengths}
         model_options = options
-    return executor(model, conds, x_in, timestep, model_options)
+    token = _STEP.set(identities)  # the conds' IdentityCheck is read inside core's batching, in this thread
+    try:
+        return executor(model, conds, x_in, timestep, model_options)
+    finally:
+        _STEP.reset(token)
 
 
 def _check_mask_batch(cond, x_in, placed) -> None:
+    """Core's rule for a mask batch: one mask for every image, or a count the latent batch is a multiple of
+    (core repeats the masks in turn: mask i goes to images i, i + count, ...)."""
     mask = cond.get("mask")
-    if mask is not None and mask.shape[0] not in (1, x_in.shape[0]):
+    count, batch = (mask.shape[0], x_in.shape[0]) if mask is not None else (1, 1)
+    if count > batch or batch % count:
+        fits = ", ".join(str(count * k) for k in (1, 2, 3))
         raise ValueError(
-            f"The mask of the HyperLoRA identity '{placed.label}' holds {mask.shape[0]} masks, but the latent "
-            f"batch has {x_in.shape[0]} images: give one mask (used for every image) or one per image.")
+            f"The mask of the HyperLoRA identity '{placed.label}' holds {count} masks, but the latent batch has "
+            f"{batch} images. {count} masks fit a latent batch of {fits}, ... (mask i goes to images i, i + {count}, "
+            "...); give one mask (used for every image), one per image, or a batch that is a multiple of the masks.")
+
+
+def _refuse_compiled(model_options: dict, placed) -> None:
+    """Core's TorchCompileModel reuses the graph it traced at the first step, which skips the per-call paths the
+    identity adds (module hooks are outside its guards): the identity would be lost in silence."""
+    wrappers = model_options.get("transformer_options", {}).get("wrappers", {}).get("apply_model", {})
+    if COMPILE_KEYS[0] in wrappers or COMPILE_KEYS[1] in model_options:
+        raise ValueError(
+            f"The model given to the sampler goes through TorchCompileModel, whose compiled graph skips the "
+            f"HyperLoRA identity '{placed.label}' placed by Apply to Conditioning. Remove TorchCompileModel from "
+            "this model's path, or use HyperLoRA Apply (weights patched), which compiles with the model.")
+
+
+class IdentityCheck:
+    """A model cond on every cond Apply to Conditioning outputs. Core hands each cond's model conds to every UNet
+    call it runs in; inside our CALC_COND_BATCH wrapper this passes silently (and APPLY_MODEL drops it), but a
+    sampler whose model lacks the identity's wrappers (a plain checkpoint model, a merge that starts from one)
+    stops here instead of drawing the image without the person. Concatenates with its kind only, so every cond
+    of ours still goes into one batched call."""
+
+    def __init__(self, labels: tuple[str, ...]):
+        self.labels = labels
+
+    def process_cond(self, *args, **kwargs):
+        if _STEP.get() is None:
+            names = ", ".join(f"'{label}'" for label in self.labels)
+            raise ValueError(
+                f"The conditioning carries the HyperLoRA identity {names}, but the model given to the sampler does "
+                "not (a plain checkpoint model, or a model merge whose first model lacks it). Connect the model "
+                "output of the last HyperLoRA Apply to Conditioning node to the sampler's model input (in "
+                "ModelMergeSimple, as model1).")
+        return self
+
+    def can_concat(self, other) -> bool:
+        return isinstance(other, IdentityCheck)
+
+    def concat(self, others):
+        return self
+
+    def size(self) -> list[int]:
+        return [1]
+
+    def __deepcopy__(self, memo):
+        return self
 
 
 def _apply_rows(identities: IdentitySet, executor, x, t, c_concat=None, c_crossattn=None, control=None,
                 transformer_options=None, **kwargs):
     """APPLY_MODEL: the call's rows get their identities' low-rank paths on the attention projections."""
+    kwargs.pop(CHECK, None)  # IdentityCheck's job is done: it never reaches the UNet
     transformer_options = transformer_options if transformer_options is not None else {}
     strengths = transformer_options.get(STRENGTHS)
     uuids = transformer_options.get("uuids")

@@ -69,10 +69,27 @@ def test_fade_keyframes_are_a_rising_then_falling_step_ramp_that_reaches_one():
         assert value == pytest.approx((ramp(a, 0.2, 0.8, 0.1, 0.05) + ramp(b, 0.2, 0.8, 0.1, 0.05)) / 2, abs=1e-9)
 
 
-def test_fades_longer_than_the_window_overlap_and_never_reach_one():
-    values = [v for _, v in fade_keyframes(0.4, 0.6, 0.5, 0.5)]
-    assert max(values) < 0.25 and min(values) > 0
+def test_fades_longer_than_the_window_are_clipped_to_it_overlap_and_never_reach_one():
+    keyframes = fade_keyframes(0.4, 0.6, 0.5, 0.5)
+    values = [v for _, v in keyframes]
+    assert max(values) < 0.5 and min(values) > 0  # each ramp spans the window: they cross at 0.5 in its middle
+    for a, value in keyframes:  # the ramps of fades of 0.2 each, read in the middle of each 1 % interval
+        assert value == pytest.approx(ramp(a + 0.005, 0.4, 0.6, 0.2, 0.2), abs=1e-9)
     assert fade_keyframes(0.3, 0.7, 0.0, 0.0) == [] and fade_keyframes(0.7, 0.3, 0.1, 0.1) == []
+
+
+@pytest.mark.parametrize("start, end", [(0.5, 1.0), (0.0, 0.3)])
+def test_a_fade_out_longer_than_the_window_fades_over_the_whole_window_from_start_at(start, end):
+    """Issue 29: clipped to start at start_at, the ramp is 1 there and falls to 0 at end_at; a ramp that began
+    before start_at (0.8 long) would already be at (end - start) / 0.8 < 1 when the identity starts."""
+    keyframes = fade_keyframes(start, end, 0.0, 0.8)
+    percents, values = zip(*keyframes)
+    assert percents[0] == start and values[0] == pytest.approx(1.0 - 0.005 / (end - start), abs=1e-9)
+    assert list(values) == sorted(values, reverse=True) and values[-1] < 0.05
+    for percent, value in keyframes:  # the mean of the ramp 1 -> 0 over [start, end] on each 1 % interval
+        assert value == pytest.approx((end - percent - 0.005) / (end - start), abs=1e-9)
+    rising = fade_keyframes(start, end, 0.8, 0.0)  # and the fade-in mirrors it
+    assert rising[-1][1] == pytest.approx(1.0 - 0.005 / (end - start), abs=1e-9)
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -0.1, 1.5])
