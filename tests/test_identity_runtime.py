@@ -265,3 +265,154 @@ def test_an_identity_on_the_device_takes_22_mib_in_fp16_with_the_released_shapes
     stacked = stack_factors([LoraFactors(up, down, 4.0, {k: k for k in up})])
     assert len(up) == 560 and stacked.nbytes() / 2 ** 20 == pytest.approx(22.15, abs=0.01)
     assert stack_factors([LoraFactors(up, down, 4.0, {k: k for k in up})] * 2).nbytes() == 2 * stacked.nbytes()
+
+
+# ------------------------------------------------------------------------------ dtypes, devices, threads
+
+DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+CLOSE = {torch.float32: 1e-5, torch.float16: 2e-2, torch.bfloat16: 8e-2}
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_rows_follow_the_models_dtype(placed_model, dtype):
+    """Issue 29: on an fp16/bf16 model (every GPU run) the stacked factors must be in the layer's dtype, or the
+    first attention layer stops with a dtype mismatch. Checked against the float64 patched layer."""
+    runtime, model, first, second = placed_model
+    tree = module_tree(first.factors).to(dtype)
+    strengths = {"a": (0, 0.8), "b": (1, -0.6)}
+    x = torch.randn(3, 4, 7, generator=torch.Generator().manual_seed(4)).to(dtype)
+    out = call_rows(runtime, model, tree, x, ["a", "b", "scene"], strengths)
+    stacked = identity_set(model).stacked_on(x.device, dtype)
+    assert all(t.dtype == dtype for t in list(stacked.down.values()) + list(stacked.up.values()))
+    for key in KEYS:
+        projection = layer(tree, key)
+        inputs = x[..., :projection.in_features].double()
+        for row, name in enumerate(["a", "b", "scene"]):
+            weight = projection.weight.double().detach().clone()
+            if name in strengths:
+                index, s = strengths[name]
+                f = (first, second)[index].factors
+                weight += s * f.alpha / f.down[key].shape[0] * (f.up[key].double() @ f.down[key].double())
+            expected = inputs[row] @ weight.t() + projection.bias.double()
+            assert out[key].dtype == dtype
+            torch.testing.assert_close(out[key][row].double(), expected, rtol=CLOSE[dtype], atol=CLOSE[dtype] * 10)
+
+
+def identity_set(model):
+    (wrapper,) = model.get_wrappers("apply_model", "hyperlora_identities")
+    return wrapper.identities
+
+
+def test_factors_follow_a_model_cast_or_moved_between_calls(placed_model):
+    """Core casts and moves weights (lowvram, partial loading, fp8 weights computed in a cast dtype): the factors
+    are taken for each call's activations, so a model cast between calls gets factors in its new dtype."""
+    runtime, model, first, _ = placed_model
+    tree = module_tree(first.factors)
+    x = torch.randn(1, 2, 7)
+    f = first.factors
+    for dtype in (torch.float32, torch.bfloat16, torch.float16, torch.float32):
+        tree.to(dtype)
+        out = call_rows(runtime, model, tree, x.to(dtype), ["a"], {"a": (0, 1.0)})
+        for key in KEYS:
+            projection = layer(tree, key)
+            weight = projection.weight.double() + f.alpha / f.down[key].shape[0] * (f.up[key] @ f.down[key]).double()
+            expected = x[..., :projection.in_features].to(dtype).double() @ weight.t() + projection.bias.double()
+            assert out[key].dtype == dtype
+            torch.testing.assert_close(out[key].double(), expected, rtol=CLOSE[dtype], atol=CLOSE[dtype] * 10)
+
+
+def test_two_devices_at_once_each_get_their_own_factors_built_once(placed_model, monkeypatch):
+    """Issue 24: core's multi-GPU sampling calls one model copy per device from its own thread, at the same time,
+    and the copies share one IdentitySet. Two threads on two copies in two dtypes (CPU stand-ins for two devices):
+    each result equals the single-threaded one, and each device's factors are built once, never evicted."""
+    import threading
+
+    runtime, model, first, _ = placed_model
+    builds = []
+    original = runtime.stack_factors
+
+    def counting(factors_):
+        builds.append(factors_[0].up[KEYS[0]].dtype)
+        return original(factors_)
+
+    trees = {dtype: module_tree(first.factors).to(dtype) for dtype in (torch.float32, torch.bfloat16)}
+    xs = {dtype: torch.randn(2, 3, 7, generator=torch.Generator().manual_seed(5)).to(dtype) for dtype in trees}
+    strengths = {"a": (0, 0.8), "b": (1, 0.5)}
+    third = runtime.PlacedIdentity(factors(9), 0.3, [], label="C")
+    reference, model = (runtime.place_identity(model, third) for _ in range(2))  # two fresh sets, equal content
+    single = {dtype: call_rows(runtime, reference, trees[dtype], xs[dtype], ["a", "b"], strengths) for dtype in trees}
+    monkeypatch.setattr(runtime, "stack_factors", counting)
+    start = threading.Barrier(2)
+    outcomes = {dtype: [] for dtype in trees}
+
+    def sample(dtype):
+        start.wait()
+        for _ in range(40):
+            outcomes[dtype].append(call_rows(runtime, model, trees[dtype], xs[dtype], ["a", "b"], strengths))
+
+    threads = [threading.Thread(target=sample, args=(dtype,)) for dtype in trees]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(builds, key=str) == sorted(trees, key=str)  # once per device and dtype, never rebuilt
+    for dtype, results in outcomes.items():
+        assert len(results) == 40
+        for result in results:
+            for key in KEYS:
+                torch.testing.assert_close(result[key], single[dtype][key], rtol=0, atol=0)
+
+
+def test_factors_are_built_once_when_two_threads_ask_for_the_same_device_at_once(placed_model, monkeypatch):
+    import threading
+    import time
+
+    runtime, model, _, _ = placed_model
+    identities = identity_set(model)
+    builds = []
+    original = runtime.stack_factors
+
+    def slow(factors_):
+        builds.append(1)
+        time.sleep(0.2)  # the other thread arrives while this one builds
+        return original(factors_)
+
+    monkeypatch.setattr(runtime, "stack_factors", slow)
+    start = threading.Barrier(2)
+    got = []
+
+    def ask():
+        start.wait()
+        got.append(identities.stacked_on(torch.device("cpu"), torch.float16))
+
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(builds) == 1 and got[0] is got[1]
+
+
+def test_a_compiled_model_is_refused_by_name(placed_model):
+    """Core's TorchCompileModel reuses the graph it traced without the identity's per-call paths (issue 25)."""
+    runtime, model, first, _ = placed_model
+    (wrapper,) = model.get_wrappers("calc_cond_batch", runtime.WRAPPER_KEY)
+    tree = module_tree(first.factors)
+    conds = [[{"uuid": "a", runtime.TAG: first}]]
+    for options in ({"torch_compile_kwargs": {"backend": "inductor"}},
+                    {"transformer_options": {"wrappers": {"apply_model": {"torch.compile": [object()]}}}}):
+        with pytest.raises(ValueError, match="goes through TorchCompileModel, whose compiled graph skips the "
+                                             "HyperLoRA identity 'A'"):
+            wrapper(lambda *a: "done", tree, conds, torch.zeros(1, 4, 2, 2), torch.full((1,), 5.0), options)
+    assert wrapper(lambda *a: "done", tree, conds, torch.zeros(1, 4, 2, 2), torch.full((1,), 5.0), {}) == "done"
+
+
+def test_a_mask_batch_follows_cores_repeat_rule(placed_model):
+    """Core repeats a mask batch when the latent batch is a multiple of it (mask i on images i, i + count, ...)."""
+    runtime, model, first, _ = placed_model
+    cond = {"uuid": "a", runtime.TAG: first, "mask": torch.ones(3, 2, 2)}
+    for batch in (3, 6, 9):
+        step_strengths(runtime, model, [[cond]], 5.0, batch=batch)
+    with pytest.raises(ValueError, match=r"holds 3 masks, but the latent batch has 4 images\. 3 masks fit a latent "
+                                         r"batch of 3, 6, 9"):
+        step_strengths(runtime, model, [[cond]], 5.0, batch=4)

@@ -295,3 +295,54 @@ def test_identity_hook_checks_the_keyframes_it_receives(comfy, coefficients, fie
     schedule.add(bad)
     with pytest.raises(ValueError, match=message):
         node(comfy, "HyperLoRAIdentityHook").create(coefficients, 0.8, hook_kf=schedule)
+
+
+def test_a_cond_limited_to_an_area_before_us_stays_in_its_area_and_is_not_the_identitys_prompt(
+        comfy, coefficients):  # noqa: F811
+    """Issue 29: core Conditioning Set Area before Apply to Conditioning. Marked default it would stop acting in its
+    area (core runs default conds only where the others leave room), and as the identity's prompt it would take the
+    person's window and mask instead of its own area."""
+    area = {"area": (4, 4, 0, 0), "strength": 1.0, "set_area_to_bounds": False}
+    positive = conds(1) + conds(5, **area)
+    negative = conds(2) + conds(6, **area)
+    pos, neg, _ = apply(comfy, positive, negative, coefficients)
+    for out, scene_tag, area_tag in ((pos, 1, 5), (neg, 2, 6)):
+        limited = [c for c in out if "area" in c[1]]
+        assert len(limited) == 1 and int(limited[0][0][0, 0, 0]) == area_tag
+        assert "default" not in limited[0][1] and TAG not in limited[0][1] and limited[0][1]["area"] == (4, 4, 0, 0)
+        defaults, tagged = split(out)
+        assert [int(c[0][0, 0, 0]) for c in defaults] == [scene_tag] and [int(c[0][0, 0, 0]) for c in tagged] == [
+            scene_tag]
+
+
+def test_every_cond_we_output_carries_the_check_that_stops_a_model_without_the_identity(comfy, coefficients):  # noqa: F811
+    runtime = comfy.pack.nodes.identity_runtime
+    pos, neg, model = apply(comfy, conds(1), conds(2), coefficients, mask=torch.ones(4, 4))
+    pos, neg, model = apply(comfy, pos, neg, coefficients, 0.5, model=model)
+    checks = [c[1]["model_conds"][runtime.CHECK] for c in pos + neg]
+    assert len(checks) == 6 and all(a.can_concat(b) for a in checks for b in checks)  # ours still batch together
+    assert checks[0].concat(checks[1:]) is checks[0] and not checks[0].can_concat(object())
+    label = coefficients.label
+    with pytest.raises(ValueError, match=f"carries the HyperLoRA identity '{label}', but the model given to the "
+                                         "sampler does not .*ModelMergeSimple, as model1"):
+        checks[0].process_cond(batch_size=2, area=None)  # what core does with a model lacking our wrappers
+    (wrapper,) = model.get_wrappers("calc_cond_batch", WRAPPER_KEY)
+    seen = []
+
+    def core_batching(model_, conds_, x_in, timestep, model_options):  # inside our wrapper it passes
+        seen.append(all(c["model_conds"][runtime.CHECK].process_cond(batch_size=1, area=None) for c in conds_[0]))
+        return "done"
+
+    cond_dicts = [[{**c[1], "uuid": str(i)} for i, c in enumerate(pos)], None]
+
+    class Sampling:
+        @staticmethod
+        def percent_to_sigma(percent):
+            return 10.0 * (1.0 - percent)
+
+    tree = torch.nn.Module()
+    tree.model_sampling = Sampling()
+    assert wrapper(core_batching, tree, cond_dicts, torch.zeros(1, 4, 4, 4), torch.full((1,), 5.0), {}) == "done"
+    assert seen == [True]
+    with pytest.raises(ValueError, match="but the model given to the sampler does not"):  # and after the step again
+        checks[0].process_cond(batch_size=1, area=None)
