@@ -152,6 +152,7 @@ def _strengths_for_step(identities: IdentitySet, executor, model, conds, x_in, t
     strengths = {}
     for group in conds:
         for cond in group or ():
+            _refuse_area_after(cond, identities)
             placed = cond.get(TAG)
             if placed is None:
                 continue
@@ -180,6 +181,18 @@ def _check_mask_batch(cond, x_in, placed) -> None:
             f"The mask of the HyperLoRA identity '{placed.label}' holds {count} masks, but the latent batch has "
             f"{batch} images. {count} masks fit a latent batch of {fits}, ... (mask i goes to images i, i + {count}, "
             "...); give one mask (used for every image), one per image, or a batch that is a multiple of the masks.")
+
+
+def _refuse_area_after(cond, identities: IdentitySet) -> None:
+    """Core's area nodes after ours put an area on the background conds we made default ones, which core cannot
+    run (a tensor size mismatch inside its batching); before ours, an area cond keeps its area and works."""
+    if cond.get("default") and "area" in cond:
+        names = ", ".join(f"'{placed.label}'" for placed in identities.identities)
+        raise ValueError(
+            f"Conditioning (Set Area) or (Set Area with Percentage) comes after HyperLoRA Apply to Conditioning "
+            f"(identity {names}): core cannot limit the background conditioning that node made to an area. Move the "
+            "area node before Apply to Conditioning (on the prompt you connect to positive or region_positive), or "
+            "give the identity a mask instead.")
 
 
 def _refuse_compiled(model_options: dict, placed) -> None:
