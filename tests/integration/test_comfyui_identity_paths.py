@@ -14,7 +14,6 @@ from tests.integration.test_comfyui_control import EXACT, apply_globally, column
 from tests.integration.test_comfyui_hooks import sampler_conds
 from tests.integration.tiny_models import identity
 
-
 EXTRAS = {"ModelMergeSimple": "nodes_model_merging", "TorchCompileModel": "nodes_torch_compile",
           "ModelSamplingDiscrete": "nodes_model_advanced", "FreeU": "nodes_freelunch", "FreeU_V2": "nodes_freelunch",
           "PerturbedAttentionGuidance": "nodes_pag", "SelfAttentionGuidance": "nodes_sag", "HyperTile": "nodes_hypertile"}
