@@ -73,9 +73,11 @@ def main() -> int:
     runtime = load_runtime()
     identities, tree, keys = build(runtime)
     devices = {torch.device("cuda:0"): torch.float16, torch.device("cuda:1"): torch.bfloat16}
-    trees = {d: build(runtime)[1].to(d, dtype) for d, dtype in devices.items()}
-    for d in trees:
+    trees = {}
+    for d, dtype in devices.items():  # copies of one model, as core's multi-GPU clones are
+        trees[d] = build(runtime)[1]
         trees[d].load_state_dict(tree.state_dict())
+        trees[d].to(d, dtype)
     options = {"uuids": ["a", "b", "scene"], runtime.STRENGTHS: {"a": (0, 0.8), "b": (1, 0.6)}}
     xs = {d: torch.randn(3, 256, 1280, generator=torch.Generator().manual_seed(1)).to(d, dtype)
           for d, dtype in devices.items()}
