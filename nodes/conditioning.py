@@ -18,6 +18,7 @@ no core hooks); the conditioning only says which conds get it. How the condition
 from __future__ import annotations
 
 import logging
+import math
 
 import torch
 
@@ -133,6 +134,27 @@ def with_check(conds: list, label: str) -> list:
     return out
 
 
+def parse_strengths(text) -> tuple[float, ...]:
+    """A strength list typed by the user ("0.6, 0.8, 1.0"; commas, semicolons or spaces): () when empty."""
+    if text is None:
+        return ()
+    if not isinstance(text, str):
+        text = str(text)
+    values = []
+    for item in text.replace(";", ",").replace(" ", ",").split(","):
+        if not item.strip():
+            continue
+        try:
+            value = float(item)
+        except ValueError:
+            raise ValueError(f"strengths: '{item.strip()}' is not a number. Type numbers separated by commas, e.g. "
+                             "'0.6, 0.8, 1.0' (one per image of the latent batch), or leave it empty.") from None
+        if not math.isfinite(value) or abs(value) > 4.0:
+            raise ValueError(f"strengths: {item.strip()} is outside -4 to 4 (0.6 to 1.0 is the usual range).")
+        values.append(value)
+    return tuple(values)
+
+
 def _fraction(name: str, default: float, tooltip: str, optional: bool = False):
     return io.Float.Input(name, optional=optional, default=default, min=0.0, max=1.0, step=0.01, tooltip=tooltip)
 
@@ -148,8 +170,9 @@ class HyperLoRAApplyConditioning(io.ComfyNode):
                          "person, each with its own mask, passing model, positive and negative on; connect the last "
                          "node's three outputs to the KSampler. The identity rides on the model without patching its "
                          "weights and without core hooks, so dynamic VRAM stays on; every person and the background "
-                         "go into one batched model call per step. Plain HyperLoRA Apply is faster for one identity "
-                         "on the whole image."),
+                         "go into one batched model call per step. With strengths, each image of the latent batch "
+                         "gets its own strength (a strength sweep in one run). Plain HyperLoRA Apply is faster for "
+                         "one identity on the whole image."),
             inputs=[
                 io.Model.Input("model", tooltip="The SDXL model (from the checkpoint loader, or from the previous "
                                                 "Apply to Conditioning when several people are placed)."),
@@ -172,6 +195,10 @@ class HyperLoRAApplyConditioning(io.ComfyNode):
                           optional=True),
                 _fraction("fade_out", 0.0, "Fraction of the steps over which the strength ramps down to end_at.",
                           optional=True),
+                io.String.Input("strengths", optional=True, default="", tooltip=(
+                    "A strength per image of the latent batch, e.g. '0.6, 0.8, 1.0' with batch_size 3: a strength "
+                    "sweep in one run, each image with its own strength (same seed, so only the strength differs). "
+                    "Replaces strength; empty = strength for every image. Needs as many values as images.")),
             ],
             outputs=[
                 output(io.Conditioning, "positive", "The positive conditioning with the identity's region and "
@@ -186,9 +213,14 @@ class HyperLoRAApplyConditioning(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, positive, negative, coefficients, strength, start_at, end_at, mask=None,
-                region_positive=None, fade_in=0.0, fade_out=0.0):
+                region_positive=None, fade_in=0.0, fade_out=0.0, strengths=""):
         start, end, fade_in, fade_out = check_window(start_at, end_at, fade_in, fade_out)
         strength = finite(strength, "strength")
+        image_strengths = parse_strengths(strengths)
+        if len(image_strengths) == 1:
+            strength, image_strengths = image_strengths[0], ()
+        elif image_strengths:
+            strength = 1.0 if any(image_strengths) else 0.0
         if window_is_empty(start, end):
             raise ValueError(f"start_at ({start:g}) must be before end_at ({end:g}), or the identity never acts. "
                              "Set end_at after start_at (1 = the last step); to turn the identity off, set strength "
@@ -204,7 +236,7 @@ class HyperLoRAApplyConditioning(io.ComfyNode):
         factors = coefficients.factors("id")
         check_model_matches(model, factors)
         placed = PlacedIdentity(factors, strength, fade_keyframes(start, end, fade_in, fade_out),
-                                label=coefficients.label)
+                                label=coefficients.label, image_strengths=image_strengths)
         return io.NodeOutput(*apply_identity(positive, negative, placed, start, end, mask, region_positive),
                              place_identity(model, placed))
 

@@ -37,6 +37,7 @@ from ..hyperlora_core.engine.schedule import strength_at_sigma
 WRAPPER_KEY = "hyperlora_identities"
 TAG = "hyperlora_identity"  # key of our identity copies in a cond: the PlacedIdentity
 STRENGTHS = "hyperlora_identity_strengths"  # transformer_options: {cond uuid: (identity index, strength)}
+# strength: a float, or a tuple of one strength per image of the latent batch (image_strengths)
 CHECK = "hyperlora_identity_check"  # model_conds key on every cond we output: see IdentityCheck
 COMPILE_KEYS = ("torch.compile", "torch_compile_kwargs")  # core TorchCompileModel's wrapper key and model option
 _STEP = contextvars.ContextVar("hyperlora_identity_step", default=None)  # the IdentitySet of the running step
@@ -51,6 +52,22 @@ class PlacedIdentity:
     keyframes: list[tuple[float, float]]  # (percent, multiplier) of the fades; [] = constant
     label: str = "identity"
     key: str = field(default_factory=lambda: uuid.uuid4().hex)
+    image_strengths: tuple[float, ...] = ()  # one strength per image of the batch (times `strength`); () = none
+
+    def strengths_for_batch(self, strength: float, batch: int):
+        """`strength` (this step's) as the cond's rows get it: one float, or one per image of the latent batch
+        from image_strengths (a strength sweep in one batch)."""
+        if not self.image_strengths:
+            return strength
+        count = len(self.image_strengths)
+        if count == 1:
+            return strength * self.image_strengths[0]
+        if count != batch:
+            raise ValueError(
+                f"The strength list of the HyperLoRA identity '{self.label}' holds {count} strengths, but the latent "
+                f"batch has {batch} images. Give one strength per image ({batch} values), or a single strength; "
+                f"or set the latent's batch_size to {count}.")
+        return tuple(strength * s for s in self.image_strengths)
 
     def strength_at(self, sigma: float, model_sampling) -> float:
         """The strength at this step: base strength times the fade at its sigma (keyframes at the sigmas of their
@@ -158,7 +175,8 @@ def _strengths_for_step(identities: IdentitySet, executor, model, conds, x_in, t
                 continue
             _check_mask_batch(cond, x_in, placed)
             _refuse_compiled(model_options, placed)
-            strengths[cond["uuid"]] = (identities.index_of(placed), placed.strength_at(sigma, model.model_sampling))
+            strength = placed.strengths_for_batch(placed.strength_at(sigma, model.model_sampling), x_in.shape[0])
+            strengths[cond["uuid"]] = (identities.index_of(placed), strength)
     if strengths:
         options = dict(model_options)
         options["transformer_options"] = {**model_options.get("transformer_options", {}), STRENGTHS: strengths}
@@ -266,6 +284,11 @@ def _row_strengths(identities: IdentitySet, strengths: dict, uuids: list, batch:
     for j, cond_uuid in enumerate(uuids):
         if cond_uuid in strengths:
             index, strength = strengths[cond_uuid]
+            if isinstance(strength, tuple):  # one per image: the cond's rows are the latent batch, in order
+                if len(strength) != chunk:
+                    raise RuntimeError(f"A conditioning of this UNet call has {chunk} rows, but its HyperLoRA "
+                                       f"identity has {len(strength)} per-image strengths.")
+                strength = torch.tensor(strength)
             rows[index, j * chunk:(j + 1) * chunk] = strength
     return rows if bool(rows.any()) else None
 

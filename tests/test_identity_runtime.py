@@ -416,3 +416,72 @@ def test_a_mask_batch_follows_cores_repeat_rule(placed_model):
     with pytest.raises(ValueError, match=r"holds 3 masks, but the latent batch has 4 images\. 3 masks fit a latent "
                                          r"batch of 3, 6, 9"):
         step_strengths(runtime, model, [[cond]], 5.0, batch=4)
+
+
+# ------------------------------------------------------------------------------ per-image strengths (issue 27)
+
+
+def swept_model(comfy, image_strengths, strength=1.0, keyframes=()):  # noqa: F811
+    runtime = comfy.pack.nodes.identity_runtime
+    placed = runtime.PlacedIdentity(factors(1), strength, list(keyframes), label="Sweep",
+                                    image_strengths=tuple(image_strengths))
+    return runtime, runtime.place_identity(ModelPatcher(TinyUNet(placed.factors)), placed), placed
+
+
+def run_step(runtime, model, tree, x, sigma):
+    """One step through both wrappers: the scene cond (no identity) and the identity's cond, both over the latent
+    batch x, batched into one call the way core does (cond after cond, each the whole latent batch)."""
+    conds = [[{"uuid": "scene", "default": True}, {"uuid": "id", runtime.TAG: placed_of(model, runtime)}]]
+    strengths = step_strengths(runtime, model, conds, sigma, batch=x.shape[0])
+    return call_rows(runtime, model, tree, torch.cat([x, x]), ["scene", "id"], strengths)
+
+
+def placed_of(model, runtime):
+    (wrapper,) = model.get_wrappers("apply_model", runtime.WRAPPER_KEY)
+    return wrapper.identities.identities[0]
+
+
+def test_a_batch_swept_over_strengths_equals_one_run_per_strength_image_for_image(comfy):  # noqa: F811
+    sweep = (0.6, 0.8, 1.0)
+    fade = fade_keyframes(0.0, 1.0, 0.5, 0.0)
+    runtime, model, placed = swept_model(comfy, sweep, keyframes=fade)
+    tree = module_tree(placed.factors)
+    x = torch.randn(3, 5, 7, generator=torch.Generator().manual_seed(11))
+    for sigma in (9.0, 4.0):  # inside the fade and after it: per-image strengths times the fade
+        batch = run_step(runtime, model, tree, x, sigma)
+        for image, s in enumerate(sweep):
+            _, single, _ = swept_model(comfy, (), strength=s, keyframes=fade)
+            alone = run_step(runtime, single, tree, x[image:image + 1], sigma)
+            for key in KEYS:
+                torch.testing.assert_close(batch[key][3 + image], alone[key][1], rtol=1e-6, atol=1e-6)
+                torch.testing.assert_close(batch[key][image], alone[key][0], rtol=1e-6, atol=1e-6)  # the scene
+        assert not torch.allclose(batch[KEYS[0]][3], batch[KEYS[0]][5])  # the strengths really differ per image
+
+
+def test_per_image_strengths_are_independent_of_the_patched_weight(comfy):  # noqa: F811
+    sweep = (0.6, -0.3, 1.2)
+    runtime, model, placed = swept_model(comfy, sweep)
+    tree = module_tree(placed.factors)
+    x = torch.randn(3, 4, 7, generator=torch.Generator().manual_seed(12))
+    out = run_step(runtime, model, tree, x, 5.0)
+    f = placed.factors
+    for key in KEYS:
+        projection = layer(tree, key)
+        inputs = x[..., :projection.in_features]
+        for image, s in enumerate(sweep):
+            weight = projection.weight.detach() + s * f.alpha / f.down[key].shape[0] * f.up[key] @ f.down[key]
+            torch.testing.assert_close(out[key][3 + image], inputs[image] @ weight.t() + projection.bias,
+                                       rtol=1e-5, atol=1e-5)
+
+
+def test_a_strength_list_that_fits_no_latent_batch_names_both_numbers(comfy):  # noqa: F811
+    runtime, model, _ = swept_model(comfy, (0.6, 0.8, 1.0))
+    conds = [[{"uuid": "id", runtime.TAG: placed_of(model, runtime)}]]
+    for batch in (2, 4, 1):
+        with pytest.raises(ValueError, match=f"identity 'Sweep' holds 3 strengths, but the latent batch has {batch} "
+                                             "images"):
+            step_strengths(runtime, model, conds, 5.0, batch=batch)
+    assert step_strengths(runtime, model, conds, 5.0, batch=3) == {"id": (0, (0.6, 0.8, 1.0))}
+    runtime, model, _ = swept_model(comfy, (0.7,), strength=1.0)
+    conds = [[{"uuid": "id", runtime.TAG: placed_of(model, runtime)}]]
+    assert step_strengths(runtime, model, conds, 5.0, batch=4) == {"id": (0, pytest.approx(0.7))}

@@ -346,3 +346,25 @@ def test_every_cond_we_output_carries_the_check_that_stops_a_model_without_the_i
     assert seen == [True]
     with pytest.raises(ValueError, match="but the model given to the sampler does not"):  # and after the step again
         checks[0].process_cond(batch_size=1, area=None)
+
+
+@pytest.mark.parametrize("text, strength, per_image", [
+    ("0.6, 0.8, 1.0", 1.0, (0.6, 0.8, 1.0)), ("0.6;0.8 1", 1.0, (0.6, 0.8, 1.0)), (" 0.5 ", 0.5, ()),
+    ("", 0.7, ()), (None, 0.7, ()), ("0, 0", 0.0, (0.0, 0.0))])
+def test_a_strength_list_gives_the_identity_one_strength_per_image(comfy, coefficients, text, strength,  # noqa: F811
+                                                                   per_image):
+    positive, negative = conds(1), conds(2)
+    model = ModelPatcher(TinyUNet(coefficients.factors("id")))
+    pos, _, placed_on = apply(comfy, positive, negative, coefficients, 0.7, model=model, strengths=text)
+    if strength == 0.0:  # every strength 0: the identity is off, as with strength 0
+        assert (pos, placed_on) == (positive, model)
+        return
+    placed = split(pos)[1][0][1][TAG]
+    assert (placed.strength, placed.image_strengths) == (pytest.approx(strength), per_image)
+
+
+@pytest.mark.parametrize("text, message", [("0.6, high", "'high' is not a number"), ("0.6, nan", "nan is outside -4 to 4"),
+                                           ("5", "5 is outside -4 to 4")])
+def test_a_strength_list_that_is_not_numbers_is_refused(comfy, coefficients, text, message):  # noqa: F811
+    with pytest.raises(ValueError, match=f"strengths: {message}"):
+        apply(comfy, conds(1), conds(2), coefficients, strengths=text)
