@@ -88,6 +88,17 @@ MUTANTS = [
       "tests/test_nodes_control.py", "a model without the identity samples our conds in silence"),
     m("nodes/identity_runtime.py", "    if COMPILE_KEYS[0] in wrappers or COMPILE_KEYS[1] in model_options:",
       "    if False:", "tests/test_identity_runtime.py", "TorchCompileModel no longer refused"),
+    # ---- per-image strengths (issue 27)
+    m("nodes/conditioning.py", "label=coefficients.label, image_strengths=image_strengths)",
+      "label=coefficients.label)", "tests/test_nodes_control.py", "strength list ignored: every image gets 1.0"),
+    m("nodes/identity_runtime.py", "return tuple(strength * s for s in self.image_strengths)",
+      "return tuple(strength * s for s in reversed(self.image_strengths))", "tests/test_identity_runtime.py",
+      "per-image strengths given to the wrong images"),
+    m("nodes/identity_runtime.py", "                strength = torch.tensor(strength)",
+      "                strength = torch.tensor(strength).mean()", "tests/test_identity_runtime.py",
+      "per-image strengths averaged over the batch's rows"),
+    m("nodes/identity_runtime.py", "        if count != batch:", "        if False:", "tests/test_identity_runtime.py",
+      "a strength list that fits no latent batch no longer named before sampling"),
     m("nodes/identity_runtime.py", "    if count > batch or batch % count:", "    if count > batch:",
       "tests/test_identity_runtime.py", "a mask batch the latent batch is no multiple of accepted"),
     # ---- the engine

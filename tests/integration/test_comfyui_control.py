@@ -363,3 +363,35 @@ def test_a_model_that_is_not_sdxl_is_refused_at_once(comfyui, node, checkpoint, 
     positive = [[torch.zeros(1, 77, 768), {}]]
     with pytest.raises(ValueError, match=r"connected model is SD15: \d+ of 128"):
         place(node, sd15, positive, positive, coefficients)
+
+
+# ------------------------------------------------------------------------------ per-image strengths (issue 27)
+
+
+def test_a_strength_sweep_in_one_batch_equals_one_run_per_strength_image_for_image(
+        comfyui, node, tiny_sdxl, checkpoint, fresh):
+    coefficients = identity(comfyui, node, seed=5)
+    positive, negative = sampler_conds()
+    sweep = (0.6, 0.8, 1.0)
+    model, pos, neg = place(node, tiny_sdxl, positive, negative, coefficients, 0.5, strengths="0.6, 0.8, 1.0")
+    model, counter = counted(model)
+    swept = ksampler(comfyui, model, pos, neg, steps=3, batch=3)
+    assert all(len(calls) == 1 for calls in counter.per_step())  # still one batched call per step
+    x = x_t(shape=(3, 4, 8, 8))
+    one_step = denoised(model, pos, neg, x, 3.0, 4.0)
+    for image, s in enumerate(sweep):
+        patched = apply_globally(node, tiny_sdxl, coefficients, s)  # the reference: the model patched by core
+        alone = ksampler(comfyui, patched, positive, negative, steps=3, batch=3)  # same seed, same noise per image
+        torch.testing.assert_close(swept[image], alone[image], **RUN_CLOSE)
+        reference = denoised(patched, positive, negative, x[image:image + 1], 3.0, 4.0)
+        torch.testing.assert_close(one_step[image:image + 1], reference, **EXACT)
+    assert not torch.allclose(swept[0], swept[2], atol=1e-4)
+
+
+def test_a_strength_list_that_fits_no_latent_batch_is_refused_naming_both_numbers(
+        comfyui, node, tiny_sdxl, checkpoint, fresh):
+    coefficients = identity(comfyui, node, seed=5)
+    positive, negative = sampler_conds()
+    model, pos, neg = place(node, tiny_sdxl, positive, negative, coefficients, strengths="0.6, 0.8, 1.0")
+    with pytest.raises(ValueError, match="holds 3 strengths, but the latent batch has 2 images"):
+        ksampler(comfyui, model, pos, neg, steps=2, batch=2)
