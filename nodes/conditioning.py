@@ -25,6 +25,7 @@ import torch
 from ..hyperlora_core.engine.schedule import check_window, fade_keyframes, window_is_empty
 from ..hyperlora_core.validate import finite
 from .identity_runtime import CHECK as IDENTITY_CHECK
+from .identity_runtime import REGIONS as IDENTITY_REGIONS
 from .identity_runtime import TAG as IDENTITY_TAG
 from .identity_runtime import IdentityCheck, PlacedIdentity, place_identity, require_model_wrappers
 from .patching import check_model_matches
@@ -73,6 +74,7 @@ def attach(conds: list, placed: PlacedIdentity, start: float, end: float, mask) 
     for tensor, values in conds:
         values = dict(values)
         values.pop("default", None)
+        values.pop(IDENTITY_REGIONS, None)  # one pass identities stay on the scene's rows, not this person's
         own_start, own_end = values.get("start_percent", 0.0), values.get("end_percent", 1.0)
         s, e = max(own_start, start), min(own_end, end)
         if window_is_empty(s, e):
@@ -119,6 +121,46 @@ def apply_identity(positive, negative, placed: PlacedIdentity, start: float, end
     return (with_check(mark_background(positive) + copies, placed.label),
             with_check(mark_background(negative) + attach(scene_prompt(negative), placed, start, end, mask),
                        placed.label))
+
+
+REGION_MODES = ("exact", "one pass")
+
+
+def check_region_mode(value) -> str:
+    """exact (default, also for a missing value) or one pass; anything else is refused by name."""
+    if value is None or value == "":
+        return "exact"
+    if value not in REGION_MODES:
+        raise ValueError(f"region_mode must be 'exact' or 'one pass', not {value!r}.")
+    return value
+
+
+def one_pass_keyframes(start: float, end: float, fade_in: float, fade_out: float) -> list[tuple[float, float]]:
+    """One pass has no conds of its own whose window core enforces: the window goes into the keyframes (0 before
+    start_at and from end_at on)."""
+    keyframes = fade_keyframes(start, end, fade_in, fade_out) or [(start, 1.0)]
+    if keyframes[0][0] > 0.0:
+        keyframes = [(0.0, 0.0)] + keyframes
+    if end < 1.0:
+        keyframes = keyframes + [(end, 0.0)]
+    return keyframes
+
+
+def apply_one_pass(positive, negative, placed: PlacedIdentity):
+    """(positive, negative) whose scene conds carry the identity on their own rows (masked inside the model): no
+    conds are added, so the UNet batch stays that of the plain prompt."""
+    def tag(conds):
+        out = []
+        for tensor, values in conds:
+            if is_background([tensor, values]):
+                values = {**values, IDENTITY_REGIONS: tuple(values.get(IDENTITY_REGIONS, ())) + (placed,)}
+            out.append([tensor, values])
+        return out
+
+    if not any(is_background(c) for c in positive):
+        raise ValueError("The positive conditioning has no scene prompt (one without a mask or area of its own) for "
+                         "the one pass identity to act on; connect the scene prompt, or use region_mode exact.")
+    return with_check(tag(positive), placed.label), with_check(tag(negative), placed.label)
 
 
 def with_check(conds: list, label: str) -> list:
@@ -195,6 +237,11 @@ class HyperLoRAApplyConditioning(io.ComfyNode):
                           optional=True),
                 _fraction("fade_out", 0.0, "Fraction of the steps over which the strength ramps down to end_at.",
                           optional=True),
+                io.Combo.Input("region_mode", options=list(REGION_MODES), default="exact", optional=True, tooltip=(
+                    "exact: the person's region is drawn by the model patched with the identity (one extra prompt "
+                    "row per person, e.g. 1.6x a plain Apply for two people). one pass: no extra rows; the "
+                    "identity's LoRA output is added masked inside attention on the scene prompt (about the cost of "
+                    "a plain Apply, close to exact but not identical; no region_positive).")),
                 io.String.Input("strengths", optional=True, default="", tooltip=(
                     "A strength per image of the latent batch, e.g. '0.6, 0.8, 1.0' with batch_size 3: a strength "
                     "sweep in one run, each image with its own strength (same seed, so only the strength differs). "
@@ -213,7 +260,7 @@ class HyperLoRAApplyConditioning(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, positive, negative, coefficients, strength, start_at, end_at, mask=None,
-                region_positive=None, fade_in=0.0, fade_out=0.0, strengths=""):
+                region_positive=None, fade_in=0.0, fade_out=0.0, strengths="", region_mode="exact"):
         start, end, fade_in, fade_out = check_window(start_at, end_at, fade_in, fade_out)
         strength = finite(strength, "strength")
         image_strengths = parse_strengths(strengths)
@@ -229,14 +276,22 @@ class HyperLoRAApplyConditioning(io.ComfyNode):
             raise ValueError("region_positive gives a person their own prompt inside their mask, but no mask is "
                              "connected, so it would replace the scene prompt over the whole image. Connect a mask, "
                              "or connect that prompt to positive instead.")
+        one_pass = check_region_mode(region_mode) == "one pass"
+        if one_pass and region_positive is not None:
+            raise ValueError("region_mode 'one pass' adds the identity on the scene prompt's own rows, so it cannot "
+                             "give the person a region_positive prompt. Disconnect region_positive, or set "
+                             "region_mode to exact.")
         require_model_wrappers(model)
         if strength == 0.0:
             return io.NodeOutput(positive, negative, model)
         mask = check_mask(mask) if mask is not None else None
         factors = coefficients.factors("id")
         check_model_matches(model, factors)
-        placed = PlacedIdentity(factors, strength, fade_keyframes(start, end, fade_in, fade_out),
-                                label=coefficients.label, image_strengths=image_strengths)
+        keyframes = (one_pass_keyframes if one_pass else fade_keyframes)(start, end, fade_in, fade_out)
+        placed = PlacedIdentity(factors, strength, keyframes, label=coefficients.label,
+                                image_strengths=image_strengths, region=mask if one_pass else None)
+        if one_pass:
+            return io.NodeOutput(*apply_one_pass(positive, negative, placed), place_identity(model, placed))
         return io.NodeOutput(*apply_identity(positive, negative, placed, start, end, mask, region_positive),
                              place_identity(model, placed))
 

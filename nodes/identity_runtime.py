@@ -19,6 +19,7 @@ conds are its own machinery), and the result does not depend on how it splits th
 from __future__ import annotations
 
 import contextvars
+import logging
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -38,8 +39,12 @@ WRAPPER_KEY = "hyperlora_identities"
 TAG = "hyperlora_identity"  # key of our identity copies in a cond: the PlacedIdentity
 STRENGTHS = "hyperlora_identity_strengths"  # transformer_options: {cond uuid: (identity index, strength)}
 # strength: a float, or a tuple of one strength per image of the latent batch (image_strengths)
+REGIONS = "hyperlora_identity_regions"  # cond key (one pass): the PlacedIdentities masked onto this cond's own rows
+REGION_STRENGTHS = "hyperlora_region_strengths"  # transformer_options: {cond uuid: ((identity index, strength), ...)}
+TEXT_SIDE = ("attn2.to_k", "attn2.to_v")  # projections of the prompt's tokens: no image position to mask
 CHECK = "hyperlora_identity_check"  # model_conds key on every cond we output: see IdentityCheck
 COMPILE_KEYS = ("torch.compile", "torch_compile_kwargs")  # core TorchCompileModel's wrapper key and model option
+logger = logging.getLogger(__name__)
 _STEP = contextvars.ContextVar("hyperlora_identity_step", default=None)  # the IdentitySet of the running step
 
 
@@ -53,6 +58,8 @@ class PlacedIdentity:
     label: str = "identity"
     key: str = field(default_factory=lambda: uuid.uuid4().hex)
     image_strengths: tuple[float, ...] = ()  # one strength per image of the batch (times `strength`); () = none
+    region: torch.Tensor | None = None  # one pass: the (B, H, W) mask its LoRA output is multiplied with
+    _warned: set = field(default_factory=set, repr=False)
 
     def strengths_for_batch(self, strength: float, batch: int):
         """`strength` (this step's) as the cond's rows get it: one float, or one per image of the latent batch
@@ -166,10 +173,15 @@ def place_identity(model, placed: PlacedIdentity):
 def _strengths_for_step(identities: IdentitySet, executor, model, conds, x_in, timestep, model_options):
     """CALC_COND_BATCH: each tagged cond's identity and strength at this step, keyed by the cond's uuid."""
     sigma = float(timestep[0])
-    strengths = {}
+    strengths, regions = {}, {}
     for group in conds:
         for cond in group or ():
             _refuse_area_after(cond, identities)
+            for placed in cond.get(REGIONS, ()):
+                _refuse_compiled(model_options, placed)
+                strength = placed.strengths_for_batch(placed.strength_at(sigma, model.model_sampling), x_in.shape[0])
+                value = (identities.index_of(placed), strength)
+                regions[cond["uuid"]] = regions.get(cond["uuid"], ()) + (value,)
             placed = cond.get(TAG)
             if placed is None:
                 continue
@@ -177,9 +189,10 @@ def _strengths_for_step(identities: IdentitySet, executor, model, conds, x_in, t
             _refuse_compiled(model_options, placed)
             strength = placed.strengths_for_batch(placed.strength_at(sigma, model.model_sampling), x_in.shape[0])
             strengths[cond["uuid"]] = (identities.index_of(placed), strength)
-    if strengths:
+    if strengths or regions:
         options = dict(model_options)
-        options["transformer_options"] = {**model_options.get("transformer_options", {}), STRENGTHS: strengths}
+        options["transformer_options"] = {**model_options.get("transformer_options", {}), STRENGTHS: strengths,
+                                          REGION_STRENGTHS: regions}
         model_options = options
     token = _STEP.set(identities)  # the conds' IdentityCheck is read inside core's batching, in this thread
     try:
@@ -263,11 +276,13 @@ def _apply_rows(identities: IdentitySet, executor, x, t, c_concat=None, c_crossa
     kwargs.pop(CHECK, None)  # IdentityCheck's job is done: it never reaches the UNet
     transformer_options = transformer_options if transformer_options is not None else {}
     strengths = transformer_options.get(STRENGTHS)
+    regions = transformer_options.get(REGION_STRENGTHS)
     uuids = transformer_options.get("uuids")
     rows = _row_strengths(identities, strengths, uuids, x.shape[0]) if strengths and uuids else None
-    if rows is None:
+    masked = _region_rows(identities, regions, uuids, x) if regions and uuids else None
+    if rows is None and masked is None:
         return executor(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
-    handles = _add_low_rank_paths(executor.class_obj, identities, rows)
+    handles = _add_low_rank_paths(executor.class_obj, identities, rows, masked)
     try:
         return executor(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
     finally:
@@ -293,8 +308,61 @@ def _row_strengths(identities: IdentitySet, strengths: dict, uuids: list, batch:
     return rows if bool(rows.any()) else None
 
 
-def _add_low_rank_paths(base_model, identities: IdentitySet, rows: torch.Tensor) -> list:
-    """Forward hooks that add every row's identity to the attention projections; their handles."""
+def _region_rows(identities: IdentitySet, regions: dict, uuids: list, x: torch.Tensor):
+    """One pass: ((identities, rows) strengths, (identities, rows, H, W) masks at the latent's size, latent
+    (H, W)) for the rows of the conds that carry masked identities, or None when none does."""
+    batch = x.shape[0]
+    if batch % len(uuids):
+        raise RuntimeError(f"The UNet batch of {batch} rows does not split into {len(uuids)} conditionings.")
+    chunk = batch // len(uuids)
+    count = len(identities.identities)
+    rows = torch.zeros(count, batch)
+    masks = torch.zeros(count, batch, *x.shape[-2:])
+    for j, cond_uuid in enumerate(uuids):
+        for index, strength in regions.get(cond_uuid, ()):
+            region = identities.identities[index].region
+            rows[index, j * chunk:(j + 1) * chunk] = torch.tensor(strength) if isinstance(strength, tuple) else strength
+            if region is None:
+                masks[index, j * chunk:(j + 1) * chunk] = 1.0
+                continue
+            fitted = torch.nn.functional.interpolate(region[:, None].float(), size=x.shape[-2:], mode="bilinear")
+            for image in range(chunk):  # core's rule: mask i goes to images i, i + count, ...
+                masks[index, j * chunk + image] = fitted[image % region.shape[0], 0]
+    return (rows, masks, tuple(x.shape[-2:])) if bool(rows.any()) else None
+
+
+def _attention_size(latent: tuple[int, int], tokens: int) -> tuple[int, int] | None:
+    """The (h, w) of the UNet level whose h * w image positions a layer sees (each level halves, rounding up)."""
+    h, w = latent
+    for _ in range(6):
+        if h * w == tokens:
+            return h, w
+        h, w = (h + 1) // 2, (w + 1) // 2
+    return None
+
+
+def _region_scale(identities: IdentitySet, stacked, masked, x: torch.Tensor):
+    """(rows, tokens, R): each row's masked identities' strength per image position and rank channel, with the
+    masks resized to this layer's attention resolution; None for layers that see no image positions."""
+    rows, masks, latent = masked
+    size = _attention_size(latent, x.shape[1])
+    if size is None:
+        return None
+    small = torch.nn.functional.interpolate(masks, size=size, mode="bilinear")  # (identities, rows, h, w)
+    for index, placed in enumerate(identities.identities):
+        if bool(rows[index].any()) and float(small[index][rows[index] != 0].amax()) <= 0.0 and \
+                size not in placed._warned:
+            placed._warned.add(size)
+            logger.warning(f"HyperLoRA Apply to Conditioning (one pass): the mask of the identity '{placed.label}' is "
+                           f"empty at the attention resolution {size[0]}x{size[1]}, so the identity adds nothing "
+                           "there. Make the mask larger, or use region_mode exact.")
+    weights = (rows[:, :, None] * small.flatten(2)).permute(1, 2, 0)  # (rows, tokens, identities)
+    return (weights @ stacked.channel_scale.to(weights)).to(device=x.device, dtype=x.dtype)
+
+
+def _add_low_rank_paths(base_model, identities: IdentitySet, rows: torch.Tensor | None, masked=None) -> list:
+    """Forward hooks that add every row's identity to the attention projections (one pass: masked per image
+    position, on the scene's own rows); their handles."""
     scales: dict = {}
 
     def scale_for(x):
@@ -302,7 +370,8 @@ def _add_low_rank_paths(base_model, identities: IdentitySet, rows: torch.Tensor)
         key = (x.device, x.dtype)
         if key not in scales:
             stacked = identities.stacked_on(x.device, x.dtype)
-            scales[key] = stacked, row_channel_scale(stacked, rows).to(device=x.device, dtype=x.dtype)
+            scale = row_channel_scale(stacked, rows).to(device=x.device, dtype=x.dtype) if rows is not None else None
+            scales[key] = stacked, scale
         return scales[key]
 
     def hook_for(name):
@@ -311,6 +380,16 @@ def _add_low_rank_paths(base_model, identities: IdentitySet, rows: torch.Tensor)
         def add_identity(module, args, output):
             x = args[0]
             stacked, scale = scale_for(x)
+            region = None
+            if masked is not None and not name.endswith(TEXT_SIDE) and x.ndim == 3:
+                key = (x.shape[1], x.device, x.dtype)  # one per attention resolution, shared by its layers
+                if key not in scales:
+                    scales[key] = _region_scale(identities, stacked, masked, x)
+                region = scales[key]
+            if region is not None:
+                scale = region if scale is None else region + scale[:, None, :]
+            if scale is None:
+                return output
             return output + low_rank_delta(x, stacked.down[weight_key], stacked.up[weight_key], scale)
 
         return add_identity

@@ -485,3 +485,77 @@ def test_a_strength_list_that_fits_no_latent_batch_names_both_numbers(comfy):  #
     runtime, model, _ = swept_model(comfy, (0.7,), strength=1.0)
     conds = [[{"uuid": "id", runtime.TAG: placed_of(model, runtime)}]]
     assert step_strengths(runtime, model, conds, 5.0, batch=4) == {"id": (0, pytest.approx(0.7))}
+
+
+# ------------------------------------------------------------------------------ one pass regions (issue 27)
+
+
+def one_pass_model(comfy, regions, strengths=(0.8, 0.5)):  # noqa: F811
+    runtime = comfy.pack.nodes.identity_runtime
+    placed = [runtime.PlacedIdentity(factors(seed), s, [], label=label, region=region)
+              for seed, s, label, region in zip((1, 2), strengths, "AB", regions)]
+    model = ModelPatcher(TinyUNet(placed[0].factors))
+    for p in placed:
+        model = runtime.place_identity(model, p)
+    return runtime, model, placed
+
+
+def unet_at_two_levels(tree, hidden):
+    """A 'UNet' whose self-attention projection sees the latent's 4x4 positions and whose cross-attention key
+    projection sees 3 prompt tokens, as SDXL's layers do (tokens = h * w of their level)."""
+    def apply_model(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs):
+        return {KEYS[0]: layer(tree, KEYS[0])(hidden[0]), KEYS[1]: layer(tree, KEYS[1])(hidden[1])}
+
+    return apply_model
+
+
+def test_one_pass_adds_each_identity_masked_per_position_on_the_scenes_own_rows(comfy):  # noqa: F811
+    left, right = torch.zeros(1, 8, 8), torch.zeros(1, 8, 8)
+    left[..., :4], right[..., 6:] = 1.0, 1.0  # at the 4x4 latent: columns 0-1, and column 3 (bilinear, by hand)
+    runtime, model, (a, b) = one_pass_model(comfy, (left, right))
+    tree = module_tree(a.factors)
+    conds = [[{"uuid": "scene", runtime.REGIONS: (a, b)}], [{"uuid": "neg", runtime.REGIONS: (a, b)}]]
+    options = step_strengths(runtime, model, conds, 5.0)
+    assert options == {}  # no identity copies: nothing in the per-cond strengths
+    (calc,) = model.get_wrappers("calc_cond_batch", runtime.WRAPPER_KEY)
+    seen = {}
+    calc(lambda m, c, x, t, o: seen.update(o["transformer_options"]), tree, conds, torch.zeros(1, 4, 4, 4),
+         torch.full((1,), 5.0), {})
+    regions = seen[runtime.REGION_STRENGTHS]
+    assert regions == {"scene": ((0, 0.8), (1, 0.5)), "neg": ((0, 0.8), (1, 0.5))}
+    gen = torch.Generator().manual_seed(5)
+    hidden = (torch.randn(2, 16, 5, generator=gen), torch.randn(2, 3, 7, generator=gen))
+    (wrapper,) = model.get_wrappers("apply_model", runtime.WRAPPER_KEY)
+    options = {"uuids": ["scene", "neg"], runtime.STRENGTHS: {}, runtime.REGION_STRENGTHS: regions}
+    out = wrapper(Executor(tree, unet_at_two_levels(tree, hidden)), torch.zeros(2, 4, 4, 4), None, None, None, None,
+                  options)
+    key = KEYS[0]
+    projection = layer(tree, key)
+    column = torch.arange(16) % 4  # position p of the 4x4 grid is in column p % 4
+    for row in range(2):
+        for p in range(16):
+            weight = projection.weight.detach().clone()  # the bypass: W x + mask_i(p) * s_i * dW_i x
+            for placed, inside in ((a, column[p] < 2), (b, column[p] == 3)):
+                f = placed.factors
+                if inside:
+                    weight += placed.strength * f.alpha / f.down[key].shape[0] * f.up[key] @ f.down[key]
+            torch.testing.assert_close(out[key][row, p], hidden[0][row, p] @ weight.t() + projection.bias,
+                                       rtol=1e-5, atol=1e-5)
+    plain = layer(tree, KEYS[1])(hidden[1])  # the prompt-side key projection has no position: left plain
+    torch.testing.assert_close(out[KEYS[1]], plain)
+
+
+def test_one_pass_warns_naming_the_identity_when_its_mask_vanishes_at_a_resolution(comfy, caplog):  # noqa: F811
+    speck = torch.zeros(1, 16, 16)
+    speck[0, 0, 0] = 1.0  # bilinear to the 4x4 latent samples rows/columns 1-2 and 5-6, ...: the speck is lost
+    runtime, model, (a, _) = one_pass_model(comfy, (speck, None))
+    tree = module_tree(a.factors)
+    gen = torch.Generator().manual_seed(6)
+    hidden = (torch.randn(1, 16, 5, generator=gen), torch.randn(1, 3, 7, generator=gen))
+    (wrapper,) = model.get_wrappers("apply_model", runtime.WRAPPER_KEY)
+    options = {"uuids": ["scene"], runtime.STRENGTHS: {}, runtime.REGION_STRENGTHS: {"scene": ((0, 0.8),)}}
+    with caplog.at_level("WARNING"):
+        out = wrapper(Executor(tree, unet_at_two_levels(tree, hidden)), torch.zeros(1, 4, 4, 4), None, None, None,
+                      None, options)
+    assert "identity 'A' is empty at the attention resolution 4x4" in caplog.text
+    torch.testing.assert_close(out[KEYS[0]], layer(tree, KEYS[0])(hidden[0]))

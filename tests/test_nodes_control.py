@@ -368,3 +368,31 @@ def test_a_strength_list_gives_the_identity_one_strength_per_image(comfy, coeffi
 def test_a_strength_list_that_is_not_numbers_is_refused(comfy, coefficients, text, message):  # noqa: F811
     with pytest.raises(ValueError, match=f"strengths: {message}"):
         apply(comfy, conds(1), conds(2), coefficients, strengths=text)
+
+
+def test_one_pass_adds_no_conds_and_tags_the_scene_prompt_with_each_identity(comfy, coefficients):  # noqa: F811
+    regions = comfy.pack.nodes.identity_runtime.REGIONS
+    positive, negative = conds(1), conds(2)
+    left = torch.zeros(1, 4, 4)
+    left[..., :2] = 1.0
+    pos, neg, model = apply(comfy, positive, negative, coefficients, 0.7, 0.2, 0.9, mask=left, region_mode="one pass")
+    pos, neg, model = apply(comfy, pos, neg, coefficients, 0.6, mask=1.0 - left, region_mode="one pass", model=model)
+    assert len(pos) == 1 and len(neg) == 1 and pos[0][0] is positive[0][0]  # the plain prompt's rows only
+    a, b = pos[0][1][regions]
+    assert neg[0][1][regions] == (a, b) and identity_set(model).identities == (a, b)
+    assert torch.equal(a.region, left) and torch.equal(b.region, 1.0 - left)
+    assert a.keyframes == [(0.0, 0.0), (0.2, 1.0), (0.9, 0.0)] and b.keyframes == [(0.0, 1.0)]  # the window
+    assert "default" not in pos[0][1] and "mask" not in pos[0][1]
+    exact_pos, _, _ = apply(comfy, pos, neg, coefficients, 0.8, mask=left, model=model)  # exact after one pass
+    (scene,), (copy,) = split(exact_pos)
+    assert scene[1][regions] == (a, b) and regions not in copy[1]  # the person's copy is the patched model's
+
+
+def test_one_pass_refuses_a_region_prompt_and_unknown_modes(comfy, coefficients):  # noqa: F811
+    mask = torch.ones(1, 4, 4)
+    with pytest.raises(ValueError, match="'one pass' .* cannot give the person a region_positive"):
+        apply(comfy, conds(1), conds(2), coefficients, mask=mask, region_positive=conds(3), region_mode="one pass")
+    with pytest.raises(ValueError, match="region_mode must be 'exact' or 'one pass', not 'fast'"):
+        apply(comfy, conds(1), conds(2), coefficients, region_mode="fast")
+    pos, _, _ = apply(comfy, conds(1), conds(2), coefficients, region_mode=None)  # from the API: exact
+    assert len(pos) == 2
