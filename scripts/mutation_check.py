@@ -99,6 +99,16 @@ MUTANTS = [
       "per-image strengths averaged over the batch's rows"),
     m("nodes/identity_runtime.py", "        if count != batch:", "        if False:", "tests/test_identity_runtime.py",
       "a strength list that fits no latent batch no longer named before sampling"),
+    # ---- one pass regions (issue 27)
+    m("nodes/identity_runtime.py", "masks[index, j * chunk + image] = fitted[image % region.shape[0], 0]",
+      "masks[index, j * chunk + image] = 1.0", "tests/test_identity_runtime.py",
+      "one pass ignores the mask: the identity on the whole image"),
+    m("nodes/identity_runtime.py", "if masked is not None and not name.endswith(TEXT_SIDE) and x.ndim == 3:",
+      "if masked is not None and x.ndim == 3:", "tests/test_identity_runtime.py",
+      "one pass masks the prompt's tokens as if they were image positions"),
+    m("nodes/identity_runtime.py", "            placed._warned.add(size)\n            logger.warning(",
+      "            placed._warned.add(size)\n            logger.debug(", "tests/test_identity_runtime.py",
+      "a mask empty at an attention resolution passes in silence"),
     m("nodes/identity_runtime.py", "    if count > batch or batch % count:", "    if count > batch:",
       "tests/test_identity_runtime.py", "a mask batch the latent batch is no multiple of accepted"),
     # ---- the engine

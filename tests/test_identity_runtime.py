@@ -524,7 +524,7 @@ def test_one_pass_adds_each_identity_masked_per_position_on_the_scenes_own_rows(
     regions = seen[runtime.REGION_STRENGTHS]
     assert regions == {"scene": ((0, 0.8), (1, 0.5)), "neg": ((0, 0.8), (1, 0.5))}
     gen = torch.Generator().manual_seed(5)
-    hidden = (torch.randn(2, 16, 5, generator=gen), torch.randn(2, 3, 7, generator=gen))
+    hidden = (torch.randn(2, 16, 5, generator=gen), torch.randn(2, 4, 7, generator=gen))  # 4 tokens, as at 2x2
     (wrapper,) = model.get_wrappers("apply_model", runtime.WRAPPER_KEY)
     options = {"uuids": ["scene", "neg"], runtime.STRENGTHS: {}, runtime.REGION_STRENGTHS: regions}
     out = wrapper(Executor(tree, unet_at_two_levels(tree, hidden)), torch.zeros(2, 4, 4, 4), None, None, None, None,
