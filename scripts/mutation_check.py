@@ -89,8 +89,8 @@ MUTANTS = [
     m("nodes/identity_runtime.py", "    if COMPILE_KEYS[0] in wrappers or COMPILE_KEYS[1] in model_options:",
       "    if False:", "tests/test_identity_runtime.py", "TorchCompileModel no longer refused"),
     # ---- per-image strengths (issue 27)
-    m("nodes/conditioning.py", "label=coefficients.label, image_strengths=image_strengths)",
-      "label=coefficients.label)", "tests/test_nodes_control.py", "strength list ignored: every image gets 1.0"),
+    m("nodes/conditioning.py", "image_strengths=image_strengths, region=",
+      "region=", "tests/test_nodes_control.py", "strength list ignored: every image gets 1.0"),
     m("nodes/identity_runtime.py", "return tuple(strength * s for s in self.image_strengths)",
       "return tuple(strength * s for s in reversed(self.image_strengths))", "tests/test_identity_runtime.py",
       "per-image strengths given to the wrong images"),
