@@ -107,7 +107,7 @@ def cases(classes, model, people, size: int):
     last[:, :, 2 * size // 3:] = 1.0
     place = classes["HyperLoRAApplyConditioning"].apply
 
-    yield "plain model, no identity", model.clone(), pos, neg
+    yield PLAIN, model.clone(), pos, neg
     (patched,) = classes["HyperLoRAApply"].apply(model, a, 0.8, 0.0)
     yield BASELINE, patched, pos, neg
 
@@ -135,10 +135,18 @@ def cases(classes, model, people, size: int):
     yield "ours: A left half, background right", m, p, n
     p, n, m = place(model, pos, neg, a, 0.8, 0.0, 1.0, mask=third)
     p, n, m = place(m, p, n, b, 0.8, 0.0, 1.0, mask=last)
-    yield "ours: A left third, B right third, background", m, p, n
+    yield EXACT_TWO, m, p, n
+    p, n, m = place(model, pos, neg, a, 0.8, 0.0, 1.0, mask=third, region_mode="one pass")
+    p, n, m = place(m, p, n, b, 0.8, 0.0, 1.0, mask=last, region_mode="one pass")
+    yield ONE_PASS_TWO, m, p, n
     p, n, m = place(model, pos, neg, a, 0.8, 0.0, 1.0, mask=left)
     p, n, m = place(m, p, n, b, 0.8, 0.0, 1.0, mask=1.0 - left)
     yield "ours: A left half, B right half (no background)", m, p, n
+
+
+EXACT_TWO = "ours: A left third, B right third, background"
+ONE_PASS_TWO = "ours one pass: A left third, B right third, background"
+PLAIN = "plain model, no identity"
 
 
 def _hooked_window(hooks, pos, neg, factors):
@@ -146,6 +154,9 @@ def _hooked_window(hooks, pos, neg, factors):
                                    timesteps_range=(0.0, 0.5))
     plain = hooks.set_conds_props([pos, neg], 1.0, "default", timesteps_range=(0.5, 1.0))
     return tuple(hooks.combine_conditioning([h, u]) for h, u in zip(hooked, plain))
+
+
+OUTPUTS: dict = {}  # the last run's final latent per case: one pass is compared with exact on these
 
 
 class Counter:
@@ -164,12 +175,14 @@ def measure(nodes, all_cases, steps: int, size: int, repeat: int) -> dict[str, t
     """Per case: UNet calls per step, rows per step, seconds per step (best of `repeat`, cases in turn)."""
     latent = {"samples": torch.zeros(1, 4, size // 8, size // 8)}
     best = {name: (0.0, 0.0, float("inf")) for name, *_ in all_cases}
+    OUTPUTS.clear()
     for _ in range(repeat):
         for name, model, positive, negative in all_cases:
             counter = Counter()
             model.set_model_unet_function_wrapper(counter)
             t0 = time.perf_counter()
-            nodes.common_ksampler(model, 42, steps, 4.0, "euler", "normal", positive, negative, latent)
+            (out,) = nodes.common_ksampler(model, 42, steps, 4.0, "euler", "normal", positive, negative, latent)
+            OUTPUTS[name] = out["samples"]
             seconds = (time.perf_counter() - t0) / steps
             best[name] = (counter.calls / steps, counter.rows / steps, min(best[name][2], seconds))
     return best
@@ -218,6 +231,14 @@ def peak_ram(names: list[str], steps: int, size: int) -> dict[str, float]:
     return peaks
 
 
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown")
+    except OSError:
+        return "unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=10)
@@ -234,6 +255,7 @@ def main() -> None:
     all_cases = list(cases(classes, model, people, args.size))
     import comfyui_version
 
+    print(f"CPU: {cpu_model()}")
     print(f"ComfyUI {comfyui_version.__version__}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"tiny SDXL UNet, {len(people[0][1].up)} attention weights ({weights / 1e6:.2f} M parameters); "
           f"{args.steps} steps at {args.size} px, cfg 4, euler; best of {args.repeat}")
@@ -245,6 +267,11 @@ def main() -> None:
     for name, (calls, rows, seconds) in results.items():
         print(f"  {name:52s} {calls:15.1f} {rows:9.1f} {seconds * 1e3:8.1f} {seconds / apply_time:7.2f}x "
               f"{peaks[name]:12.0f}")
+    exact, one_pass, plain = OUTPUTS[EXACT_TWO], OUTPUTS[ONE_PASS_TWO], OUTPUTS[PLAIN]
+    diff, effect = (one_pass - exact).abs(), (exact - plain).abs()
+    print(f"  one pass vs exact (final latent, two identities + background): mean |diff| {diff.mean():.4f}, max "
+          f"{diff.max():.4f}; the identities' own effect (exact vs plain): mean {effect.mean():.4f}, max "
+          f"{effect.max():.4f}; latent std {exact.std():.4f}")
     if args.json:
         print(json.dumps({name: {"calls": c, "rows": r, "ms": s * 1e3, "vs_apply": s / apply_time,
                                  "peak_ram_mib": peaks[name]} for name, (c, r, s) in results.items()}))

@@ -4,6 +4,8 @@
 # (cached in ~/.cache/hyperlora-bench). Without CUDA it checks the CPU side and says so.
 # With COMFYUI_PATH set (ComfyUI 0.14.1 or newer, and COMFY_PYTHON its venv's python with comfy-aimdo), it
 # then checks scheduled and regional identities under dynamic VRAM (benchmarks/gpu_dynamic_vram.py, < 4 min).
+# On a machine with two or more GPUs it also checks multi-GPU conditioning: two threads, one per device, on one
+# identity set (benchmarks/gpu_two_devices.py, < 1 min); with one GPU it says it did not.
 #
 #   benchmarks/gpu_check.sh            # uses $PYTHON, else python3
 #   PYTHON=/path/to/venv/bin/python benchmarks/gpu_check.sh --repeat 5
@@ -14,6 +16,7 @@ PYTHON="${PYTHON:-python3}"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 status=0
 timeout 290 "$PYTHON" benchmarks/gpu_check.py "$@" || status=$?
+timeout 120 "$PYTHON" benchmarks/gpu_two_devices.py || status=$?
 if [ -n "${COMFYUI_PATH:-}" ]; then
   timeout 240 "${COMFY_PYTHON:-$PYTHON}" benchmarks/gpu_dynamic_vram.py || status=$?
 else

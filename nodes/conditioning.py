@@ -18,13 +18,16 @@ no core hooks); the conditioning only says which conds get it. How the condition
 from __future__ import annotations
 
 import logging
+import math
 
 import torch
 
 from ..hyperlora_core.engine.schedule import check_window, fade_keyframes, window_is_empty
 from ..hyperlora_core.validate import finite
+from .identity_runtime import CHECK as IDENTITY_CHECK
+from .identity_runtime import REGIONS as IDENTITY_REGIONS
 from .identity_runtime import TAG as IDENTITY_TAG
-from .identity_runtime import PlacedIdentity, place_identity, require_model_wrappers
+from .identity_runtime import IdentityCheck, PlacedIdentity, place_identity, require_model_wrappers
 from .patching import check_model_matches
 from .types import CATEGORY
 from .v3 import Coeffs, io, output, schema
@@ -71,6 +74,7 @@ def attach(conds: list, placed: PlacedIdentity, start: float, end: float, mask) 
     for tensor, values in conds:
         values = dict(values)
         values.pop("default", None)
+        values.pop(IDENTITY_REGIONS, None)  # one pass identities stay on the scene's rows, not this person's
         own_start, own_end = values.get("start_percent", 0.0), values.get("end_percent", 1.0)
         s, e = max(own_start, start), min(own_end, end)
         if window_is_empty(s, e):
@@ -114,8 +118,83 @@ def apply_identity(positive, negative, placed: PlacedIdentity, start: float, end
         raise ValueError(f"The {which} prompt only acts outside the identity's window (start_at {start:g} to end_at "
                          f"{end:g}; it has a timestep range of its own), so the identity would never show. Widen "
                          "the window or the prompt's own timestep range so that they overlap.")
-    return (mark_background(positive) + copies,
-            mark_background(negative) + attach(scene_prompt(negative), placed, start, end, mask))
+    return (with_check(mark_background(positive) + copies, placed.label),
+            with_check(mark_background(negative) + attach(scene_prompt(negative), placed, start, end, mask),
+                       placed.label))
+
+
+REGION_MODES = ("exact", "one pass")
+
+
+def check_region_mode(value) -> str:
+    """exact (default, also for a missing value) or one pass; anything else is refused by name."""
+    if value is None or value == "":
+        return "exact"
+    if value not in REGION_MODES:
+        raise ValueError(f"region_mode must be 'exact' or 'one pass', not {value!r}.")
+    return value
+
+
+def one_pass_keyframes(start: float, end: float, fade_in: float, fade_out: float) -> list[tuple[float, float]]:
+    """One pass has no conds of its own whose window core enforces: the window goes into the keyframes (0 before
+    start_at and from end_at on)."""
+    keyframes = fade_keyframes(start, end, fade_in, fade_out) or [(start, 1.0)]
+    if keyframes[0][0] > 0.0:
+        keyframes = [(0.0, 0.0)] + keyframes
+    if end < 1.0:
+        keyframes = keyframes + [(end, 0.0)]
+    return keyframes
+
+
+def apply_one_pass(positive, negative, placed: PlacedIdentity):
+    """(positive, negative) whose scene conds carry the identity on their own rows (masked inside the model): no
+    conds are added, so the UNet batch stays that of the plain prompt."""
+    def tag(conds):
+        out = []
+        for tensor, values in conds:
+            if is_background([tensor, values]):
+                values = {**values, IDENTITY_REGIONS: tuple(values.get(IDENTITY_REGIONS, ())) + (placed,)}
+            out.append([tensor, values])
+        return out
+
+    if not any(is_background(c) for c in positive):
+        raise ValueError("The positive conditioning has no scene prompt (one without a mask or area of its own) for "
+                         "the one pass identity to act on; connect the scene prompt, or use region_mode exact.")
+    return with_check(tag(positive), placed.label), with_check(tag(negative), placed.label)
+
+
+def with_check(conds: list, label: str) -> list:
+    """Every cond gets the IdentityCheck (naming each identity placed so far): sampled with a model that does not
+    carry the identities, they stop the run; all of them together, so ours still batch into one call."""
+    out = []
+    for tensor, values in conds:
+        model_conds = dict(values.get("model_conds", {}))
+        earlier = model_conds.get(IDENTITY_CHECK)
+        labels = earlier.labels if isinstance(earlier, IdentityCheck) else ()
+        model_conds[IDENTITY_CHECK] = IdentityCheck(labels + (label,) if label not in labels else labels)
+        out.append([tensor, {**values, "model_conds": model_conds}])
+    return out
+
+
+def parse_strengths(text) -> tuple[float, ...]:
+    """A strength list typed by the user ("0.6, 0.8, 1.0"; commas, semicolons or spaces): () when empty."""
+    if text is None:
+        return ()
+    if not isinstance(text, str):
+        text = str(text)
+    values = []
+    for item in text.replace(";", ",").replace(" ", ",").split(","):
+        if not item.strip():
+            continue
+        try:
+            value = float(item)
+        except ValueError:
+            raise ValueError(f"strengths: '{item.strip()}' is not a number. Type numbers separated by commas, e.g. "
+                             "'0.6, 0.8, 1.0' (one per image of the latent batch), or leave it empty.") from None
+        if not math.isfinite(value) or abs(value) > 4.0:
+            raise ValueError(f"strengths: {item.strip()} is outside -4 to 4 (0.6 to 1.0 is the usual range).")
+        values.append(value)
+    return tuple(values)
 
 
 def _fraction(name: str, default: float, tooltip: str, optional: bool = False):
@@ -133,8 +212,9 @@ class HyperLoRAApplyConditioning(io.ComfyNode):
                          "person, each with its own mask, passing model, positive and negative on; connect the last "
                          "node's three outputs to the KSampler. The identity rides on the model without patching its "
                          "weights and without core hooks, so dynamic VRAM stays on; every person and the background "
-                         "go into one batched model call per step. Plain HyperLoRA Apply is faster for one identity "
-                         "on the whole image."),
+                         "go into one batched model call per step. With strengths, each image of the latent batch "
+                         "gets its own strength (a strength sweep in one run). Plain HyperLoRA Apply is faster for "
+                         "one identity on the whole image."),
             inputs=[
                 io.Model.Input("model", tooltip="The SDXL model (from the checkpoint loader, or from the previous "
                                                 "Apply to Conditioning when several people are placed)."),
@@ -157,6 +237,15 @@ class HyperLoRAApplyConditioning(io.ComfyNode):
                           optional=True),
                 _fraction("fade_out", 0.0, "Fraction of the steps over which the strength ramps down to end_at.",
                           optional=True),
+                io.Combo.Input("region_mode", options=list(REGION_MODES), default="exact", optional=True, tooltip=(
+                    "exact: the person's region is drawn by the model patched with the identity (one extra prompt "
+                    "row per person, e.g. 1.6x a plain Apply for two people). one pass: no extra rows; the "
+                    "identity's LoRA output is added masked inside attention on the scene prompt (about the cost of "
+                    "a plain Apply, close to exact but not identical; no region_positive).")),
+                io.String.Input("strengths", optional=True, default="", tooltip=(
+                    "A strength per image of the latent batch, e.g. '0.6, 0.8, 1.0' with batch_size 3: a strength "
+                    "sweep in one run, each image with its own strength (same seed, so only the strength differs). "
+                    "Replaces strength; empty = strength for every image. Needs as many values as images.")),
             ],
             outputs=[
                 output(io.Conditioning, "positive", "The positive conditioning with the identity's region and "
@@ -171,9 +260,14 @@ class HyperLoRAApplyConditioning(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, positive, negative, coefficients, strength, start_at, end_at, mask=None,
-                region_positive=None, fade_in=0.0, fade_out=0.0):
+                region_positive=None, fade_in=0.0, fade_out=0.0, strengths="", region_mode="exact"):
         start, end, fade_in, fade_out = check_window(start_at, end_at, fade_in, fade_out)
         strength = finite(strength, "strength")
+        image_strengths = parse_strengths(strengths)
+        if len(image_strengths) == 1:
+            strength, image_strengths = image_strengths[0], ()
+        elif image_strengths:
+            strength = 1.0 if any(image_strengths) else 0.0
         if window_is_empty(start, end):
             raise ValueError(f"start_at ({start:g}) must be before end_at ({end:g}), or the identity never acts. "
                              "Set end_at after start_at (1 = the last step); to turn the identity off, set strength "
@@ -182,14 +276,22 @@ class HyperLoRAApplyConditioning(io.ComfyNode):
             raise ValueError("region_positive gives a person their own prompt inside their mask, but no mask is "
                              "connected, so it would replace the scene prompt over the whole image. Connect a mask, "
                              "or connect that prompt to positive instead.")
+        one_pass = check_region_mode(region_mode) == "one pass"
+        if one_pass and region_positive is not None:
+            raise ValueError("region_mode 'one pass' adds the identity on the scene prompt's own rows, so it cannot "
+                             "give the person a region_positive prompt. Disconnect region_positive, or set "
+                             "region_mode to exact.")
         require_model_wrappers(model)
         if strength == 0.0:
             return io.NodeOutput(positive, negative, model)
         mask = check_mask(mask) if mask is not None else None
         factors = coefficients.factors("id")
         check_model_matches(model, factors)
-        placed = PlacedIdentity(factors, strength, fade_keyframes(start, end, fade_in, fade_out),
-                                label=coefficients.label)
+        keyframes = (one_pass_keyframes if one_pass else fade_keyframes)(start, end, fade_in, fade_out)
+        placed = PlacedIdentity(factors, strength, keyframes, label=coefficients.label,
+                                image_strengths=image_strengths, region=mask if one_pass else None)
+        if one_pass:
+            return io.NodeOutput(*apply_one_pass(positive, negative, placed), place_identity(model, placed))
         return io.NodeOutput(*apply_identity(positive, negative, placed, start, end, mask, region_positive),
                              place_identity(model, placed))
 

@@ -18,6 +18,9 @@ conds are its own machinery), and the result does not depend on how it splits th
 
 from __future__ import annotations
 
+import contextvars
+import logging
+import threading
 import uuid
 from dataclasses import dataclass, field
 
@@ -35,6 +38,14 @@ from ..hyperlora_core.engine.schedule import strength_at_sigma
 WRAPPER_KEY = "hyperlora_identities"
 TAG = "hyperlora_identity"  # key of our identity copies in a cond: the PlacedIdentity
 STRENGTHS = "hyperlora_identity_strengths"  # transformer_options: {cond uuid: (identity index, strength)}
+# strength: a float, or a tuple of one strength per image of the latent batch (image_strengths)
+REGIONS = "hyperlora_identity_regions"  # cond key (one pass): the PlacedIdentities masked onto this cond's own rows
+REGION_STRENGTHS = "hyperlora_region_strengths"  # transformer_options: {cond uuid: ((identity index, strength), ...)}
+TEXT_SIDE = ("attn2.to_k", "attn2.to_v")  # projections of the prompt's tokens: no image position to mask
+CHECK = "hyperlora_identity_check"  # model_conds key on every cond we output: see IdentityCheck
+COMPILE_KEYS = ("torch.compile", "torch_compile_kwargs")  # core TorchCompileModel's wrapper key and model option
+logger = logging.getLogger(__name__)
+_STEP = contextvars.ContextVar("hyperlora_identity_step", default=None)  # the IdentitySet of the running step
 
 
 @dataclass(eq=False)
@@ -46,6 +57,24 @@ class PlacedIdentity:
     keyframes: list[tuple[float, float]]  # (percent, multiplier) of the fades; [] = constant
     label: str = "identity"
     key: str = field(default_factory=lambda: uuid.uuid4().hex)
+    image_strengths: tuple[float, ...] = ()  # one strength per image of the batch (times `strength`); () = none
+    region: torch.Tensor | None = None  # one pass: the (B, H, W) mask its LoRA output is multiplied with
+    _warned: set = field(default_factory=set, repr=False)
+
+    def strengths_for_batch(self, strength: float, batch: int):
+        """`strength` (this step's) as the cond's rows get it: one float, or one per image of the latent batch
+        from image_strengths (a strength sweep in one batch)."""
+        if not self.image_strengths:
+            return strength
+        count = len(self.image_strengths)
+        if count == 1:
+            return strength * self.image_strengths[0]
+        if count != batch:
+            raise ValueError(
+                f"The strength list of the HyperLoRA identity '{self.label}' holds {count} strengths, but the latent "
+                f"batch has {batch} images. Give one strength per image ({batch} values), or a single strength; "
+                f"or set the latent's batch_size to {count}.")
+        return tuple(strength * s for s in self.image_strengths)
 
     def strength_at(self, sigma: float, model_sampling) -> float:
         """The strength at this step: base strength times the fade at its sigma (keyframes at the sigmas of their
@@ -62,12 +91,18 @@ class PlacedIdentity:
 
 
 class IdentitySet:
-    """The identities on one model, in placing order, and their factors stacked once per device and dtype."""
+    """The identities on one model, in placing order, and their factors stacked once per device and dtype.
+
+    Every copy of the model shares this set (core's multi-GPU sampling calls one copy per device from its own
+    thread at the same time), so each device and dtype keeps its own stacked copy, built once under a lock and
+    never evicted by another device's.
+    """
 
     def __init__(self, identities: tuple[PlacedIdentity, ...]):
         self.identities = identities
         self._index = {placed.key: i for i, placed in enumerate(identities)}
         self._on_device: dict = {}
+        self._lock = threading.Lock()
 
     def __deepcopy__(self, memo):
         return self
@@ -82,13 +117,19 @@ class IdentitySet:
         return index
 
     def stacked_on(self, device, dtype) -> StackedFactors:
-        """The stacked factors on the compute device in the layer's dtype: the only copy kept (22 MiB per identity
-        in fp16 for the released SDXL checkpoints), made on the first call and reused by every later one."""
+        """The stacked factors on the layer's device in the layer's dtype (22 MiB per identity in fp16 for the
+        released SDXL checkpoints), made on the first call there and reused by every later one. They follow
+        wherever core computes (lowvram, partial loading and dynamic VRAM move the inputs, fp8 weights compute
+        in the cast dtype): the key is the activation's device and dtype, not the weights'."""
         key = (str(device), dtype)
-        if key not in self._on_device:
-            stacked = stack_factors([placed.factors.to(device, dtype) for placed in self.identities])
-            self._on_device = {key: stacked}  # one device and dtype at a time
-        return self._on_device[key]
+        stacked = self._on_device.get(key)
+        if stacked is None:
+            with self._lock:  # another device's thread may be building its own copy
+                stacked = self._on_device.get(key)
+                if stacked is None:
+                    stacked = stack_factors([placed.factors.to(device, dtype) for placed in self.identities])
+                    self._on_device = {**self._on_device, key: stacked}  # readers keep a whole dict
+        return stacked
 
     def module_names(self) -> list[str]:
         return [key[: -len(".weight")] for key in self.identities[0].factors.up]
@@ -132,39 +173,116 @@ def place_identity(model, placed: PlacedIdentity):
 def _strengths_for_step(identities: IdentitySet, executor, model, conds, x_in, timestep, model_options):
     """CALC_COND_BATCH: each tagged cond's identity and strength at this step, keyed by the cond's uuid."""
     sigma = float(timestep[0])
-    strengths = {}
+    strengths, regions = {}, {}
     for group in conds:
         for cond in group or ():
+            _refuse_area_after(cond, identities)
+            for placed in cond.get(REGIONS, ()):
+                _refuse_compiled(model_options, placed)
+                strength = placed.strengths_for_batch(placed.strength_at(sigma, model.model_sampling), x_in.shape[0])
+                value = (identities.index_of(placed), strength)
+                regions[cond["uuid"]] = regions.get(cond["uuid"], ()) + (value,)
             placed = cond.get(TAG)
             if placed is None:
                 continue
             _check_mask_batch(cond, x_in, placed)
-            strengths[cond["uuid"]] = (identities.index_of(placed), placed.strength_at(sigma, model.model_sampling))
-    if strengths:
+            _refuse_compiled(model_options, placed)
+            strength = placed.strengths_for_batch(placed.strength_at(sigma, model.model_sampling), x_in.shape[0])
+            strengths[cond["uuid"]] = (identities.index_of(placed), strength)
+    if strengths or regions:
         options = dict(model_options)
-        options["transformer_options"] = {**model_options.get("transformer_options", {}), STRENGTHS: strengths}
+        options["transformer_options"] = {**model_options.get("transformer_options", {}), STRENGTHS: strengths,
+                                          REGION_STRENGTHS: regions}
         model_options = options
-    return executor(model, conds, x_in, timestep, model_options)
+    token = _STEP.set(identities)  # the conds' IdentityCheck is read inside core's batching, in this thread
+    try:
+        return executor(model, conds, x_in, timestep, model_options)
+    finally:
+        _STEP.reset(token)
 
 
 def _check_mask_batch(cond, x_in, placed) -> None:
+    """Core's rule for a mask batch: one mask for every image, or a count the latent batch is a multiple of
+    (core repeats the masks in turn: mask i goes to images i, i + count, ...)."""
     mask = cond.get("mask")
-    if mask is not None and mask.shape[0] not in (1, x_in.shape[0]):
+    count, batch = (mask.shape[0], x_in.shape[0]) if mask is not None else (1, 1)
+    if count > batch or batch % count:
+        fits = ", ".join(str(count * k) for k in (1, 2, 3))
         raise ValueError(
-            f"The mask of the HyperLoRA identity '{placed.label}' holds {mask.shape[0]} masks, but the latent "
-            f"batch has {x_in.shape[0]} images: give one mask (used for every image) or one per image.")
+            f"The mask of the HyperLoRA identity '{placed.label}' holds {count} masks, but the latent batch has "
+            f"{batch} images. {count} masks fit a latent batch of {fits}, ... (mask i goes to images i, i + {count}, "
+            "...); give one mask (used for every image), one per image, or a batch that is a multiple of the masks.")
+
+
+def _refuse_area_after(cond, identities: IdentitySet) -> None:
+    """Core's area nodes after ours put an area on the background conds we made default ones, which core cannot
+    run (a tensor size mismatch inside its batching); before ours, an area cond keeps its area and works."""
+    if cond.get("default") and "area" in cond:
+        names = ", ".join(f"'{placed.label}'" for placed in identities.identities)
+        raise ValueError(
+            f"Conditioning (Set Area) or (Set Area with Percentage) comes after HyperLoRA Apply to Conditioning "
+            f"(identity {names}): core cannot limit the background conditioning that node made to an area. Move the "
+            "area node before Apply to Conditioning (on the prompt you connect to positive or region_positive), or "
+            "give the identity a mask instead.")
+
+
+def _refuse_compiled(model_options: dict, placed) -> None:
+    """Core's TorchCompileModel reuses the graph it traced at the first step, which skips the per-call paths the
+    identity adds (module hooks are outside its guards): the identity would be lost in silence."""
+    wrappers = model_options.get("transformer_options", {}).get("wrappers", {}).get("apply_model", {})
+    if COMPILE_KEYS[0] in wrappers or COMPILE_KEYS[1] in model_options:
+        raise ValueError(
+            f"The model given to the sampler goes through TorchCompileModel, whose compiled graph skips the "
+            f"HyperLoRA identity '{placed.label}' placed by Apply to Conditioning. Remove TorchCompileModel from "
+            "this model's path, or use HyperLoRA Apply (weights patched), which compiles with the model.")
+
+
+class IdentityCheck:
+    """A model cond on every cond Apply to Conditioning outputs. Core hands each cond's model conds to every UNet
+    call it runs in; inside our CALC_COND_BATCH wrapper this passes silently (and APPLY_MODEL drops it), but a
+    sampler whose model lacks the identity's wrappers (a plain checkpoint model, a merge that starts from one)
+    stops here instead of drawing the image without the person. Concatenates with its kind only, so every cond
+    of ours still goes into one batched call."""
+
+    def __init__(self, labels: tuple[str, ...]):
+        self.labels = labels
+
+    def process_cond(self, *args, **kwargs):
+        if _STEP.get() is None:
+            names = ", ".join(f"'{label}'" for label in self.labels)
+            raise ValueError(
+                f"The conditioning carries the HyperLoRA identity {names}, but the model given to the sampler does "
+                "not (a plain checkpoint model, or a model merge whose first model lacks it). Connect the model "
+                "output of the last HyperLoRA Apply to Conditioning node to the sampler's model input (in "
+                "ModelMergeSimple, as model1).")
+        return self
+
+    def can_concat(self, other) -> bool:
+        return isinstance(other, IdentityCheck)
+
+    def concat(self, others):
+        return self
+
+    def size(self) -> list[int]:
+        return [1]
+
+    def __deepcopy__(self, memo):
+        return self
 
 
 def _apply_rows(identities: IdentitySet, executor, x, t, c_concat=None, c_crossattn=None, control=None,
                 transformer_options=None, **kwargs):
     """APPLY_MODEL: the call's rows get their identities' low-rank paths on the attention projections."""
+    kwargs.pop(CHECK, None)  # IdentityCheck's job is done: it never reaches the UNet
     transformer_options = transformer_options if transformer_options is not None else {}
     strengths = transformer_options.get(STRENGTHS)
+    regions = transformer_options.get(REGION_STRENGTHS)
     uuids = transformer_options.get("uuids")
     rows = _row_strengths(identities, strengths, uuids, x.shape[0]) if strengths and uuids else None
-    if rows is None:
+    masked = _region_rows(identities, regions, uuids, x) if regions and uuids else None
+    if rows is None and masked is None:
         return executor(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
-    handles = _add_low_rank_paths(executor.class_obj, identities, rows)
+    handles = _add_low_rank_paths(executor.class_obj, identities, rows, masked)
     try:
         return executor(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
     finally:
@@ -181,12 +299,70 @@ def _row_strengths(identities: IdentitySet, strengths: dict, uuids: list, batch:
     for j, cond_uuid in enumerate(uuids):
         if cond_uuid in strengths:
             index, strength = strengths[cond_uuid]
+            if isinstance(strength, tuple):  # one per image: the cond's rows are the latent batch, in order
+                if len(strength) != chunk:
+                    raise RuntimeError(f"A conditioning of this UNet call has {chunk} rows, but its HyperLoRA "
+                                       f"identity has {len(strength)} per-image strengths.")
+                strength = torch.tensor(strength)
             rows[index, j * chunk:(j + 1) * chunk] = strength
     return rows if bool(rows.any()) else None
 
 
-def _add_low_rank_paths(base_model, identities: IdentitySet, rows: torch.Tensor) -> list:
-    """Forward hooks that add every row's identity to the attention projections; their handles."""
+def _region_rows(identities: IdentitySet, regions: dict, uuids: list, x: torch.Tensor):
+    """One pass: ((identities, rows) strengths, (identities, rows, H, W) masks at the latent's size, latent
+    (H, W)) for the rows of the conds that carry masked identities, or None when none does."""
+    batch = x.shape[0]
+    if batch % len(uuids):
+        raise RuntimeError(f"The UNet batch of {batch} rows does not split into {len(uuids)} conditionings.")
+    chunk = batch // len(uuids)
+    count = len(identities.identities)
+    rows = torch.zeros(count, batch)
+    masks = torch.zeros(count, batch, *x.shape[-2:])
+    for j, cond_uuid in enumerate(uuids):
+        for index, strength in regions.get(cond_uuid, ()):
+            region = identities.identities[index].region
+            rows[index, j * chunk:(j + 1) * chunk] = torch.tensor(strength) if isinstance(strength, tuple) else strength
+            if region is None:
+                masks[index, j * chunk:(j + 1) * chunk] = 1.0
+                continue
+            fitted = torch.nn.functional.interpolate(region[:, None].float(), size=x.shape[-2:], mode="bilinear")
+            for image in range(chunk):  # core's rule: mask i goes to images i, i + count, ...
+                masks[index, j * chunk + image] = fitted[image % region.shape[0], 0]
+    return (rows, masks, tuple(x.shape[-2:])) if bool(rows.any()) else None
+
+
+def _attention_size(latent: tuple[int, int], tokens: int) -> tuple[int, int] | None:
+    """The (h, w) of the UNet level whose h * w image positions a layer sees (each level halves, rounding up)."""
+    h, w = latent
+    for _ in range(6):
+        if h * w == tokens:
+            return h, w
+        h, w = (h + 1) // 2, (w + 1) // 2
+    return None
+
+
+def _region_scale(identities: IdentitySet, stacked, masked, x: torch.Tensor):
+    """(rows, tokens, R): each row's masked identities' strength per image position and rank channel, with the
+    masks resized to this layer's attention resolution; None for layers that see no image positions."""
+    rows, masks, latent = masked
+    size = _attention_size(latent, x.shape[1])
+    if size is None:
+        return None
+    small = torch.nn.functional.interpolate(masks, size=size, mode="bilinear")  # (identities, rows, h, w)
+    for index, placed in enumerate(identities.identities):
+        if bool(rows[index].any()) and float(small[index][rows[index] != 0].amax()) <= 0.0 and \
+                size not in placed._warned:
+            placed._warned.add(size)
+            logger.warning(f"HyperLoRA Apply to Conditioning (one pass): the mask of the identity '{placed.label}' is "
+                           f"empty at the attention resolution {size[0]}x{size[1]}, so the identity adds nothing "
+                           "there. Make the mask larger, or use region_mode exact.")
+    weights = (rows[:, :, None] * small.flatten(2)).permute(1, 2, 0)  # (rows, tokens, identities)
+    return (weights @ stacked.channel_scale.to(weights)).to(device=x.device, dtype=x.dtype)
+
+
+def _add_low_rank_paths(base_model, identities: IdentitySet, rows: torch.Tensor | None, masked=None) -> list:
+    """Forward hooks that add every row's identity to the attention projections (one pass: masked per image
+    position, on the scene's own rows); their handles."""
     scales: dict = {}
 
     def scale_for(x):
@@ -194,7 +370,8 @@ def _add_low_rank_paths(base_model, identities: IdentitySet, rows: torch.Tensor)
         key = (x.device, x.dtype)
         if key not in scales:
             stacked = identities.stacked_on(x.device, x.dtype)
-            scales[key] = stacked, row_channel_scale(stacked, rows).to(device=x.device, dtype=x.dtype)
+            scale = row_channel_scale(stacked, rows).to(device=x.device, dtype=x.dtype) if rows is not None else None
+            scales[key] = stacked, scale
         return scales[key]
 
     def hook_for(name):
@@ -203,6 +380,16 @@ def _add_low_rank_paths(base_model, identities: IdentitySet, rows: torch.Tensor)
         def add_identity(module, args, output):
             x = args[0]
             stacked, scale = scale_for(x)
+            region = None
+            if masked is not None and not name.endswith(TEXT_SIDE) and x.ndim == 3:
+                key = (x.shape[1], x.device, x.dtype)  # one per attention resolution, shared by its layers
+                if key not in scales:
+                    scales[key] = _region_scale(identities, stacked, masked, x)
+                region = scales[key]
+            if region is not None:
+                scale = region if scale is None else region + scale[:, None, :]
+            if scale is None:
+                return output
             return output + low_rank_delta(x, stacked.down[weight_key], stacked.up[weight_key], scale)
 
         return add_identity

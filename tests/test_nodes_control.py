@@ -69,10 +69,27 @@ def test_fade_keyframes_are_a_rising_then_falling_step_ramp_that_reaches_one():
         assert value == pytest.approx((ramp(a, 0.2, 0.8, 0.1, 0.05) + ramp(b, 0.2, 0.8, 0.1, 0.05)) / 2, abs=1e-9)
 
 
-def test_fades_longer_than_the_window_overlap_and_never_reach_one():
-    values = [v for _, v in fade_keyframes(0.4, 0.6, 0.5, 0.5)]
-    assert max(values) < 0.25 and min(values) > 0
+def test_fades_longer_than_the_window_are_clipped_to_it_overlap_and_never_reach_one():
+    keyframes = fade_keyframes(0.4, 0.6, 0.5, 0.5)
+    values = [v for _, v in keyframes]
+    assert max(values) < 0.5 and min(values) > 0  # each ramp spans the window: they cross at 0.5 in its middle
+    for a, value in keyframes:  # the ramps of fades of 0.2 each, read in the middle of each 1 % interval
+        assert value == pytest.approx(ramp(a + 0.005, 0.4, 0.6, 0.2, 0.2), abs=1e-9)
     assert fade_keyframes(0.3, 0.7, 0.0, 0.0) == [] and fade_keyframes(0.7, 0.3, 0.1, 0.1) == []
+
+
+@pytest.mark.parametrize("start, end", [(0.5, 1.0), (0.0, 0.3)])
+def test_a_fade_out_longer_than_the_window_fades_over_the_whole_window_from_start_at(start, end):
+    """Issue 29: clipped to start at start_at, the ramp is 1 there and falls to 0 at end_at; a ramp that began
+    before start_at (0.8 long) would already be at (end - start) / 0.8 < 1 when the identity starts."""
+    keyframes = fade_keyframes(start, end, 0.0, 0.8)
+    percents, values = zip(*keyframes)
+    assert percents[0] == start and values[0] == pytest.approx(1.0 - 0.005 / (end - start), abs=1e-9)
+    assert list(values) == sorted(values, reverse=True) and values[-1] < 0.05
+    for percent, value in keyframes:  # the mean of the ramp 1 -> 0 over [start, end] on each 1 % interval
+        assert value == pytest.approx((end - percent - 0.005) / (end - start), abs=1e-9)
+    rising = fade_keyframes(start, end, 0.8, 0.0)  # and the fade-in mirrors it
+    assert rising[-1][1] == pytest.approx(1.0 - 0.005 / (end - start), abs=1e-9)
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -0.1, 1.5])
@@ -278,3 +295,104 @@ def test_identity_hook_checks_the_keyframes_it_receives(comfy, coefficients, fie
     schedule.add(bad)
     with pytest.raises(ValueError, match=message):
         node(comfy, "HyperLoRAIdentityHook").create(coefficients, 0.8, hook_kf=schedule)
+
+
+def test_a_cond_limited_to_an_area_before_us_stays_in_its_area_and_is_not_the_identitys_prompt(
+        comfy, coefficients):  # noqa: F811
+    """Issue 29: core Conditioning Set Area before Apply to Conditioning. Marked default it would stop acting in its
+    area (core runs default conds only where the others leave room), and as the identity's prompt it would take the
+    person's window and mask instead of its own area."""
+    area = {"area": (4, 4, 0, 0), "strength": 1.0, "set_area_to_bounds": False}
+    positive = conds(1) + conds(5, **area)
+    negative = conds(2) + conds(6, **area)
+    pos, neg, _ = apply(comfy, positive, negative, coefficients)
+    for out, scene_tag, area_tag in ((pos, 1, 5), (neg, 2, 6)):
+        limited = [c for c in out if "area" in c[1]]
+        assert len(limited) == 1 and int(limited[0][0][0, 0, 0]) == area_tag
+        assert "default" not in limited[0][1] and TAG not in limited[0][1] and limited[0][1]["area"] == (4, 4, 0, 0)
+        defaults, tagged = split(out)
+        assert [int(c[0][0, 0, 0]) for c in defaults] == [scene_tag] and [int(c[0][0, 0, 0]) for c in tagged] == [
+            scene_tag]
+
+
+def test_every_cond_we_output_carries_the_check_that_stops_a_model_without_the_identity(comfy, coefficients):  # noqa: F811
+    runtime = comfy.pack.nodes.identity_runtime
+    pos, neg, model = apply(comfy, conds(1), conds(2), coefficients, mask=torch.ones(4, 4))
+    pos, neg, model = apply(comfy, pos, neg, coefficients, 0.5, model=model)
+    checks = [c[1]["model_conds"][runtime.CHECK] for c in pos + neg]
+    assert len(checks) == 6 and all(a.can_concat(b) for a in checks for b in checks)  # ours still batch together
+    assert checks[0].concat(checks[1:]) is checks[0] and not checks[0].can_concat(object())
+    label = coefficients.label
+    with pytest.raises(ValueError, match=f"carries the HyperLoRA identity '{label}', but the model given to the "
+                                         "sampler does not .*ModelMergeSimple, as model1"):
+        checks[0].process_cond(batch_size=2, area=None)  # what core does with a model lacking our wrappers
+    (wrapper,) = model.get_wrappers("calc_cond_batch", WRAPPER_KEY)
+    seen = []
+
+    def core_batching(model_, conds_, x_in, timestep, model_options):  # inside our wrapper it passes
+        seen.append(all(c["model_conds"][runtime.CHECK].process_cond(batch_size=1, area=None) for c in conds_[0]))
+        return "done"
+
+    cond_dicts = [[{**c[1], "uuid": str(i)} for i, c in enumerate(pos)], None]
+
+    class Sampling:
+        @staticmethod
+        def percent_to_sigma(percent):
+            return 10.0 * (1.0 - percent)
+
+    tree = torch.nn.Module()
+    tree.model_sampling = Sampling()
+    assert wrapper(core_batching, tree, cond_dicts, torch.zeros(1, 4, 4, 4), torch.full((1,), 5.0), {}) == "done"
+    assert seen == [True]
+    with pytest.raises(ValueError, match="but the model given to the sampler does not"):  # and after the step again
+        checks[0].process_cond(batch_size=1, area=None)
+
+
+@pytest.mark.parametrize("text, strength, per_image", [
+    ("0.6, 0.8, 1.0", 1.0, (0.6, 0.8, 1.0)), ("0.6;0.8 1", 1.0, (0.6, 0.8, 1.0)), (" 0.5 ", 0.5, ()),
+    ("", 0.7, ()), (None, 0.7, ()), ("0, 0", 0.0, (0.0, 0.0))])
+def test_a_strength_list_gives_the_identity_one_strength_per_image(comfy, coefficients, text, strength,  # noqa: F811
+                                                                   per_image):
+    positive, negative = conds(1), conds(2)
+    model = ModelPatcher(TinyUNet(coefficients.factors("id")))
+    pos, _, placed_on = apply(comfy, positive, negative, coefficients, 0.7, model=model, strengths=text)
+    if strength == 0.0:  # every strength 0: the identity is off, as with strength 0
+        assert (pos, placed_on) == (positive, model)
+        return
+    placed = split(pos)[1][0][1][TAG]
+    assert (placed.strength, placed.image_strengths) == (pytest.approx(strength), per_image)
+
+
+@pytest.mark.parametrize("text, message", [("0.6, high", "'high' is not a number"), ("0.6, nan", "nan is outside -4 to 4"),
+                                           ("5", "5 is outside -4 to 4")])
+def test_a_strength_list_that_is_not_numbers_is_refused(comfy, coefficients, text, message):  # noqa: F811
+    with pytest.raises(ValueError, match=f"strengths: {message}"):
+        apply(comfy, conds(1), conds(2), coefficients, strengths=text)
+
+
+def test_one_pass_adds_no_conds_and_tags_the_scene_prompt_with_each_identity(comfy, coefficients):  # noqa: F811
+    regions = comfy.pack.nodes.identity_runtime.REGIONS
+    positive, negative = conds(1), conds(2)
+    left = torch.zeros(1, 4, 4)
+    left[..., :2] = 1.0
+    pos, neg, model = apply(comfy, positive, negative, coefficients, 0.7, 0.2, 0.9, mask=left, region_mode="one pass")
+    pos, neg, model = apply(comfy, pos, neg, coefficients, 0.6, mask=1.0 - left, region_mode="one pass", model=model)
+    assert len(pos) == 1 and len(neg) == 1 and pos[0][0] is positive[0][0]  # the plain prompt's rows only
+    a, b = pos[0][1][regions]
+    assert neg[0][1][regions] == (a, b) and identity_set(model).identities == (a, b)
+    assert torch.equal(a.region, left) and torch.equal(b.region, 1.0 - left)
+    assert a.keyframes == [(0.0, 0.0), (0.2, 1.0), (0.9, 0.0)] and b.keyframes == [(0.0, 1.0)]  # the window
+    assert "default" not in pos[0][1] and "mask" not in pos[0][1]
+    exact_pos, _, _ = apply(comfy, pos, neg, coefficients, 0.8, mask=left, model=model)  # exact after one pass
+    (scene,), (copy,) = split(exact_pos)
+    assert scene[1][regions] == (a, b) and regions not in copy[1]  # the person's copy is the patched model's
+
+
+def test_one_pass_refuses_a_region_prompt_and_unknown_modes(comfy, coefficients):  # noqa: F811
+    mask = torch.ones(1, 4, 4)
+    with pytest.raises(ValueError, match="'one pass' .* cannot give the person a region_positive"):
+        apply(comfy, conds(1), conds(2), coefficients, mask=mask, region_positive=conds(3), region_mode="one pass")
+    with pytest.raises(ValueError, match="region_mode must be 'exact' or 'one pass', not 'fast'"):
+        apply(comfy, conds(1), conds(2), coefficients, region_mode="fast")
+    pos, _, _ = apply(comfy, conds(1), conds(2), coefficients, region_mode=None)  # from the API: exact
+    assert len(pos) == 2

@@ -68,11 +68,14 @@ def row_channel_scale(stacked: StackedFactors, row_strengths: torch.Tensor) -> t
 
 
 def low_rank_delta(x: torch.Tensor, down: torch.Tensor, up: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """up(scale * down(x)) for x of shape (rows, ..., in) and a (rows, R) scale: the LoRA path of every row."""
+    """up(scale * down(x)) for x of shape (rows, ..., in) and a (rows, R) or (rows, tokens, R) scale: the LoRA path
+    of every row (and image position)."""
     if x.shape[0] != scale.shape[0]:
         raise RuntimeError(f"A layer was called with {x.shape[0]} rows, but the sampler's batch has "
                            f"{scale.shape[0]}: another node changes the batch inside the model, which the "
                            "scheduled and regional HyperLoRA identities cannot follow. Use HyperLoRA Apply instead.")
     hidden = torch.nn.functional.linear(x, down)
+    if scale.ndim == 3:  # (rows, tokens, R): a scale per image position too (masked, one pass)
+        return torch.nn.functional.linear(hidden * scale, up)
     hidden = hidden * scale.view(scale.shape[0], *([1] * (hidden.ndim - 2)), scale.shape[1])
     return torch.nn.functional.linear(hidden, up)

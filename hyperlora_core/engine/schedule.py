@@ -54,8 +54,9 @@ def fade_keyframes(start: float, end: float, fade_in: float, fade_out: float,
     start, end, fade_in, fade_out = check_window(start, end, fade_in, fade_out)
     if window_is_empty(start, end) or (fade_in == 0 and fade_out == 0):
         return []
+    fade_in, fade_out = min(fade_in, end - start), min(fade_out, end - start)  # a ramp starts at start_at at most
     cuts = {start, end}
-    for a, length in ((start, min(fade_in, end - start)), (max(start, end - fade_out), min(fade_out, end - start))):
+    for a, length in ((start, fade_in), (end - fade_out, fade_out)):
         if length > 0:
             pieces = max(1, math.ceil(length / resolution - 1e-9))
             cuts.update(a + length * i / pieces for i in range(pieces + 1))

@@ -365,3 +365,102 @@ def test_a_model_that_is_not_sdxl_is_refused_at_once(comfyui, node, checkpoint, 
     positive = [[torch.zeros(1, 77, 768), {}]]
     with pytest.raises(ValueError, match=r"connected model is SD15: \d+ of 128"):
         place(node, sd15, positive, positive, coefficients)
+
+
+# ------------------------------------------------------------------------------ per-image strengths (issue 27)
+
+
+def test_a_strength_sweep_in_one_batch_equals_one_run_per_strength_image_for_image(
+        comfyui, node, tiny_sdxl, checkpoint, fresh):
+    coefficients = identity(comfyui, node, seed=5)
+    positive, negative = sampler_conds()
+    sweep = (0.6, 0.8, 1.0)
+    model, pos, neg = place(node, tiny_sdxl, positive, negative, coefficients, 0.5, strengths="0.6, 0.8, 1.0")
+    model, counter = counted(model)
+    swept = ksampler(comfyui, model, pos, neg, steps=3, batch=3)
+    assert all(len(calls) == 1 for calls in counter.per_step())  # still one batched call per step
+    x = x_t(shape=(3, 4, 8, 8))
+    one_step = denoised(model, pos, neg, x, 3.0, 4.0)
+    for image, s in enumerate(sweep):
+        patched = apply_globally(node, tiny_sdxl, coefficients, s)  # the reference: the model patched by core
+        alone = ksampler(comfyui, patched, positive, negative, steps=3, batch=3)  # same seed, same noise per image
+        torch.testing.assert_close(swept[image], alone[image], **RUN_CLOSE)
+        reference = denoised(patched, positive, negative, x[image:image + 1], 3.0, 4.0)
+        torch.testing.assert_close(one_step[image:image + 1], reference, **EXACT)
+    assert not torch.allclose(swept[0], swept[2], atol=1e-4)
+
+
+def test_a_strength_list_that_fits_no_latent_batch_is_refused_naming_both_numbers(
+        comfyui, node, tiny_sdxl, checkpoint, fresh):
+    coefficients = identity(comfyui, node, seed=5)
+    positive, negative = sampler_conds()
+    model, pos, neg = place(node, tiny_sdxl, positive, negative, coefficients, strengths="0.6, 0.8, 1.0")
+    with pytest.raises(ValueError, match="holds 3 strengths, but the latent batch has 2 images"):
+        ksampler(comfyui, model, pos, neg, steps=2, batch=2)
+
+
+# ------------------------------------------------------------------------------ one pass regions (issue 27)
+
+
+def bypass_hooks(model, people):
+    """The one pass reference, written here: forward hooks on the plain UNet adding, on every row, each identity's
+    LoRA output times its mask resized (bilinear) to the layer's h x w positions; prompt-side k/v untouched."""
+    diffusion = model.model
+    handles = []
+    for key in people[0][0].up:
+        name = key[: -len(".weight")]
+        if name.endswith(("attn2.to_k", "attn2.to_v")):
+            continue
+
+        def hook(module, args, output, key=key):
+            x = args[0]
+            side = round(x.shape[1] ** 0.5)  # square latents here: h = w
+            for factors, strength, mask in people:
+                small = torch.nn.functional.interpolate(mask[:, None], size=(side, side), mode="bilinear")
+                rank = factors.down[key].shape[0]
+                delta = x @ factors.down[key].t().to(x) @ factors.up[key].t().to(x) * (strength * factors.alpha / rank)
+                output = output + delta * small.flatten(1)[..., None].to(x)
+            return output
+
+        handles.append(diffusion.get_submodule(name).register_forward_hook(hook))
+    return handles
+
+
+@pytest.mark.parametrize("cfg", [1.0, 4.0])
+def test_one_pass_is_the_masked_bypass_in_one_call_without_extra_rows(comfyui, node, tiny_sdxl, checkpoint, fresh,
+                                                                     cfg):
+    positive, negative = sampler_conds(seed=1)
+    people = [(identity(comfyui, node, seed=20), 0.9, columns_mask([0, 1, 2])),
+              (identity(comfyui, node, seed=21), 0.7, columns_mask([5, 6, 7]))]
+    model, pos, neg = tiny_sdxl, positive, negative
+    for coefficients, strength, mask in people:
+        model, pos, neg = place(node, model, pos, neg, coefficients, strength, mask=mask, region_mode="one pass")
+    model, counter = counted(model)
+    x = x_t()
+    one_pass = denoised(model, pos, neg, x, 3.0, cfg)
+    assert [batch for _, batch in counter.calls] == [1 if cfg == 1.0 else 2]  # the plain prompt's rows only
+    factors = [(c.factors("id"), s, m) for c, s, m in people]
+    handles = bypass_hooks(tiny_sdxl, factors)
+    try:
+        with torch.no_grad():  # the factors are inference tensors
+            reference = denoised(tiny_sdxl, positive, negative, x, 3.0, cfg)
+    finally:
+        for handle in handles:
+            handle.remove()
+    torch.testing.assert_close(one_pass, reference, **EXACT)
+    plain = denoised(tiny_sdxl, positive, negative, x, 3.0, cfg)
+    assert not torch.allclose(one_pass, plain, atol=1e-4)
+
+
+def test_one_pass_with_a_strength_sweep_and_a_batch(comfyui, node, tiny_sdxl, checkpoint, fresh):
+    positive, negative = sampler_conds(seed=1)
+    coefficients = identity(comfyui, node, seed=20)
+    mask = columns_mask([0, 1, 2, 3])
+    model, pos, neg = place(node, tiny_sdxl, positive, negative, coefficients, mask=mask, region_mode="one pass",
+                            strengths="0.6, 1.0")
+    x = x_t(shape=(2, 4, 8, 8))
+    swept = denoised(model, pos, neg, x, 3.0, 4.0)
+    for image, s in enumerate((0.6, 1.0)):
+        single, p, n = place(node, tiny_sdxl, positive, negative, coefficients, s, mask=mask, region_mode="one pass")
+        torch.testing.assert_close(swept[image:image + 1], denoised(single, p, n, x[image:image + 1], 3.0, 4.0),
+                                   **EXACT)
