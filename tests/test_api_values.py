@@ -8,6 +8,8 @@ tests/integration/test_comfyui_api_values.py."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.comfy_standin import comfy, models_root, run_node  # noqa: F401
@@ -50,7 +52,7 @@ def other_inputs(node, key: str) -> dict:
 def test_every_boolean_refuses_anything_but_true_or_false_when_the_node_runs(comfy, key, name, value):  # noqa: F811
     node = comfy.nodes[key]
     display = node.define_schema().display_name
-    with pytest.raises(ValueError, match=rf"^{display}: {name} must be true or false, got ") as refused:
+    with pytest.raises(ValueError, match=rf"^{re.escape(display)}: {name} must be true or false, got ") as refused:
         run_node(node, **{**other_inputs(node, key), name: value})
     assert "JSON true or false" in str(refused.value)
 
@@ -68,7 +70,7 @@ def test_the_prompt_handler_marks_every_non_boolean_before_comfyui_converts_it(c
     assert api_prompt.mark_prompt({"prompt": prompt})["prompt"] is prompt
     marked = prompt["7"]["inputs"][name]
     display = comfy.nodes[key].define_schema().display_name
-    with pytest.raises(ValueError, match=rf"^{display}: {name} must be true or false, got "):
+    with pytest.raises(ValueError, match=rf"^{re.escape(display)}: {name} must be true or false, got "):
         bool(marked)
     assert prompt["7"]["inputs"]["other"] == "kept"
 
@@ -100,7 +102,7 @@ def test_the_prompt_handler_survives_prompts_of_any_shape(comfy):  # noqa: F811
 def test_every_dropdown_refuses_null_numbers_lists_and_dicts_when_the_node_runs(comfy, key, name, value):  # noqa: F811
     node = comfy.nodes[key]
     display = node.define_schema().display_name
-    with pytest.raises(ValueError, match=rf"^{display}: {name} ") as refused:
+    with pytest.raises(ValueError, match=rf"^{re.escape(display)}: {name} ") as refused:
         run_node(node, **{**other_inputs(node, key), name: value})
     message = str(refused.value)
     assert "is not one of" in message or "not a name from its list" in message

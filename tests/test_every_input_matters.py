@@ -79,7 +79,8 @@ EXPECTED = {
     "HyperLoRALoadIdentity": {"identity": ("second.safetensors", CHANGES)},
     "HyperLoRAApplyConditioning": {
         "strength": (0.3, CHANGES), "start_at": (0.4, CHANGES), "end_at": (0.6, CHANGES),
-        "fade_in": (0.2, CHANGES), "fade_out": (0.2, CHANGES),
+        "fade_in": (0.2, CHANGES), "fade_out": (0.2, CHANGES), "region_mode": ("one pass", CHANGES),
+        "strengths": ("0.5", CHANGES),
     },
     "HyperLoRAIdentityHook": {"strength": (0.3, CHANGES)},
     "HyperLoRAFaceMask": {
