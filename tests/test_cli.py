@@ -197,3 +197,13 @@ def test_cli_runs_from_another_folder_by_path(tmp_path):
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert "--models" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["make-lora", "check", "convert-workflow", "likeness"])
+def test_subcommand_help_describes_the_command(command, capsys):
+    from hyperlora_core.cli import build_parser
+
+    parser = build_parser()
+    sub = parser._subparsers._group_actions[0].choices[command]
+    assert sub.description and len(sub.description) > 20
+    assert " ".join(sub.description.split()[:3]) in " ".join(sub.format_help().split())
