@@ -194,3 +194,26 @@ def test_make_lora_never_replaces_what_is_not_a_regular_file(tmp_path, capsys, f
         err = capsys.readouterr().err
         assert str(target) in err and "not a regular file" in err, err
         assert os.lstat(target).st_ino == before.st_ino
+
+
+def test_cli_runs_from_another_folder_by_path(tmp_path):
+    """`python -m hyperlora_core` needs the pack folder as cwd; the README's path form works anywhere."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pack = Path(__file__).resolve().parents[1] / "hyperlora_core"
+    result = subprocess.run([sys.executable, str(pack), "check", "--help"], cwd=tmp_path,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "--models" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["make-lora", "check", "convert-workflow", "likeness"])
+def test_subcommand_help_describes_the_command(command, capsys):
+    from hyperlora_core.cli import build_parser
+
+    parser = build_parser()
+    sub = parser._subparsers._group_actions[0].choices[command]
+    assert sub.description and len(sub.description) > 20
+    assert " ".join(sub.description.split()[:3]) in " ".join(sub.format_help().split())

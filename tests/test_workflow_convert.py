@@ -672,3 +672,10 @@ def test_cli_reads_at_most_the_json_limit(tmp_path, capsys, monkeypatch):
     assert main(["convert-workflow", str(tmp_path), "-o", str(tmp_path / "out.json")]) == 1  # a folder
     assert "Could not read" in capsys.readouterr().err
     assert not (tmp_path / "out.json").exists()
+
+
+def test_report_without_replacements_says_so_instead_of_an_empty_list():
+    assert wc.Report().text().splitlines()[0] == "No official HyperLoRA node to replace."
+    report = wc.Report()
+    report.replaced.append((3, "HyperLoRAConfig", [(7, "HyperLoRACheckpointLoader")], ""))
+    assert report.text().splitlines()[0] == "Replaced 1 node(s):"

@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS.values():
         command.add_parser(commands)
+    for name, sub in commands.choices.items():  # `help` only shows in the parent's list; `X --help` shows this
+        listed = next(action.help for action in commands._choices_actions if action.dest == name)
+        sub.description = sub.description or (listed[:1].upper() + listed[1:] + ".")
     return parser
 
 
