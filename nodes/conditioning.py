@@ -30,7 +30,7 @@ from .identity_runtime import TAG as IDENTITY_TAG
 from .identity_runtime import IdentityCheck, PlacedIdentity, place_identity, require_model_wrappers
 from .patching import check_model_matches
 from .types import CATEGORY
-from .v3 import Coeffs, io, output, schema
+from .v3 import Coeffs, check_choices, io, output, schema
 
 logger = logging.getLogger(__name__)
 
@@ -127,11 +127,9 @@ REGION_MODES = ("exact", "one pass")
 
 
 def check_region_mode(value) -> str:
-    """exact (default, also for a missing value) or one pass; anything else is refused by name."""
+    """exact (default, also for a missing value) or one pass (other values: check_choices refuses them)."""
     if value is None or value == "":
         return "exact"
-    if value not in REGION_MODES:
-        raise ValueError(f"region_mode must be 'exact' or 'one pass', not {value!r}.")
     return value
 
 
@@ -260,7 +258,8 @@ class HyperLoRAApplyConditioning(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, positive, negative, coefficients, strength, start_at, end_at, mask=None,
-                region_positive=None, fade_in=0.0, fade_out=0.0, strengths="", region_mode="exact"):
+                region_positive=None, fade_in=0.0, fade_out=0.0, region_mode="exact", strengths=""):
+        check_choices(cls, region_mode=(region_mode, REGION_MODES))
         start, end, fade_in, fade_out = check_window(start_at, end_at, fade_in, fade_out)
         strength = finite(strength, "strength")
         image_strengths = parse_strengths(strengths)

@@ -3,6 +3,7 @@ registers through comfy_entrypoint() only, and says what it needs on a ComfyUI w
 
 import inspect
 import json
+import re
 import subprocess
 import sys
 
@@ -172,6 +173,7 @@ FIXED_CHOICES = {  # node: {dropdown with fixed choices: one of them}
     "HyperLoRAEncodeFace": {"face_selection": "index"},
     "HyperLoRAFaceMask": {"face_selection": "largest", "shape": "box", "grow_unit": "pixels"},
     "HyperLoRAExportLoRA": {"key_style": "kohya", "precision": "bf16", "destination": "loras"},
+    "HyperLoRAApplyConditioning": {"region_mode": "exact"},
 }
 
 
@@ -195,7 +197,7 @@ def test_every_fixed_choice_dropdown_refuses_an_unknown_value_by_name(comfy):  #
                     run_node(node, **{**other_inputs, **FIXED_CHOICES[key], item.id: choice})
                 except Exception as error:  # noqa: BLE001
                     assert "is not one of" not in str(error), (key, item.id, choice)
-            with pytest.raises(ValueError, match=rf"^{name}: {item.id} 'fp8' is not one of "
+            with pytest.raises(ValueError, match=rf"^{re.escape(name)}: {item.id} 'fp8' is not one of "
                                                  rf"{', '.join(item.options)}\. Pick one"):
                 run_node(node, **{**other_inputs, **FIXED_CHOICES[key], item.id: "fp8"})
 
