@@ -56,8 +56,10 @@ def test_identity_list_and_thumbnails_from_a_running_server(tmp_path):
         status, body, kind = get(f"{base_url}{ROUTE}?name={urllib.parse.quote('cast/bob.safetensors')}")
         assert status == 200 and kind == "image/png"
         assert np.array_equal(np.asarray(Image.open(io.BytesIO(body)).convert("RGB")), blue)
-        for bad in ("../../secret.safetensors", "/etc/passwd", "cast/../../../secret", "nothing", ""):
+        # a name no identity can have is a bad request (400), a missing identity is not found (404)
+        for bad, expected in (("../../secret.safetensors", 400), ("/etc/passwd", 400), ("cast/../../../secret", 400),
+                              ("", 400), ("nothing", 404)):
             status, body, _ = get(f"{base_url}{ROUTE}?name={urllib.parse.quote(bad)}")
-            assert status == 404 and "error" in json.loads(body), bad
+            assert status == expected and "error" in json.loads(body), (bad, status)
         assert get(f"{base_url}/object_info")[0] == 200  # still serving
     assert_no_problems_of_ours(log_path.read_text())

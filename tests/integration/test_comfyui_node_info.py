@@ -25,6 +25,24 @@ RECORDED = Path(__file__).resolve().parents[1] / "data" / "node_info"
 START_TIMEOUT_S = 180
 
 
+# Optional inputs added after the V1 nodes were recorded (issue 27): left out of the comparison, each one
+# required to be there, so the list cannot outlive the inputs it names.
+ADDED_SINCE_V1 = {"HyperLoRAApplyConditioning": ("region_mode", "strengths")}
+
+
+def without_added_inputs(info: dict) -> dict:
+    info = json.loads(json.dumps(info))
+    for node, names in ADDED_SINCE_V1.items():
+        optional = info[node]["input"]["optional"]
+        order = info[node].get("input_order", {}).get("optional")
+        for name in names:
+            assert name in optional, f"{node}.{name} is listed as added since V1 but is gone"
+            del optional[name]
+            if order is not None:
+                order.remove(name)
+    return info
+
+
 def test_object_info_of_our_nodes_matches_the_v1_nodes(tmp_path):
     if not COMFYUI_PATH:
         pytest.skip("set COMFYUI_PATH to a ComfyUI checkout to run the integration tests")
@@ -38,7 +56,7 @@ def test_object_info_of_our_nodes_matches_the_v1_nodes(tmp_path):
         info = json.loads(response.read())
     ours = {key: node for key, node in info.items() if node.get("python_module", "").startswith("custom_nodes.")}
     assert len(ours) == 17
-    assert differences(json.loads(recorded.read_text()), ours, texts=False) == []
+    assert differences(json.loads(recorded.read_text()), without_added_inputs(ours), texts=False) == []
     assert_no_problems_of_ours(log_path.read_text())
 
 
