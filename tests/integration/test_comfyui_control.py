@@ -20,6 +20,7 @@ LATENT = (1, 4, 8, 8)
 # 0.33 (a few of 128 values; under 5e-5 on 0.3.64 and 0.14.1).
 EXACT = {"rtol": 1e-5, "atol": 1e-4}
 RUN_CLOSE = {"rtol": 1e-3, "atol": 1e-4}  # a whole sampling run accumulates that rounding over its steps
+BATCHED = {"rtol": 1e-4, "atol": 1e-4}  # a latent batch of 2, or a LoRA and Apply underneath, batched with other rows
 
 
 class CallCounter:
@@ -276,10 +277,10 @@ def test_a_batch_of_latents_with_a_mask_per_image(comfyui, node, tiny_sdxl, chec
     regional = denoised(model, pos, neg, x, 3.0, 4.0)
     person = denoised(apply_globally(node, tiny_sdxl, coefficients, 0.8), positive, negative, x, 3.0, 4.0)
     scene = denoised(tiny_sdxl, positive, negative, x, 3.0, 4.0)
-    torch.testing.assert_close(regional[0, ..., :4], person[0, ..., :4], **EXACT)
-    torch.testing.assert_close(regional[0, ..., 4:], scene[0, ..., 4:], **EXACT)
-    torch.testing.assert_close(regional[1, ..., 4:], person[1, ..., 4:], **EXACT)
-    torch.testing.assert_close(regional[1, ..., :4], scene[1, ..., :4], **EXACT)
+    torch.testing.assert_close(regional[0, ..., :4], person[0, ..., :4], **BATCHED)
+    torch.testing.assert_close(regional[0, ..., 4:], scene[0, ..., 4:], **BATCHED)
+    torch.testing.assert_close(regional[1, ..., 4:], person[1, ..., 4:], **BATCHED)
+    torch.testing.assert_close(regional[1, ..., :4], scene[1, ..., :4], **BATCHED)
     three = torch.ones(3, 8, 8)
     model, pos, neg = place(node, tiny_sdxl, positive, negative, coefficients, mask=three)
     with pytest.raises(ValueError, match="holds 3 masks, but the latent batch has 2 images"):
@@ -321,8 +322,8 @@ def test_on_top_of_apply_and_of_a_core_lora(comfyui, node, tiny_sdxl, checkpoint
     regional = denoised(model, pos, neg, x, 3.0, 4.0)
     everything = denoised(apply_globally(node, underneath, person, 0.9), positive, negative, x, 3.0, 4.0)
     below = denoised(underneath, positive, negative, x, 3.0, 4.0)
-    torch.testing.assert_close(regional[..., :4], everything[..., :4], **EXACT)
-    torch.testing.assert_close(regional[..., 4:], below[..., 4:], **EXACT)
+    torch.testing.assert_close(regional[..., :4], everything[..., :4], **BATCHED)
+    torch.testing.assert_close(regional[..., 4:], below[..., 4:], **BATCHED)
     assert not torch.allclose(below, denoised(tiny_sdxl, positive, negative, x, 3.0, 4.0), atol=1e-4)
 
 
