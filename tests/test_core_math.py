@@ -1,5 +1,6 @@
 """The engine's numbers against the naive reference written from the spec (tests/reference.py)."""
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -169,6 +170,20 @@ def test_mix_identities_blends_and_renormalises():
     expected = 0.75 * a + 0.25 * b
     close(mixed, expected / expected.norm(dim=-1, keepdim=True))
     close(hl.mix_coefficients([(a, 1.0), (b, 0.0)]), a)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_mix_identities_follows_the_weights_in_every_dtype(dtype):
+    """Coefficients saved or predicted in half precision (fp16/bf16 checkpoints) mix like float32 ones: the
+    blend follows the weights, is renormalised per token, and is computed in float32 (no half rounding)."""
+    a = torch.nn.functional.normalize(torch.randn(16, 8), dim=-1).to(dtype)
+    b = torch.nn.functional.normalize(torch.randn(16, 8), dim=-1).to(dtype)
+    mixed = hl.mix_coefficients([(a, 0.3), (b, 0.7)])
+    expected = 0.3 * a.double() + 0.7 * b.double()
+    expected = expected / expected.norm(dim=-1, keepdim=True)
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed.double(), expected, rtol=1e-6, atol=1e-6)
+    assert not torch.allclose(mixed, hl.mix_coefficients([(a, 0.7), (b, 0.3)]))
 
 
 def test_release_and_reload_bases(tiny_checkpoint, face_features):
