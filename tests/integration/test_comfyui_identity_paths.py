@@ -167,3 +167,63 @@ def test_a_mask_batch_of_three_on_six_latents_is_repeated_as_core_does(comfyui, 
         outside = [c for c in range(8) if c not in columns]
         torch.testing.assert_close(regional[image, ..., columns], person[image, ..., columns], **EXACT)
         torch.testing.assert_close(regional[image, ..., outside], scene[image, ..., outside], **EXACT)
+
+
+# ------------------------------------------------------------------ defect 2: the other core conditioning editors
+
+
+def _editors(comfyui):
+    """Core's conditioning editors as one-argument functions of a conditioning (the other inputs fixed)."""
+    other, _ = sampler_conds(seed=3)
+    return {
+        "ConditioningAverage": lambda c: core(comfyui, "ConditioningAverage")(c, other, 0.7)[0],
+        "ConditioningConcat": lambda c: core(comfyui, "ConditioningConcat")(c, other)[0],
+        "ConditioningSetMask": lambda c: core(comfyui, "ConditioningSetMask")(c, torch.ones(1, 8, 8), "default", 1.0)[0],
+        "ConditioningSetTimestepRange": lambda c: core(comfyui, "ConditioningSetTimestepRange")(c, 0.0, 1.0)[0],
+        "ConditioningZeroOut": lambda c: core(comfyui, "ConditioningZeroOut")(c)[0],
+        "ConditioningCombine": lambda c: core(comfyui, "ConditioningCombine")(c, other)[0],
+    }
+
+
+EDITORS = ["ConditioningAverage", "ConditioningConcat", "ConditioningSetMask", "ConditioningSetTimestepRange",
+           "ConditioningZeroOut", "ConditioningCombine"]
+
+
+@pytest.mark.parametrize("editor", EDITORS)
+def test_a_core_conditioning_editor_before_ours_keeps_the_identity(comfyui, node, tiny_sdxl, placed, editor):
+    """Before ours, the edited prompt is the scene the identity acts on: equal to the same editor under the
+    globally patched model (a masked prompt is refused with what to connect instead)."""
+    coefficients, positive, negative, _, _, _ = placed
+    edit = _editors(comfyui)[editor]
+    if editor == "ConditioningSetMask":  # a masked prompt is a region, not a scene: the node says what to connect
+        with pytest.raises(ValueError, match="no prompt without a mask of its own.*connect the person's prompt to "
+                                             "region_positive"):
+            place(node, tiny_sdxl, edit(positive), negative, coefficients, 0.8)
+        return
+    model, pos, neg = place(node, tiny_sdxl, edit(positive), negative, coefficients, 0.8)
+    x = x_t()
+    reference = denoised(apply_globally(node, tiny_sdxl, coefficients, 0.8), edit(positive), negative, x, 3.0, 4.0)
+    torch.testing.assert_close(denoised(model, pos, neg, x, 3.0, 4.0), reference, **EXACT)
+
+
+@pytest.mark.parametrize("editor", [e for e in EDITORS if e != "ConditioningCombine"])
+def test_a_core_conditioning_editor_after_ours_keeps_the_identity(comfyui, node, tiny_sdxl, placed, editor):
+    """After ours, an editor that changes our conds in place (tensors, mask, range) keeps them ours: equal to the
+    same editor on the plain prompt under the globally patched model."""
+    coefficients, positive, negative, model, pos, neg = placed
+    edit = _editors(comfyui)[editor]
+    x = x_t()
+    reference = denoised(apply_globally(node, tiny_sdxl, coefficients, 0.8), edit(positive), negative, x, 3.0, 4.0)
+    torch.testing.assert_close(denoised(model, edit(pos), neg, x, 3.0, 4.0), reference, **EXACT)
+
+
+def test_conditioning_combine_after_ours_gives_the_identity_to_our_part_only(comfyui, node, tiny_sdxl, placed):
+    """Combine after ours adds a prompt that did not come through the node: it runs on the plain model, ours on
+    the identity, so the result lies between the plain and the globally patched one (neither is lost)."""
+    coefficients, positive, negative, model, pos, neg = placed
+    edit = _editors(comfyui)["ConditioningCombine"]
+    x = x_t()
+    result = denoised(model, edit(pos), neg, x, 3.0, 1.0)
+    plain = denoised(tiny_sdxl, edit(positive), negative, x, 3.0, 1.0)
+    patched = denoised(apply_globally(node, tiny_sdxl, coefficients, 0.8), edit(positive), negative, x, 3.0, 1.0)
+    assert not torch.allclose(result, plain, atol=1e-4) and not torch.allclose(result, patched, atol=1e-4)
