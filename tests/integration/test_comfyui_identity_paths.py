@@ -12,7 +12,7 @@ import torch
 
 from tests.integration.test_comfyui_control import EXACT, apply_globally, columns_mask, denoised, place, x_t
 from tests.integration.test_comfyui_hooks import sampler_conds
-from tests.integration.tiny_models import identity
+from tests.integration.tiny_models import build_controlnet, identity
 
 EXTRAS = {"ModelMergeSimple": "nodes_model_merging", "TorchCompileModel": "nodes_torch_compile",
           "ModelSamplingDiscrete": "nodes_model_advanced", "FreeU": "nodes_freelunch", "FreeU_V2": "nodes_freelunch",
@@ -227,3 +227,25 @@ def test_conditioning_combine_after_ours_gives_the_identity_to_our_part_only(com
     plain = denoised(tiny_sdxl, edit(positive), negative, x, 3.0, 1.0)
     patched = denoised(apply_globally(node, tiny_sdxl, coefficients, 0.8), edit(positive), negative, x, 3.0, 1.0)
     assert not torch.allclose(result, plain, atol=1e-4) and not torch.allclose(result, patched, atol=1e-4)
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_controlnet_apply_before_and_after_ours_keeps_the_identity(comfyui, node, tiny_sdxl, placed, where):
+    """Core's Apply ControlNet on either side of ours: equal to the same ControlNet under the globally patched model,
+    and the ControlNet still acts (differs from the identity without it)."""
+    coefficients, positive, negative, model, pos, neg = placed
+    controlnet = build_controlnet()
+    hint = torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(3))
+
+    def control(p, n):
+        return comfyui.nodes.ControlNetApplyAdvanced().apply_controlnet(p, n, controlnet, hint, 1.0, 0.0, 1.0)[:2]
+
+    if where == "before":
+        model, pos, neg = place(node, tiny_sdxl, *control(positive, negative), coefficients, 0.8)
+    else:
+        pos, neg = control(pos, neg)
+    x = x_t()
+    patched = apply_globally(node, tiny_sdxl, coefficients, 0.8)
+    result = denoised(model, pos, neg, x, 3.0, 4.0)
+    torch.testing.assert_close(result, denoised(patched, *control(positive, negative), x, 3.0, 4.0), **EXACT)
+    assert not torch.allclose(result, denoised(patched, positive, negative, x, 3.0, 4.0), atol=1e-4)
