@@ -80,6 +80,15 @@ def comfyui(tmp_path_factory):
     return types.SimpleNamespace(folder_paths=folder_paths, nodes=nodes, base=base, pack_path=pack_path, pack=pack)
 
 
+@pytest.fixture(autouse=True)
+def models_unloaded_after_each_test():
+    """ComfyUI keeps the last sampled model loaded with its patches written into the weights; the session's
+    tiny models are shared, so a test that reads their weights must not see the previous test's patches."""
+    yield
+    if "comfy.model_management" in sys.modules:
+        sys.modules["comfy.model_management"].unload_all_models()
+
+
 @pytest.fixture(scope="session")
 def tiny_sdxl(comfyui):
     from tests.integration.tiny_models import build_unet
