@@ -36,3 +36,40 @@ def test_requirements_do_not_pull_torch():
     for name in ("requirements.txt", "requirements-test.txt"):
         for line in ROOT.joinpath(name).read_text().splitlines():
             assert not re.match(r"\s*torch\b", line), f"{name} must not list torch (ComfyUI provides it): {line}"
+
+
+def _pins(lines) -> dict:
+    pins = {}
+    for line in lines:
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, sep, version = line.partition("==")
+            assert sep and version, f"test tool not pinned to one version: {line!r}"
+            pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+def test_test_tools_are_pinned_alike_in_requirements_and_pyproject():
+    import tomllib
+
+    from_requirements = _pins(ROOT.joinpath("requirements-test.txt").read_text().splitlines())
+    extra = tomllib.loads(ROOT.joinpath("pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert from_requirements == _pins(extra["test"])
+    assert {"pytest", "ruff", "onnx", "aiohttp"} <= set(from_requirements)
+
+
+def test_ruff_passes_in_a_clone_named_like_the_registry(tmp_path):
+    """The README suggests cloning into `comfyui-hyperlora`; the hyphen must not fail the test command."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("git") is None or not ROOT.joinpath(".git").exists():
+        import pytest
+
+        pytest.skip("needs git and a git checkout to clone from")
+    clone = tmp_path / "comfyui-hyperlora"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=clone,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
