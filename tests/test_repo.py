@@ -50,11 +50,10 @@ def _pins(lines) -> dict:
 
 
 def test_test_tools_are_pinned_alike_in_requirements_and_pyproject():
-    import tomllib
-
     from_requirements = _pins(ROOT.joinpath("requirements-test.txt").read_text().splitlines())
-    extra = tomllib.loads(ROOT.joinpath("pyproject.toml").read_text())["project"]["optional-dependencies"]
-    assert from_requirements == _pins(extra["test"])
+    # tomllib is 3.11+, and the tests run on 3.10 too: the extra is one line, read as a Python list.
+    extra = re.search(r"^test = (\[.*\])$", ROOT.joinpath("pyproject.toml").read_text(), re.MULTILINE)
+    assert from_requirements == _pins(ast.literal_eval(extra.group(1)))
     assert {"pytest", "ruff", "onnx", "aiohttp"} <= set(from_requirements)
 
 
@@ -70,6 +69,6 @@ def test_ruff_passes_in_a_clone_named_like_the_registry(tmp_path):
         pytest.skip("needs git and a git checkout to clone from")
     clone = tmp_path / "comfyui-hyperlora"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=clone,
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "."], check=False, cwd=clone,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
