@@ -7,6 +7,7 @@ import {
   comboOptions,
   faceCount,
   faceForKey,
+  faceNumberPx,
   fitImages,
   stackingOrder,
   summarizeSetup,
@@ -115,4 +116,11 @@ test("list choices are read in both /object_info formats", () => {
   assert.equal(comboOptions(["INT", { default: 1 }]), null);
   assert.equal(comboOptions(["COMBO", {}]), null);
   assert.equal(comboOptions(undefined), null);
+});
+
+test("face numbers grow with the shown picture, as the drawn ones do (side / 25), never under 12 px", () => {
+  assert.equal(faceNumberPx(1000, 500), 40);
+  assert.equal(faceNumberPx(300, 600), 24);
+  assert.equal(faceNumberPx(100, 80), 12);
+  assert.equal(faceNumberPx(undefined, undefined), 12);
 });

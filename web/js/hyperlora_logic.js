@@ -117,3 +117,10 @@ export function comboOptions(spec) {
   const options = spec[1]?.options;
   return spec[0] === "COMBO" && Array.isArray(options) ? options : null;
 }
+
+/** Font size (px) of the face numbers on a preview shown w x h px: they scale with the picture, as the numbers
+ * drawn into the detection preview do (side / 25), and never drop below a readable 12 px. */
+export function faceNumberPx(width, height) {
+  const side = Math.max(Number(width) || 0, Number(height) || 0);
+  return Math.max(12, Math.round(side / 25));
+}
