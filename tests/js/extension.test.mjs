@@ -187,6 +187,23 @@ test("loader nodes show missing files with their folder; one request serves all 
   const texts = (w) => w.element.children.map((child) => child.textContent);
   assert.ok(texts(widgets[0]).includes("\u2717 missing glintr100.onnx -> put it in /models/insightface/models/antelopev2"));
   assert.deepEqual(api.requests, ["/hyperlora/setup"]);
+
+  // Readable: 12 px or more on its own dark panel, every colour at WCAG's 4.5:1, and a "check again" button
+  // styled in full (Nodes 2.0 resets buttons to transparent) with room for it below the lines.
+  const { STATUS_STYLE } = await import("../../web/js/hyperlora_setup.js");
+  const { contrastRatio } = await import("../../web/js/hyperlora_logic.js");
+  const element = widgets[0].element;
+  assert.ok(STATUS_STYLE.fontPx >= 12);
+  assert.match(element.style.cssText, new RegExp(`font-size:${STATUS_STYLE.fontPx}px.*background:${STATUS_STYLE.panel}`));
+  for (const colour of ["ok", "missing", "neutral", "link"]) {
+    assert.ok(contrastRatio(STATUS_STYLE[colour], STATUS_STYLE.panel) >= 4.5, colour);
+  }
+  assert.equal(element.children.at(-2).style.color, STATUS_STYLE.missing);
+  const again = element.children.at(-1);
+  assert.equal(again.textContent, "check again");
+  assert.match(again.style.cssText, new RegExp(`font:${STATUS_STYLE.fontPx}px.*color:${STATUS_STYLE.link};`
+    + `background:#2a2a2a;border:1px solid ${STATUS_STYLE.link}`));
+  assert.ok(widgets[0].options.getMinHeight() >= 16 + 17 * element.children.length);
 });
 
 test("the node's text is the one that came with the result it returned, and a failed run clears it", () => {

@@ -5,6 +5,7 @@ import { test } from "node:test";
 import {
   boxPercent,
   comboOptions,
+  contrastRatio,
   faceCount,
   faceForKey,
   faceNumberPx,
@@ -123,4 +124,10 @@ test("face numbers grow with the shown picture, as the drawn ones do (side / 25)
   assert.equal(faceNumberPx(300, 600), 24);
   assert.equal(faceNumberPx(100, 80), 12);
   assert.equal(faceNumberPx(undefined, undefined), 12);
+});
+
+test("contrast ratios follow WCAG's formula", () => {
+  assert.equal(contrastRatio("#000000", "#ffffff"), 21);
+  assert.equal(contrastRatio("#777777", "#777777"), 1);
+  assert.ok(Math.abs(contrastRatio("#767676", "#ffffff") - 4.54) < 0.01); // the known 4.5:1 grey
 });
