@@ -112,6 +112,13 @@ MUTANTS = [
       "ranking least alike first"),
     m("hyperlora_core/face/detection.py", "return max(faces, key=lambda face: face.score)",
       "return faces[0]", "tests/test_face_detection.py", "face_selection score takes the first face"),
+    # ---- the first hour (issue 26)
+    m("nodes/encode.py", "    if skipped:\n", "    if False:\n", "tests/test_nodes_pipeline.py",
+      "Encode Face's text leaves out the photos it skipped"),
+    m("hyperlora_core/cli/likeness.py", "    for path in args.images:\n        require_file(", "    for path in []:\n"
+      "        require_file(", "tests/test_likeness_cli.py", "likeness no longer refuses a folder given as an image"),
+    m("hyperlora_core/setup/check.py", "    if path.name != WORKFLOW_CLIP_FILE:", "    if False:",
+      "tests/test_setup_check.py", "check no longer names the workflows' CLIP file for a differently named one"),
 ]
 
 

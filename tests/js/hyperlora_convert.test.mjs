@@ -143,6 +143,15 @@ test("the question is asked in a dialog whose buttons say what they do", async (
       assert.equal(await answer, expected);
       assert.equal(body.children.length, 0); // the dialog is gone
     }
+    const { settings } = await import("./stubs/app.mjs");
+    settings["Comfy.Locale"] = "zh";
+    const answer = convertIfOfficial(structuredClone(official));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const labels = [...body.walk()].filter((e) => e.tag === "button").map((b) => b.textContent);
+    assert.deepEqual(labels, ["不转换，直接打开", "转换为 HyperLoRA for ComfyUI 节点"]);
+    [...body.walk()].find((e) => e.textContent === labels[0]).listeners.click();
+    assert.equal(await answer, false);
+    delete settings["Comfy.Locale"];
   } finally {
     delete globalThis.document;
   }

@@ -15,6 +15,16 @@ function isRegistered(type) {
 
 export const ACCEPT_LABEL = "Convert to HyperLoRA for ComfyUI";
 export const DECLINE_LABEL = "Open without converting";
+// The buttons in the frontend's language where we have it (Settings > Comfy > Locale); English otherwise.
+export const BUTTON_LABELS = {
+  en: [ACCEPT_LABEL, DECLINE_LABEL],
+  zh: ["转换为 HyperLoRA for ComfyUI 节点", "不转换，直接打开"],
+};
+
+export function buttonLabels() {
+  const locale = String(app.extensionManager?.setting?.get?.("Comfy.Locale") ?? "en").toLowerCase();
+  return BUTTON_LABELS[locale.split("-")[0]] ?? BUTTON_LABELS.en;
+}
 
 // A dialog of our own: the frontend's confirm dialog labels its button "Confirm" and takes no other label,
 // and the user should read what the button does. Without a page (tests) the browser's confirm() asks.
@@ -53,8 +63,9 @@ async function ask(message) {
       element.addEventListener("click", () => finish(answer));
       return element;
     };
-    const accept = button(ACCEPT_LABEL, true, true);
-    row.append(button(DECLINE_LABEL, false, false), accept);
+    const [acceptLabel, declineLabel] = buttonLabels();
+    const accept = button(acceptLabel, true, true);
+    row.append(button(declineLabel, false, false), accept);
     box.append(title, text, row);
     overlay.append(box);
     overlay.addEventListener("keydown", (event) => {
