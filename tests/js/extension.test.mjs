@@ -203,7 +203,7 @@ test("loader nodes show missing files with their folder; one request serves all 
   assert.equal(again.textContent, "check again");
   assert.match(again.style.cssText, new RegExp(`font:${STATUS_STYLE.fontPx}px.*color:${STATUS_STYLE.link};`
     + `background:#2a2a2a;border:1px solid ${STATUS_STYLE.link}`));
-  assert.ok(widgets[0].options.getMinHeight() >= 16 + 17 * element.children.length);
+  assert.ok(widgets[0].options.getMinHeight() >= 10 + 15 * element.children.length);
 });
 
 test("the node's text is the one that came with the result it returned, and a failed run clears it", () => {

@@ -16,7 +16,7 @@ const SETUP_NODES = {
 export const STATUS_STYLE = {
   fontPx: 12, panel: "#1e1e1e", ok: "#8fdc8f", missing: "#ff9d9d", neutral: "#d0d0d0", link: "#8cc8ff",
 };
-const LINE_PX = 17; // 12 px at line-height 1.4
+const LINE_PX = 15; // 12 px at line-height 1.25: the height scripts/node_sizes.json was measured with
 
 let pendingReport = null;
 
@@ -54,7 +54,7 @@ async function showStatus(node, element, components, refresh) {
   again.type = "button";
   again.textContent = "check again";
   // Every property set: Nodes 2.0's stylesheet resets buttons to transparent and borderless, which hid it.
-  again.style.cssText = `display:inline-block;margin-top:4px;padding:2px 8px;font:${STATUS_STYLE.fontPx}px `
+  again.style.cssText = `display:inline-block;margin-top:2px;padding:0 6px;font:${STATUS_STYLE.fontPx}px/1.25 `
     + `sans-serif;color:${STATUS_STYLE.link};background:#2a2a2a;border:1px solid ${STATUS_STYLE.link};`
     + "border-radius:4px;text-decoration:underline;cursor:pointer;pointer-events:auto";
   again.addEventListener("pointerdown", (event) => event.stopPropagation()); // a click, not a node drag
@@ -71,15 +71,16 @@ app.registerExtension({
     const components = SETUP_NODES[node.comfyClass];
     if (!components || !node.addDOMWidget) return;
     const element = document.createElement("div");
-    element.style.cssText = `font-size:${STATUS_STYLE.fontPx}px;line-height:1.4;font-family:sans-serif;`
-      + `overflow:auto;padding:4px 6px;border-radius:4px;background:${STATUS_STYLE.panel};pointer-events:auto`;
+    element.style.cssText = `font-size:${STATUS_STYLE.fontPx}px;line-height:1.25;font-family:sans-serif;`
+      + `overflow:auto;padding:0 4px;border-radius:4px;background:${STATUS_STYLE.panel};pointer-events:auto`;
     const widget = node.addDOMWidget("setup_status", "hyperlora_setup_status", element, {
       serialize: false,
       hideOnZoom: true,
       getValue: () => "",
       setValue: () => {},
-      // Every line and the "check again" button (about two lines) fit: a clipped button cannot be clicked.
-      getMinHeight: () => Math.min(16 + LINE_PX * (Math.max(element.children.length, 1) + 1), 240),
+      // One line per row and the button; the example workflows are spaced for this height, and a longer
+      // list scrolls inside the panel (the button stays reachable).
+      getMinHeight: () => Math.min(10 + LINE_PX * Math.max(element.children.length, 1), 160),
     });
     widget.serialize = false; // status only: must not shift the node's saved widget values
     showStatus(node, element, components, false);
