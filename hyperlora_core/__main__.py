@@ -1,13 +1,16 @@
-"""`python -m hyperlora_core` from the pack folder, or `python path/to/comfyui-hyperlora/hyperlora_core`
-from anywhere (then Python runs this file without its package, so the pack folder goes on the path)."""
+"""`python -m hyperlora_core`, or `python path/to/comfyui-hyperlora/hyperlora_core` from any folder: see
+hyperlora_core/cli/."""
 
 import sys
-from pathlib import Path
 
-if not __package__:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    __package__ = "hyperlora_core"  # lets the relative import below resolve
+if __package__:
+    from .cli import main
+else:
+    # Run as a folder: Python put this folder first on the path, where cli/, setup/ and paths.py would
+    # shadow modules of those names; the pack's folder takes its place, so the package imports as usual.
+    from pathlib import Path
 
-from .cli import main
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+    from hyperlora_core.cli import main
 
 sys.exit(main())

@@ -69,6 +69,18 @@ def face_boxes(pils, conditioning, previews: list[dict] | None = None) -> list[d
     return entries
 
 
+def result_summary(total: int, conditioning) -> str:
+    """The node's account of the result it returns. It travels in the UI output, which ComfyUI caches and
+    sends again with the cached result, so a cached run shows this result's text, never an earlier run's."""
+    kept = set(conditioning.kept)
+    used = ", ".join(f"photo {i + 1}: face {d.index}" for i, d in zip(conditioning.kept, conditioning.detections))
+    text = f"Used {len(conditioning.kept)} of {total} photo(s) ({used})."
+    skipped = [str(i + 1) for i in range(total) if i not in kept]
+    if skipped:
+        text += f" Left out (no usable face): photo {', '.join(skipped)}."
+    return text
+
+
 def crop_previews(conditioning):
     """The CLIP crops at one size, so they form one IMAGE batch."""
     from ..hyperlora_core import face
@@ -133,5 +145,6 @@ class HyperLoRAEncodeFace(io.ComfyNode):
             skip_images_without_face=skip_images_without_face, base_condition=base_condition,
             base_crop=(base_crop_left, base_crop_right, base_crop_top, base_crop_bottom))
         detections = detection_previews(pils, conditioning)
-        ui = {"hyperlora_faces": face_boxes(pils, conditioning, save_temp_previews(detections))}
+        ui = {"hyperlora_faces": face_boxes(pils, conditioning, save_temp_previews(detections)),
+              "hyperlora_summary": [result_summary(len(pils), conditioning)]}
         return io.NodeOutput(conditioning, crop_previews(conditioning), to_image_batch(detections), ui=ui)

@@ -30,6 +30,14 @@ def thumbnail_png(name: str) -> bytes | None:
     return buffer.getvalue()
 
 
+def no_thumbnail_text(name: str) -> str:
+    """What a missing picture means: the identity is fine, it just has no single face to show."""
+    from ..hyperlora_core.validate import shown
+
+    return (f"No face picture is stored with {shown(name)}: it was made by HyperLoRA Mix Identities (a mix has no "
+            "single face) or by another tool. It loads and works as usual.")
+
+
 async def handle_thumbnail(request):
     from aiohttp import web
 
@@ -46,7 +54,7 @@ async def handle_thumbnail(request):
     except (ValueError, OSError) as exc:
         return web.json_response({"error": str(exc)}, status=404)
     if png is None:
-        return web.json_response({"error": f"The identity {shown(name)} has no thumbnail."}, status=404)
+        return web.json_response({"error": no_thumbnail_text(name)}, status=404)
     return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "no-cache"})
 
 

@@ -215,6 +215,13 @@ MUTANTS = [
       "    return []", "tests/test_comfyui_support.py", "a core without a needed wrapper is taken as supported"),
     m("nodes/templates_route.py", '        elif f"{name}_comfyui-{series}" not in names:', "        else:",
       "tests/test_templates_route.py", "the template browser lists a plain file beside its variant for the release"),
+    # ---- the first hour (issue 26)
+    m("nodes/encode.py", "    if skipped:\n", "    if False:\n", "tests/test_nodes_pipeline.py",
+      "Encode Face's text leaves out the photos it skipped"),
+    m("hyperlora_core/cli/likeness.py", "    for path in args.images:\n        require_file(", "    for path in []:\n"
+      "        require_file(", "tests/test_likeness_cli.py", "likeness no longer refuses a folder given as an image"),
+    m("hyperlora_core/setup/check.py", "    if path.name != WORKFLOW_CLIP_FILE:", "    if False:",
+      "tests/test_setup_check.py", "check no longer names the workflows' CLIP file for a differently named one"),
 ]
 
 

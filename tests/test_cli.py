@@ -217,3 +217,56 @@ def test_subcommand_help_describes_the_command(command, capsys):
     sub = parser._subparsers._group_actions[0].choices[command]
     assert sub.description and len(sub.description) > 20
     assert " ".join(sub.description.split()[:3]) in " ".join(sub.format_help().split())
+@pytest.mark.parametrize("command", ["make-lora", "check", "convert-workflow", "likeness"])
+def test_each_command_help_says_what_it_does(command, capsys):
+    from hyperlora_core.cli import build_parser
+
+    description = build_parser()._subparsers._group_actions[0].choices[command].description
+    assert description and len(description) > 80, f"{command} has no description of its own"
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert " ".join(description.split()) in help_text
+
+
+def test_the_folder_form_runs_from_any_folder(tmp_path):
+    """README: `python path/to/comfyui-hyperlora/hyperlora_core ...` works from ComfyUI's root or anywhere."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "models").mkdir(parents=True)
+    env = {key: value for key, value in __import__("os").environ.items() if key != "PYTHONPATH"}
+    run = subprocess.run([sys.executable, str(root / "hyperlora_core"), "check", "--models", "models"],
+                         cwd=elsewhere, env=env, check=False, capture_output=True, text=True)
+    assert "No module named" not in run.stderr
+    assert run.returncode == 1, run.stdout + run.stderr  # ran, and found no models
+    assert f"models folder: {Path('models')}" in run.stdout and "MISSING" in run.stdout
+    usage = subprocess.run([sys.executable, str(root / "hyperlora_core"), "--help"], cwd=elsewhere, env=env,
+                           check=True, capture_output=True, text=True).stdout
+    assert usage.startswith(f"usage: python {root / 'hyperlora_core'} ")
+
+
+def test_the_installed_command_is_main_and_names_itself(monkeypatch):
+    import re
+    from pathlib import Path
+
+    from hyperlora_core import cli
+
+    pyproject = Path(__file__).resolve().parents[1].joinpath("pyproject.toml").read_text()
+    module, function = re.search(r'^hyperlora = "([\w.]+):(\w+)"$', pyproject, re.MULTILINE).groups()
+    assert (module, function) == ("hyperlora_core.cli", "main") and cli.main is getattr(cli, function)
+    monkeypatch.setattr(sys, "argv", ["/home/me/.venv/bin/hyperlora", "check"])
+    assert cli.build_parser().prog == "hyperlora"
+    monkeypatch.setattr(sys, "argv", ["/x/hyperlora_core/__main__.py", "check"])
+    assert cli.build_parser().prog == "python -m hyperlora_core"
+
+
+def test_converting_a_workflow_without_official_nodes_says_so(tmp_path, capsys):
+    source = tmp_path / "plain.json"
+    source.write_text(json.dumps({"nodes": [{"id": 1, "type": "KSampler", "inputs": [], "outputs": [],
+                                             "widgets_values": []}], "links": []}))
+    assert main(["convert-workflow", str(source), "-o", str(tmp_path / "out.json")]) == 0
+    out = capsys.readouterr().out
+    assert "Replaced 0" not in out and "no nodes of the official HyperLoRA pack" in out

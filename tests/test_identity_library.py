@@ -346,7 +346,8 @@ def test_an_empty_thumbnail_is_no_thumbnail_and_resaving_works(comfy, hyperlora,
     write_raw_identity(path, GOOD_METADATA, thumbnail_shape=(0, 0, 3))
     saved = identity_file.load_identity(path)
     assert saved.thumbnail is None
-    assert comfy.pack.nodes.identity_route.thumbnail_png("empty_thumb") is None  # 404 "has no thumbnail"
+    assert comfy.pack.nodes.identity_route.thumbnail_png("empty_thumb") is None  # a 404 that says what it means:
+    assert "works as usual" in comfy.pack.nodes.identity_route.no_thumbnail_text("empty_thumb")
     assert identity_file.thumbnail_array(Image.new("RGB", (0, 0))) is None
     saved.thumbnail = np.zeros((0, 5, 3), dtype=np.uint8)
     identity_file.save_identity(tmp_path / "again.safetensors", saved)

@@ -62,3 +62,17 @@ def test_errors_are_one_line_messages(setup, capsys):
     assert "No face found in reference photo 1" in capsys.readouterr().err
     assert main(["likeness", p["ref"], "--images", "/nonexistent.png", "--models", str(models)]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_wrong_path_gets_one_message_before_any_model_loads(setup, tmp_path, capsys):
+    _, _, p = setup
+    no_models = str(tmp_path / "no-models")  # the path is refused before the face models are looked for
+    assert main(["likeness", str(tmp_path / "me.safetensors"), "--images", p["same"], "--models", no_models]) == 1
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "The identity file" in err and "does not exist" in err
+    assert "Download" not in err and "Missing file" not in err and "antelopev2" not in err
+    assert main(["likeness", p["ref"], "--images", str(tmp_path), "--models", no_models]) == 1
+    err = capsys.readouterr().err
+    assert f"The image {tmp_path} is a folder, not a file" in err and "Errno" not in err
+    assert main(["likeness", str(tmp_path / "gone.png"), "--images", p["same"], "--models", no_models]) == 1
+    assert "The reference photo" in capsys.readouterr().err

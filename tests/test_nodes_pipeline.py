@@ -114,6 +114,9 @@ def test_encode_face_ui_lets_the_web_extension_pick_faces(comfy, loaded, analyze
     assert np.array_equal(np.array(Image.open(os.path.join(comfy.folder_paths.temp_directory,
                                                            previews[1]["filename"]))), np.array(blank))
     assert out["result"][0].kept == [0] and out["result"][0].detections[0].index == 1
+    # The text the node shows comes with this result (and with it from ComfyUI's cache): what it returned.
+    summary = "Used 1 of 2 photo(s) (photo 1: face 1). Left out (no usable face): photo 2."
+    assert out["ui"]["hyperlora_summary"] == [summary]
 
 
 def test_predict_gives_the_spec_coefficients(identity, models_root):  # noqa: F811

@@ -66,3 +66,22 @@ def test_test_tools_are_pinned_the_same_in_both_lists():
     assert listed and all("==" in line for line in listed), listed
     extra = re.search(r"^test = \[(.*)\]", (root / "pyproject.toml").read_text(), re.MULTILINE).group(1)
     assert sorted(re.findall(r'"([^"]+)"', extra)) == sorted(listed)
+
+
+def test_readme_says_which_python_and_how_to_get_cpu_torch():
+    tests_section = ROOT.joinpath("README.md").read_text().split("## Tests", 1)[1].split("\n## ", 1)[0]
+    minimum = re.search(r'requires-python = ">=(3\.\d+)"', ROOT.joinpath("pyproject.toml").read_text()).group(1)
+    assert f"Python {minimum} or newer" in tests_section
+    # A plain `pip install torch` pulls the CUDA build (gigabytes): the command names the CPU wheel index.
+    assert re.search(r"^pip install torch --index-url https://download\.pytorch\.org/whl/cpu\b",
+                     tests_section, re.MULTILINE)
+
+
+def test_readme_commands_work_from_any_folder():
+    """`python -m hyperlora_core` needs the pack's folder as cwd; the README's commands must not."""
+    readme = ROOT.joinpath("README.md").read_text()
+    cli_section = readme.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    assert "pip install -e path/to/comfyui-hyperlora" in cli_section  # installs [project.scripts] hyperlora
+    assert "python custom_nodes/comfyui-hyperlora/hyperlora_core check" in cli_section  # tests/test_cli.py runs it
+    for line in re.findall(r"```bash\n(.*?)```", readme, re.DOTALL):
+        assert "python -m hyperlora_core" not in line

@@ -92,9 +92,10 @@ def test_empty_models_folder_lists_every_required_file_with_its_folder(tmp_path)
     assert face["1k3d68.onnx"].status == "optional-missing"
 
     clip = by_name(report, "clip")
-    assert clip["model.safetensors"].status == "missing"
-    assert clip["model.safetensors"].folder == str(tmp_path / "hyper_lora" / "clip_vit" / "clip_vit_large_14")
-    assert "openai/clip-vit-large-patch14" in clip["model.safetensors"].hint
+    assert list(clip) == ["clip_vit_large_14.safetensors"]  # one thing to do: the file the workflows load
+    assert clip["clip_vit_large_14.safetensors"].status == "missing"
+    assert clip["clip_vit_large_14.safetensors"].folder == str(tmp_path / "clip_vision")
+    assert "openai/clip-vit-large-patch14" in clip["clip_vit_large_14.safetensors"].hint
 
 
 def test_complete_official_layout_is_ok(tmp_path):
@@ -221,7 +222,7 @@ def test_only_a_wrong_clip_vision_model_still_reports_clip_missing(tmp_path):
 
     assert clip["CLIP-ViT-H-14.safetensors"].status == "found"
     assert "will not work" in clip["CLIP-ViT-H-14.safetensors"].hint
-    assert clip["model.safetensors"].status == "missing"
+    assert clip["clip_vit_large_14.safetensors"].status == "missing"
     assert report.clip is None
 
 
@@ -232,3 +233,27 @@ def test_damaged_clip_vision_file_is_flagged(tmp_path):
     clip = by_name(check_setup(tmp_path), "clip")
 
     assert clip["vit_l.safetensors"].status == "damaged"
+
+
+def test_the_clip_file_the_workflows_load_is_the_one_check_and_readme_name(tmp_path):
+    """One story: every example workflow's Load CLIP Vision loads clip_vision/<WORKFLOW_CLIP_FILE>; check
+    asks for that file, accepts it there, and nudges another ViT-L/14 file's name towards it."""
+    from hyperlora_core.setup.check import WORKFLOW_CLIP_FILE
+
+    root = Path(__file__).resolve().parents[1]
+    loaded = set()
+    for path in (root / "example_workflows").glob("*.json"):
+        for node in json.loads(path.read_text()).get("nodes", []):
+            if node.get("type") == "CLIPVisionLoader":
+                loaded.add(node["widgets_values"][0])
+    assert loaded == {WORKFLOW_CLIP_FILE}
+    readme = (root / "README.md").read_text()
+    assert f"`clip_vision/{WORKFLOW_CLIP_FILE}`" in readme
+
+    clip_vision_file(tmp_path / "clip_vision" / WORKFLOW_CLIP_FILE, 1024)
+    report = check_setup(tmp_path)
+    assert report.clip.startswith(f"{WORKFLOW_CLIP_FILE} in {tmp_path / 'clip_vision'}")
+    assert "rename" not in by_name(report, "clip")[WORKFLOW_CLIP_FILE].hint
+    other = tmp_path / "other"
+    clip_vision_file(other / "clip_vision" / "ViT-L-14.safetensors", 1024)
+    assert f"load {WORKFLOW_CLIP_FILE}: rename" in by_name(check_setup(other), "clip")["ViT-L-14.safetensors"].hint

@@ -675,7 +675,7 @@ def test_cli_reads_at_most_the_json_limit(tmp_path, capsys, monkeypatch):
 
 
 def test_report_without_replacements_says_so_instead_of_an_empty_list():
-    assert wc.Report().text().splitlines()[0] == "No official HyperLoRA node to replace."
+    assert wc.Report().text().splitlines()[0] == "Replaced nothing: this workflow has no nodes of the official HyperLoRA pack."
     report = wc.Report()
     report.replaced.append((3, "HyperLoRAConfig", [(7, "HyperLoRACheckpointLoader")], ""))
     assert report.text().splitlines()[0] == "Replaced 1 node(s):"

@@ -1,4 +1,4 @@
-"""`python -m hyperlora_core`: make an SDXL LoRA from face photos, check the model files, score likeness,
+"""`hyperlora` (installed) or `python -m hyperlora_core`: make an SDXL LoRA from face photos, check the model files, score likeness,
 or convert workflows of the official pack.
 
 For people who want the LoRA file without building a ComfyUI graph (or on a server): it runs
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import check, likeness, make_lora, workflow
 from .arguments import EXPECTED_ERRORS
@@ -18,8 +19,16 @@ from .arguments import EXPECTED_ERRORS
 COMMANDS = {"make-lora": make_lora, "check": check, "convert-workflow": workflow, "likeness": likeness}
 
 
+def program_name() -> str:
+    """How the user started us, for the usage lines: the installed `hyperlora` command or the module."""
+    started = Path(sys.argv[0])
+    if started.stem == "hyperlora":
+        return "hyperlora"
+    return f"python {sys.argv[0]}" if started.is_dir() else "python -m hyperlora_core"  # the folder form
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m hyperlora_core", description=(
+    parser = argparse.ArgumentParser(prog=program_name(), description=(
         "HyperLoRA without ComfyUI: make an SDXL LoRA from face photos, check the model files, score likeness, "
         "or convert workflows of the official pack."))
     commands = parser.add_subparsers(dest="command", required=True)

@@ -27,6 +27,15 @@ def path_text(text: str) -> str:
     return text
 
 
+def require_file(path: str, what: str, advice: str) -> None:
+    """One message for a path that is not a file (missing, or a folder), said before any model loads."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise ValueError(f"The {what} {path} is a folder, not a file. {advice}")
+    if not target.exists():
+        raise ValueError(f"The {what} {path} does not exist. {advice}")
+
+
 def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 

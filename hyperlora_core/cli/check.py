@@ -8,7 +8,10 @@ from .arguments import path_text
 
 
 def add_parser(commands) -> None:
-    check = commands.add_parser("check", help="list the model files, and where missing ones go")
+    check = commands.add_parser("check", help="list the model files, and where missing ones go", description=(
+        "Look in a ComfyUI models folder for the files HyperLoRA needs (the HyperLoRA checkpoint, CLIP "
+        "ViT-L/14, InsightFace AntelopeV2) and say, for each missing one, where to put it. Exits 0 when "
+        "everything required is there, 1 otherwise."))
     check.add_argument("--models", required=True, metavar="DIR", type=path_text, help="ComfyUI models folder")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
 

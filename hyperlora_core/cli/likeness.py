@@ -11,12 +11,17 @@ import argparse
 import json
 from pathlib import Path
 
-from .arguments import path_text, progress, read_image
+from .arguments import path_text, progress, read_image, require_file
+
+PHOTO_ADVICE = "Name image files (JPEG, PNG or WebP); a shell pattern like out/*.png names them all."
 
 
 def add_parser(commands) -> argparse.ArgumentParser:
     likeness = commands.add_parser("likeness", help="score images by ArcFace likeness to reference photos or "
-                                                    "a saved identity")
+                                                    "a saved identity", description=(
+        "Score generated images by how much their face looks like the person: the ArcFace cosine "
+        "('ID similarity', -1..1: above ~0.5 clearly the same person, below ~0.2 someone else) against the mean of the reference photos "
+        "or a saved identity. One line per image: score, tab, file (and a note when no face was found)."))
     likeness.add_argument("reference", nargs="+", metavar="REFERENCE", type=path_text,
                           help="photos of the person (their mean identity is used), or one identity file "
                                "saved with HyperLoRA Save Identity (.safetensors)")
@@ -66,6 +71,14 @@ def run(args) -> int:
 
     if args.top_k < 0:
         raise ValueError("--top-k must be 0 (all) or a positive number.")
+    for path in args.reference:
+        if path.lower().endswith(".safetensors"):
+            require_file(path, "identity file", "Give the .safetensors file HyperLoRA Save Identity wrote "
+                                                "(ComfyUI/models/hyper_lora/identities/), or reference photos.")
+        else:
+            require_file(path, "reference photo", PHOTO_ADVICE)
+    for path in args.images:
+        require_file(path, "image", PHOTO_ADVICE)
     models = Path(args.models).expanduser()
     progress(f"Loading face analysis (antelopev2) from {models / 'insightface'}")
     analyzer = face.load_face_analyzer(models / "insightface", provider=args.device)

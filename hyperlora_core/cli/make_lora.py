@@ -17,7 +17,11 @@ MAX_NAME_BYTES = 255  # the usual file name limit (ext4, NTFS, APFS)
 
 
 def add_parser(commands) -> None:
-    make = commands.add_parser("make-lora", help="turn face photos of one person into an SDXL LoRA file")
+    make = commands.add_parser("make-lora", help="turn face photos of one person into an SDXL LoRA file",
+                               description=(
+        "Turn face photos of one person into an SDXL LoRA file, by the same pipeline as the ComfyUI nodes "
+        "(no training, seconds). Use the file at strength ~0.8 with the trigger words it prints; both are "
+        "also in its metadata."))
     make.add_argument("--face", action="append", required=True, metavar="IMAGE", type=path_text,
                       help="a photo of the person; repeat for several photos (they are averaged)")
     make.add_argument("--models", required=True, metavar="DIR", type=path_text, help="ComfyUI models folder")

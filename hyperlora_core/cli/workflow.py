@@ -15,7 +15,9 @@ NOT_JSON_ADVICE = ("So it is not a JSON workflow: use the .json file ComfyUI sav
 
 def add_parser(commands) -> None:
     convert = commands.add_parser(
-        "convert-workflow", help="convert a workflow of the official ComfyUI-HyperLoRA pack to this pack's nodes")
+        "convert-workflow", help="convert a workflow of the official ComfyUI-HyperLoRA pack to this pack's nodes",
+        description=("Convert a workflow saved with the official ComfyUI-HyperLoRA pack's nodes to this pack's "
+                     "nodes, keeping the rest of the graph, and print what was replaced and what to check."))
     convert.add_argument("workflow", metavar="IN.json", help="the workflow saved with the official pack's nodes")
     convert.add_argument("-o", "--out", required=True, metavar="OUT.json", help="where to write the converted one")
     convert.add_argument("--force", action="store_true", help="overwrite OUT.json if it exists")

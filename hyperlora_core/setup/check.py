@@ -35,6 +35,9 @@ ANTELOPE_FILES = ANTELOPE_REQUIRED  # the face analyzer opens exactly these
 ANTELOPE_OPTIONAL_FILES = ("genderage.onnx", "1k3d68.onnx")
 CLIP_FILES = ("config.json", "model.safetensors")
 OFFICIAL_CLIP_FOLDER = "clip_vit_large_14"
+# The one name to give the CLIP file: what every example workflow's Load CLIP Vision loads from clip_vision/
+# (tests/test_setup_check.py holds the workflows to it).
+WORKFLOW_CLIP_FILE = "clip_vit_large_14.safetensors"
 CLIP_VISION_SUFFIXES = (".safetensors", ".sft")
 
 # Below this size a "model" file is a placeholder, e.g. a Git LFS pointer from a plain `git clone`.
@@ -201,6 +204,9 @@ def _check_clip(clip_vit_dirs: list[Path], vision_dirs: list[Path], items: list[
         hint = f"Image encoder {kind}. Select it in a Load CLIP Vision node."
         if kind == "ViT-L/14":
             usable.append(path)
+            if path.name != WORKFLOW_CLIP_FILE:
+                hint += (f" The example workflows load {WORKFLOW_CLIP_FILE}: rename this file to that, or "
+                         "select it in their Load CLIP Vision node.")
         elif kind.startswith("unknown"):
             unsure.append(path)
         else:
@@ -211,11 +217,11 @@ def _check_clip(clip_vit_dirs: list[Path], vision_dirs: list[Path], items: list[
     if unsure:
         return f"{unsure[0].name} in {unsure[0].parent} (could not confirm it is ViT-L/14)"
 
-    folder = official[0]
-    hint = (f"No CLIP ViT-L/14 image encoder found. Put config.json + model.safetensors of {CLIP_SOURCE} "
-            f"in {folder}, or a ComfyUI CLIP vision file of ViT-L/14 in {vision_dirs[0]}.")
-    for name in CLIP_FILES:
-        items.append(SetupItem("clip", name, MISSING, str(folder), hint=hint))
+    hint = (f"No CLIP ViT-L/14 image encoder found. Download model.safetensors of {CLIP_SOURCE} and save it as "
+            f"{vision_dirs[0] / WORKFLOW_CLIP_FILE}: the example workflows load it from there with Load CLIP "
+            f"Vision. (The command line's make-lora and HyperLoRA CLIP Vision Loader read config.json + "
+            f"model.safetensors in {official[0]} instead; either is enough for the nodes.)")
+    items.append(SetupItem("clip", WORKFLOW_CLIP_FILE, MISSING, str(vision_dirs[0]), hint=hint))
     return None
 
 

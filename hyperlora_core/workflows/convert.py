@@ -150,7 +150,8 @@ class Report:
                 "text": self.text()}
 
     def text(self) -> str:
-        lines = [f"Replaced {len(self.replaced)} node(s):"] if self.replaced else ["No official HyperLoRA node to replace."]
+        lines = [f"Replaced {len(self.replaced)} node(s):" if self.replaced else
+                 "Replaced nothing: this workflow has no nodes of the official HyperLoRA pack."]
         if self.upgraded:
             heading = (f"Upgraded {len(self.upgraded)} HyperLoRA Apply to Conditioning node(s) saved by an earlier "
                        "version of this pack:")

@@ -34,7 +34,9 @@ def test_official_workflow_is_converted_when_opened(tmp_path):
                              tmp_path, "convert_browser_check.mjs", TIMEOUT_S)
     assert report["failures"] == [], report
     assert "hyperlora.convert_official_workflows" in report["extensions"]
-    assert "HyperLoRAIDCond" in report["offer"]
+    assert "official ComfyUI-HyperLoRA pack (6 kind(s) of its nodes)" in report["offer"]  # plain words, and
+    assert "HyperLoRAIDCond" not in report["offer"]  # no internal type names
+    assert report["buttons"] == ["Open without converting", "Convert to HyperLoRA for ComfyUI"]  # what each does
     assert report["loading"] == "loaded"
     types = set(report["nodeTypes"])
     assert not types & OFFICIAL_TYPES and not types & {"BNK_CLIPTextEncodeAdvanced", "ImpactMakeImageBatch"}

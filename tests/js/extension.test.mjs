@@ -5,11 +5,11 @@ import { before, test } from "node:test";
 
 register("./stubs/comfy_loader.mjs", import.meta.url);
 
-let extensions, api;
+let extensions, api, app;
 
 before(async () => {
   globalThis.document = { createElement: (tag) => new FakeElement(tag) };
-  ({ extensions } = await import("./stubs/app.mjs"));
+  ({ extensions, app } = await import("./stubs/app.mjs"));
   ({ api } = await import("./stubs/api.mjs"));
   await import("../../web/js/hyperlora_faces.js");
   await import("../../web/js/hyperlora_setup.js");
@@ -187,4 +187,49 @@ test("loader nodes show missing files with their folder; one request serves all 
   const texts = (w) => w.element.children.map((child) => child.textContent);
   assert.ok(texts(widgets[0]).includes("\u2717 missing glintr100.onnx -> put it in /models/insightface/models/antelopev2"));
   assert.deepEqual(api.requests, ["/hyperlora/setup"]);
+
+  // Readable: 12 px or more on its own dark panel, every colour at WCAG's 4.5:1, and a "check again" button
+  // styled in full (Nodes 2.0 resets buttons to transparent) with room for it below the lines.
+  const { STATUS_STYLE } = await import("../../web/js/hyperlora_setup.js");
+  const { contrastRatio } = await import("../../web/js/hyperlora_logic.js");
+  const element = widgets[0].element;
+  assert.ok(STATUS_STYLE.fontPx >= 12);
+  assert.match(element.style.cssText, new RegExp(`font-size:${STATUS_STYLE.fontPx}px.*background:${STATUS_STYLE.panel}`));
+  for (const colour of ["ok", "missing", "neutral", "link"]) {
+    assert.ok(contrastRatio(STATUS_STYLE[colour], STATUS_STYLE.panel) >= 4.5, colour);
+  }
+  assert.equal(element.children.at(-2).style.color, STATUS_STYLE.missing);
+  const again = element.children.at(-1);
+  assert.equal(again.textContent, "check again");
+  assert.match(again.style.cssText, new RegExp(`font:${STATUS_STYLE.fontPx}px.*color:${STATUS_STYLE.link};`
+    + `background:#2a2a2a;border:1px solid ${STATUS_STYLE.link}`));
+  assert.ok(widgets[0].options.getMinHeight() >= 10 + 15 * element.children.length);
+});
+
+test("the node's text is the one that came with the result it returned, and a failed run clears it", () => {
+  const node = encodeNode();
+  const hint = () => picker(node).element.children[0].textContent;
+  node.onExecuted({ hyperlora_faces: FACES, hyperlora_summary: ["Used 1 of 1 photo(s) (photo 1: face 0)."] });
+  assert.match(hint(), /^Used 1 of 1 photo\(s\) \(photo 1: face 0\)\. Click a face/);
+  // The same node answered from ComfyUI's cache with an older result: its own text, not the last one shown.
+  node.onExecuted({ hyperlora_faces: FACES, hyperlora_summary: ["Used 1 of 2 photo(s) (photo 2: face 1)."] });
+  assert.match(hint(), /^Used 1 of 2 photo\(s\) \(photo 2: face 1\)\./);
+  const listeners = {};
+  api.addEventListener = (name, listener) => { listeners[name] = listener; };
+  extension("hyperlora.face_picking").setup();
+  app.graph = { getNodeById: (id) => (id === 7 ? node : null) };
+  listeners.execution_error({ detail: { node_id: 7 } });
+  assert.equal(buttons(node).length, 0);
+  assert.match(hint(), /stopped with an error/);
+  delete api.addEventListener;
+  delete app.graph;
+});
+
+test("face numbers are sized with the shown picture", () => {
+  const node = encodeNode();
+  node.onExecuted({ hyperlora_faces: FACES }); // 1000 x 500 in a 320 px high area without a measured width
+  const frame = picker(node).element.children[1].children[0];
+  const expected = Math.max(12, Math.round(Math.max(parseFloat(frame.style.width), parseFloat(frame.style.height)) / 25));
+  assert.ok(expected > 12, `a big picture gets bigger numbers (${frame.style.width} x ${frame.style.height})`);
+  for (const button of buttons(node)) assert.equal(button.style.fontSize, `${expected}px`);
 });

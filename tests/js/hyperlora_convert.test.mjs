@@ -44,7 +44,9 @@ test("the official types of a workflow are offered only when not installed", () 
   assert.deepEqual(officialTypesToConvert({}, () => false), []);
   assert.deepEqual(officialTypesToConvert(null, () => false), []);
   assert.equal(OFFICIAL_NODE_TYPES.length, 11);
-  assert.match(offerMessage(["HyperLoRALoader"]), /HyperLoRALoader.*Convert it/);
+  const offer = offerMessage(["HyperLoRALoader", "HyperLoRAIDCond"]);
+  assert.match(offer, /official ComfyUI-HyperLoRA pack \(2 kind\(s\) of its nodes\).*Convert it/);
+  assert.doesNotMatch(offer, /HyperLoRALoader|HyperLoRAIDCond/); // plain words, not internal type names
 });
 
 test("the converted workflow replaces the loaded one in place", () => {
@@ -63,20 +65,20 @@ test("the notice lists other packs' nodes with their alternatives", () => {
     notes: [{ node: 12, text: "prompt weighting changes" }, { node: null, text: "face_selection score" }],
   });
   assert.equal(notice.severity, "warn");
-  assert.match(notice.summary, /Converted 2/);
-  assert.match(notice.detail, /FaceDetailer \(ComfyUI-Impact-Pack\): HyperLoRA Face Mask/);
+  assert.equal(notice.summary, "Workflow converted: 2 node(s) of the official HyperLoRA pack replaced by this pack's");
+  assert.match(notice.detail, /FaceDetailer, from the pack ComfyUI-Impact-Pack \(or use HyperLoRA Face Mask instead\)/);
   assert.match(notice.detail, /node 12: prompt weighting/);
   assert.equal(reportNotice({ replaced: [], third_party: [], notes: [] }).severity, "success");
 });
 
 // ------------------------------------------------------------ the glue, against the stand-in frontend
 
-let extensions, api, convertIfOfficial;
+let extensions, api, convertIfOfficial, ACCEPT_LABEL, DECLINE_LABEL;
 
 before(async () => {
   ({ extensions } = await import("./stubs/app.mjs"));
   ({ api } = await import("./stubs/api.mjs"));
-  ({ convertIfOfficial } = await import("../../web/js/hyperlora_convert.js"));
+  ({ convertIfOfficial, ACCEPT_LABEL, DECLINE_LABEL } = await import("../../web/js/hyperlora_convert.js"));
 });
 
 function answerWith(status, body) {
@@ -113,4 +115,44 @@ test("a server error leaves the workflow as it was", async () => {
   const workflow = structuredClone(official);
   assert.equal(await convertIfOfficial(workflow), false);
   assert.deepEqual(workflow, official);
+});
+
+test("the question is asked in a dialog whose buttons say what they do", async () => {
+  class Element {
+    constructor(tag) { Object.assign(this, { tag, style: {}, children: [], attributes: {}, listeners: {} }); }
+    setAttribute(name, value) { this.attributes[name] = value; }
+    append(...children) { children.forEach((child) => { child.parent = this; }); this.children.push(...children); }
+    addEventListener(name, listener) { this.listeners[name] = listener; }
+    remove() { this.parent.children = this.parent.children.filter((child) => child !== this); }
+    *walk() { yield this; for (const child of this.children) yield* child.walk(); }
+  }
+  const body = new Element("body");
+  globalThis.document = { body, createElement: (tag) => new Element(tag) };
+  globalThis.confirm = () => { throw new Error("the page's own dialog must be used"); };
+  const converted = { nodes: [{ id: 3, type: "HyperLoRAApply" }], links: [] };
+  answerWith(200, { workflow: converted, report: { replaced: [{}], third_party: [], notes: [] } });
+  try {
+    for (const [label, expected] of [[ACCEPT_LABEL, true], [DECLINE_LABEL, false]]) {
+      const workflow = structuredClone(official);
+      const answer = convertIfOfficial(workflow);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      const buttons = [...body.walk()].filter((e) => e.tag === "button");
+      assert.deepEqual(buttons.map((b) => b.textContent), [DECLINE_LABEL, ACCEPT_LABEL]);
+      assert.ok([...body.walk()].some((e) => e.attributes.role === "dialog"));
+      buttons.find((b) => b.textContent === label).listeners.click();
+      assert.equal(await answer, expected);
+      assert.equal(body.children.length, 0); // the dialog is gone
+    }
+    const { settings } = await import("./stubs/app.mjs");
+    settings["Comfy.Locale"] = "zh";
+    const answer = convertIfOfficial(structuredClone(official));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const labels = [...body.walk()].filter((e) => e.tag === "button").map((b) => b.textContent);
+    assert.deepEqual(labels, ["不转换，直接打开", "转换为 HyperLoRA for ComfyUI 节点"]);
+    [...body.walk()].find((e) => e.textContent === labels[0]).listeners.click();
+    assert.equal(await answer, false);
+    delete settings["Comfy.Locale"];
+  } finally {
+    delete globalThis.document;
+  }
 });

@@ -5,8 +5,10 @@ import { test } from "node:test";
 import {
   boxPercent,
   comboOptions,
+  contrastRatio,
   faceCount,
   faceForKey,
+  faceNumberPx,
   fitImages,
   stackingOrder,
   summarizeSetup,
@@ -115,4 +117,17 @@ test("list choices are read in both /object_info formats", () => {
   assert.equal(comboOptions(["INT", { default: 1 }]), null);
   assert.equal(comboOptions(["COMBO", {}]), null);
   assert.equal(comboOptions(undefined), null);
+});
+
+test("face numbers grow with the shown picture, as the drawn ones do (side / 25), never under 12 px", () => {
+  assert.equal(faceNumberPx(1000, 500), 40);
+  assert.equal(faceNumberPx(300, 600), 24);
+  assert.equal(faceNumberPx(100, 80), 12);
+  assert.equal(faceNumberPx(undefined, undefined), 12);
+});
+
+test("contrast ratios follow WCAG's formula", () => {
+  assert.equal(contrastRatio("#000000", "#ffffff"), 21);
+  assert.equal(contrastRatio("#777777", "#777777"), 1);
+  assert.ok(Math.abs(contrastRatio("#767676", "#ffffff") - 4.54) < 0.01); // the known 4.5:1 grey
 });

@@ -71,9 +71,31 @@ test("choosing another identity shows its face; a missing thumbnail says so", ()
   combo.value = "b.safetensors";
   combo.callback("b.safetensors");
   assert.match(image.src, /name=b\.safetensors/);
+  api.fetchApi = undefined;
   image.onerror();
   assert.equal(image.style.display, "none");
-  assert.match(note.textContent, /No face thumbnail/);
+  assert.equal(note.textContent, identities.NO_PICTURE_TEXT);
+  assert.match(note.textContent, /Mix Identities/);
+  node.onRemoved();
+});
+
+test("a missing picture shows the server's reason, unless another identity was chosen meanwhile", async () => {
+  const node = loadNode("a.safetensors", ["a.safetensors", "b.safetensors"]);
+  const [image, note] = node.domWidgets[0].element.children;
+  const asked = [];
+  api.fetchApi = async (route) => {
+    asked.push(route);
+    return { ok: false, json: async () => ({ error: "The identity 'a.safetensors' was not found." }) };
+  };
+  image.onerror();
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.deepEqual(asked, ["/hyperlora/identity_thumbnail?name=a.safetensors"]);
+  assert.equal(note.textContent, "The identity 'a.safetensors' was not found.");
+  image.onerror();  // its answer arrives after the user picked b: b's text must not be overwritten
+  node.widgets[0].value = "b.safetensors";
+  node.widgets[0].callback("b.safetensors");
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(note.textContent, "");
   node.onRemoved();
 });
 

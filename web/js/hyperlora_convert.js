@@ -13,12 +13,67 @@ function isRegistered(type) {
   return registered ? type in registered : false; // unknown: our pack never registers these names
 }
 
+export const ACCEPT_LABEL = "Convert to HyperLoRA for ComfyUI";
+export const DECLINE_LABEL = "Open without converting";
+// The buttons in the frontend's language where we have it (Settings > Comfy > Locale); English otherwise.
+export const BUTTON_LABELS = {
+  en: [ACCEPT_LABEL, DECLINE_LABEL],
+  zh: ["转换为 HyperLoRA for ComfyUI 节点", "不转换，直接打开"],
+};
+
+export function buttonLabels() {
+  const locale = String(app.extensionManager?.setting?.get?.("Comfy.Locale") ?? "en").toLowerCase();
+  return BUTTON_LABELS[locale.split("-")[0]] ?? BUTTON_LABELS.en;
+}
+
+// A dialog of our own: the frontend's confirm dialog labels its button "Confirm" and takes no other label,
+// and the user should read what the button does. Without a page (tests) the browser's confirm() asks.
 async function ask(message) {
-  const dialog = app.extensionManager?.dialog;
-  if (typeof dialog?.confirm === "function") {
-    return Boolean(await dialog.confirm({ title: "HyperLoRA", message, type: "default" }));
-  }
-  return globalThis.confirm ? globalThis.confirm(message) : false;
+  const body = globalThis.document?.body;
+  if (typeof body?.append !== "function") return globalThis.confirm ? globalThis.confirm(message) : false;
+  return new Promise((resolve) => {
+    const overlay = document.createElement("div");
+    overlay.style.cssText = "position:fixed;inset:0;z-index:10000;display:flex;align-items:center;"
+      + "justify-content:center;background:rgba(0,0,0,0.5)";
+    const box = document.createElement("div");
+    box.setAttribute("role", "dialog");
+    box.setAttribute("aria-modal", "true");
+    box.setAttribute("aria-label", "HyperLoRA: convert this workflow?");
+    box.style.cssText = "max-width:520px;margin:16px;padding:16px 20px;border-radius:8px;background:#222;"
+      + "color:#eee;font:14px/1.45 sans-serif;box-shadow:0 8px 32px rgba(0,0,0,0.6)";
+    const title = document.createElement("div");
+    title.textContent = "HyperLoRA";
+    title.style.cssText = "font-weight:bold;margin-bottom:8px";
+    const text = document.createElement("p");
+    text.textContent = message;
+    text.style.cssText = "margin:0 0 16px";
+    const row = document.createElement("div");
+    row.style.cssText = "display:flex;gap:12px;justify-content:flex-end;flex-wrap:wrap";
+    const finish = (answer) => {
+      overlay.remove();
+      resolve(answer);
+    };
+    const button = (label, answer, primary) => {
+      const element = document.createElement("button");
+      element.type = "button";
+      element.textContent = label;
+      element.style.cssText = "padding:6px 14px;border-radius:6px;cursor:pointer;font:14px sans-serif;"
+        + (primary ? "background:#2b6cb0;color:#fff;border:1px solid #2b6cb0" : "background:#333;color:#eee;"
+          + "border:1px solid #666");
+      element.addEventListener("click", () => finish(answer));
+      return element;
+    };
+    const [acceptLabel, declineLabel] = buttonLabels();
+    const accept = button(acceptLabel, true, true);
+    row.append(button(declineLabel, false, false), accept);
+    box.append(title, text, row);
+    overlay.append(box);
+    overlay.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") finish(false);
+    });
+    body.append(overlay);
+    accept.focus?.();
+  });
 }
 
 function notify({ severity, summary, detail }) {

@@ -26,9 +26,9 @@ export function officialTypesToConvert(workflow, isRegistered) {
 /** The question put to the user before converting. */
 export function offerMessage(types) {
   return (
-    `This workflow was made with the official ComfyUI-HyperLoRA pack (${types.join(", ")}), which is ` +
-    "not installed. Convert it to HyperLoRA for ComfyUI? Positions, links and settings are kept; " +
-    "nothing is saved until you save the workflow."
+    `This workflow was made with the official ComfyUI-HyperLoRA pack (${types.length} kind(s) of its nodes), ` +
+    "which is not installed, so those nodes would show as missing. Convert it to HyperLoRA for ComfyUI? " +
+    "Positions, links and settings are kept; nothing is saved until you save the workflow."
   );
 }
 
@@ -50,17 +50,18 @@ export function reportNotice(report) {
   const replaced = report?.replaced?.length ?? 0;
   const others = report?.third_party ?? [];
   const lines = others.map((entry) => {
-    const alternative = entry.alternative ? `: ${entry.alternative}` : "";
-    return `${entry.type} (${entry.pack})${alternative}`;
+    const instead = entry.alternative ? ` (or use ${entry.alternative} instead)` : "";
+    return `${entry.type}, from the pack ${entry.pack}${instead}`;
   });
   const notes = (report?.notes ?? []).map((note) => (note.node == null ? note.text : `node ${note.node}: ${note.text}`));
   const detail = [
-    ...(lines.length ? ["Still needs nodes of other packs:", ...lines] : ["Needs only core ComfyUI and HyperLoRA."]),
+    ...(lines.length ? ["Still needs these nodes of other packs (install them to run it):", ...lines]
+      : ["It runs with ComfyUI and this pack alone."]),
     ...(notes.length ? ["", ...notes] : []),
   ].join("\n");
   return {
     severity: lines.length ? "warn" : "success",
-    summary: `Converted ${replaced} HyperLoRA node(s) to HyperLoRA for ComfyUI`,
+    summary: `Workflow converted: ${replaced} node(s) of the official HyperLoRA pack replaced by this pack's`,
     detail,
   };
 }

@@ -8,11 +8,13 @@
 // `preview` the saved detection image ({filename, subfolder, type}, as /view takes it).
 import { app } from "../../../scripts/app.js";
 import { api } from "../../../scripts/api.js";
-import { faceCount, faceForKey, fitImages, boxPercent, stackingOrder } from "./hyperlora_logic.js";
+import { faceCount, faceForKey, faceNumberPx, fitImages, boxPercent, stackingOrder } from "./hyperlora_logic.js";
 
 const FACE_PICKING_NODES = ["HyperLoRAEncodeFace"];
 const HINT_IDLE = "Run the node: the faces it finds appear here to click.";
 const HINT_READY = "Click a face (or focus here and press its number) to use it in every photo.";
+const HINT_FAILED = "The last run of this node stopped with an error, so there are no faces to pick. Fix what "
+  + "the error says and run again.";
 const GAP_PX = 4;
 const MIN_HEIGHT_EMPTY = 28;
 const MIN_HEIGHT_FACES = 180;
@@ -48,7 +50,7 @@ class FacePicker {
     this.element.className = "hyperlora-face-picker";
     this.element.tabIndex = 0;
     this.element.style.cssText = "display:flex;flex-direction:column;gap:2px;width:100%;height:100%;"
-      + "box-sizing:border-box;font:11px sans-serif;color:#bbb;outline-offset:-2px;overflow:hidden";
+      + "box-sizing:border-box;font:12px/1.3 sans-serif;color:#ccc;outline-offset:-2px;overflow:hidden";
     this.hint = document.createElement("div");
     this.hint.textContent = HINT_IDLE;
     this.gallery = document.createElement("div");
@@ -59,12 +61,15 @@ class FacePicker {
     globalThis.ResizeObserver && new ResizeObserver(() => this.layout()).observe(this.gallery);
   }
 
-  show(faces, legacyImages) {
+  // `summary`: the node's own text about the result it returned (it comes with the result, also when ComfyUI
+  // answers from its cache), so what the node says always matches what it returned.
+  show(faces, legacyImages, summary) {
     this.faces = (faces ?? []).map((entry) => ({ ...entry, preview: entry.preview ?? legacyImages?.[entry.image] }))
       .filter((entry) => entry.preview && entry.width > 0 && entry.height > 0);
     this.frames = this.faces.map((entry) => this.frame(entry));
     this.gallery.replaceChildren(...this.frames);
-    this.hint.textContent = faceCount(this.faces) ? HINT_READY : HINT_IDLE;
+    const next = faceCount(this.faces) ? HINT_READY : HINT_IDLE;
+    this.hint.textContent = typeof summary === "string" && summary ? `${summary} ${next}` : next;
     this.layout();
     this.highlight();
     const needed = this.node.computeSize?.()?.[1]; // room for the previews; never shrink the node
@@ -90,7 +95,7 @@ class FacePicker {
       button.textContent = String(index);
       button.style.cssText = `position:absolute;left:${box.left}%;top:${box.top}%;width:${box.width}%;`
         + `height:${box.height}%;margin:0;padding:0 2px;box-sizing:border-box;background:transparent;`
-        + "border:2px solid rgba(255,255,255,0.7);color:#fff;font:bold 11px sans-serif;text-align:left;"
+        + "border:2px solid rgba(255,255,255,0.7);color:#fff;font:bold 12px sans-serif;text-align:left;"
         + "vertical-align:top;display:flex;align-items:flex-start;cursor:pointer;text-shadow:0 0 2px #000";
       button.addEventListener("pointerdown", (event) => event.stopPropagation()); // not a node drag
       button.addEventListener("click", (event) => {
@@ -109,7 +114,14 @@ class FacePicker {
     this.frames.forEach((frame, i) => {
       frame.style.width = `${sizes[i].width}px`;
       frame.style.height = `${sizes[i].height}px`;
+      const numberPx = `${faceNumberPx(sizes[i].width, sizes[i].height)}px`;
+      for (const button of frame.querySelectorAll?.("button[data-face]") ?? []) button.style.fontSize = numberPx;
     });
+  }
+
+  failed() {
+    this.show([], undefined, undefined);
+    this.hint.textContent = HINT_FAILED;
   }
 
   highlight() {
@@ -140,12 +152,19 @@ class FacePicker {
 
 app.registerExtension({
   name: "hyperlora.face_picking",
+  setup() {
+    // A failed run returned nothing: the faces of the run before must not stay up as if they were its result.
+    api.addEventListener?.("execution_error", ({ detail }) => {
+      const node = app.graph?.getNodeById?.(detail?.node_id);
+      node?.hyperloraFacePicker?.failed();
+    });
+  },
   beforeRegisterNodeDef(nodeType, nodeData) {
     if (!FACE_PICKING_NODES.includes(nodeData.name)) return;
     const onExecuted = nodeType.prototype.onExecuted;
     nodeType.prototype.onExecuted = function (message) {
       onExecuted?.apply(this, arguments);
-      this.hyperloraFacePicker?.show(message?.hyperlora_faces, message?.images);
+      this.hyperloraFacePicker?.show(message?.hyperlora_faces, message?.images, message?.hyperlora_summary?.[0]);
     };
   },
   nodeCreated(node) {

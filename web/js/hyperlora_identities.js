@@ -9,6 +9,10 @@ import { comboOptions } from "./hyperlora_logic.js";
 export const LOAD_NODE = "HyperLoRALoadIdentity";
 export const THUMBNAIL_ROUTE = "/hyperlora/identity_thumbnail";
 const THUMBNAIL_PX = 128;
+// An identity without a stored picture is fine (a mix of identities has no single face); the server's answer
+// says which case it is when it can be read.
+export const NO_PICTURE_TEXT = "No face picture is stored with this identity (identities made by HyperLoRA Mix "
+  + "Identities have none). It loads and works as usual.";
 const POLL_MS = 1000; // catches values set without a callback (loading a workflow, the Vue renderer)
 
 let version = 0; // bumped after a save, so an overwritten identity's face is fetched again
@@ -16,6 +20,18 @@ let version = 0; // bumped after a save, so an overwritten identity's face is fe
 export function thumbnailUrl(name) {
   const route = `${THUMBNAIL_ROUTE}?name=${encodeURIComponent(name)}&v=${version}`;
   return typeof api.apiURL === "function" ? api.apiURL(route) : `/api${route}`;
+}
+
+// The server's reason (no picture stored, or the file is gone) replaces the general text while still current.
+async function explainMissingPicture(name, isCurrent, note) {
+  if (typeof api.fetchApi !== "function") return;
+  try {
+    const response = await api.fetchApi(`${THUMBNAIL_ROUTE}?name=${encodeURIComponent(name)}`);
+    const reason = (await response.json())?.error;
+    if (typeof reason === "string" && reason && isCurrent()) note.textContent = reason;
+  } catch {
+    // the general text stays: it is true for the usual case
+  }
 }
 
 function identityWidget(node) {
@@ -27,7 +43,7 @@ export function attachThumbnail(node) {
   if (!combo || typeof node.addDOMWidget !== "function") return null;
   const element = document.createElement("div");
   element.style.cssText = "display:flex;flex-direction:column;align-items:center;justify-content:center;"
-    + "font:10px sans-serif;color:#999;overflow:hidden";
+    + "font:12px/1.3 sans-serif;color:#ccc;text-align:center;padding:0 6px;overflow:hidden";
   const image = document.createElement("img");
   image.alt = "face of the chosen identity";
   image.style.cssText = `max-width:100%;max-height:${THUMBNAIL_PX}px;object-fit:contain;border-radius:4px`;
@@ -58,7 +74,8 @@ export function attachThumbnail(node) {
     image.style.display = "";
     image.onerror = () => {
       image.style.display = "none";
-      note.textContent = "No face thumbnail for this identity.";
+      note.textContent = NO_PICTURE_TEXT;
+      explainMissingPicture(name, () => shown === name, note);
     };
     image.src = thumbnailUrl(name);
   };

@@ -117,3 +117,21 @@ export function comboOptions(spec) {
   const options = spec[1]?.options;
   return spec[0] === "COMBO" && Array.isArray(options) ? options : null;
 }
+
+/** Font size (px) of the face numbers on a preview shown w x h px: they scale with the picture, as the numbers
+ * drawn into the detection preview do (side / 25), and never drop below a readable 12 px. */
+export function faceNumberPx(width, height) {
+  const side = Math.max(Number(width) || 0, Number(height) || 0);
+  return Math.max(12, Math.round(side / 25));
+}
+
+/** WCAG contrast ratio of two "#rrggbb" colours (1..21); 4.5 is the bar for body text. */
+export function contrastRatio(foreground, background) {
+  const luminance = (hex) => {
+    const channels = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255)
+      .map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+    return 0.2126 * channels[0] + 0.7152 * channels[1] + 0.0722 * channels[2];
+  };
+  const [light, dark] = [luminance(foreground), luminance(background)].sort((a, b) => b - a);
+  return (light + 0.05) / (dark + 0.05);
+}

@@ -11,6 +11,13 @@ const SETUP_NODES = {
   HyperLoRACLIPVisionLoader: ["clip"],
 };
 
+// Readable on the node's own background in both renderers: 12 px, and colours that keep WCAG's 4.5:1 on the
+// dark node colour; the status draws its own dark panel, so a light theme cannot wash it out.
+export const STATUS_STYLE = {
+  fontPx: 12, panel: "#1e1e1e", ok: "#8fdc8f", missing: "#ff9d9d", neutral: "#d0d0d0", link: "#8cc8ff",
+};
+const LINE_PX = 15; // 12 px at line-height 1.25: the height scripts/node_sizes.json was measured with
+
 let pendingReport = null;
 
 // One request per page load shared by every loader node; "check again" asks anew.
@@ -34,18 +41,23 @@ function line(text, color) {
 }
 
 async function showStatus(node, element, components, refresh) {
-  element.replaceChildren(line("Checking model files...", "#999"));
+  element.replaceChildren(line("Checking model files...", STATUS_STYLE.neutral));
   let rows;
   try {
     const summary = summarizeSetup(await fetchReport(refresh), components);
     rows = summary.lines.map((entry) => line(`${entry.ok ? "\u2713" : "\u2717"} ${entry.text}`,
-      entry.ok ? "#8c8" : "#f88"));
+      entry.ok ? STATUS_STYLE.ok : STATUS_STYLE.missing));
   } catch (error) {
-    rows = [line(`Could not check the model files: ${error.message}`, "#f88")];
+    rows = [line(`Could not check the model files: ${error.message}`, STATUS_STYLE.missing)];
   }
   const again = document.createElement("button");
+  again.type = "button";
   again.textContent = "check again";
-  again.style.cssText = "margin-top:2px;font-size:10px;cursor:pointer";
+  // Every property set: Nodes 2.0's stylesheet resets buttons to transparent and borderless, which hid it.
+  again.style.cssText = `display:inline-block;margin-top:2px;padding:0 6px;font:${STATUS_STYLE.fontPx}px/1.25 `
+    + `sans-serif;color:${STATUS_STYLE.link};background:#2a2a2a;border:1px solid ${STATUS_STYLE.link};`
+    + "border-radius:4px;text-decoration:underline;cursor:pointer;pointer-events:auto";
+  again.addEventListener("pointerdown", (event) => event.stopPropagation()); // a click, not a node drag
   again.onclick = () => showStatus(node, element, components, true);
   element.replaceChildren(...rows, again);
   const needed = node.computeSize?.()?.[1]; // grow the node so every line shows; never shrink it
@@ -59,13 +71,16 @@ app.registerExtension({
     const components = SETUP_NODES[node.comfyClass];
     if (!components || !node.addDOMWidget) return;
     const element = document.createElement("div");
-    element.style.cssText = "font-size:10px;line-height:1.3;font-family:sans-serif;overflow:auto";
+    element.style.cssText = `font-size:${STATUS_STYLE.fontPx}px;line-height:1.25;font-family:sans-serif;`
+      + `overflow:auto;padding:0 4px;border-radius:4px;background:${STATUS_STYLE.panel};pointer-events:auto`;
     const widget = node.addDOMWidget("setup_status", "hyperlora_setup_status", element, {
       serialize: false,
       hideOnZoom: true,
       getValue: () => "",
       setValue: () => {},
-      getMinHeight: () => Math.min(10 + 15 * Math.max(element.children.length, 1), 160),
+      // One line per row and the button; the example workflows are spaced for this height, and a longer
+      // list scrolls inside the panel (the button stays reachable).
+      getMinHeight: () => Math.min(10 + LINE_PX * Math.max(element.children.length, 1), 160),
     });
     widget.serialize = false; // status only: must not shift the node's saved widget values
     showStatus(node, element, components, false);
