@@ -42,7 +42,6 @@ async def handle_thumbnail(request):
     from aiohttp import web
 
     from ..hyperlora_core.library.identity_file import identity_relative_path
-    from ..hyperlora_core.validate import shown
 
     name = request.query.get("name", "")
     try:
