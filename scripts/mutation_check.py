@@ -215,6 +215,11 @@ MUTANTS = [
       "    return []", "tests/test_comfyui_support.py", "a core without a needed wrapper is taken as supported"),
     m("nodes/templates_route.py", '        elif f"{name}_comfyui-{series}" not in names:', "        else:",
       "tests/test_templates_route.py", "the template browser lists a plain file beside its variant for the release"),
+    m("nodes/templates_route.py", "    templates[pack] = titled(templates[pack], release)",
+      "    templates[pack] = listed(templates[pack], release)", "tests/test_templates_route.py",
+      "the template browser shows file names instead of titles"),
+    m("nodes/templates_route.py", "if title(name) == shown and name != shown", "if name == shown",
+      "tests/test_templates_route.py", "a listed title leads to no file"),
     # ---- the first hour (issue 26)
     m("nodes/encode.py", "    if skipped:\n", "    if False:\n", "tests/test_nodes_pipeline.py",
       "Encode Face's text leaves out the photos it skipped"),

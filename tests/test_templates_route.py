@@ -30,7 +30,28 @@ def test_each_release_lists_exactly_its_workflows_quick_start_first(route, relea
     shown = route.listed(list(reversed(NAMES)), release)  # core's order is the disk's: any order
     expected = [path.stem for path in sorted(OUT_DIR.glob("*.json")) if workflow_releases(path, [release])]
     assert sorted(shown) == expected
-    assert shown[0] == "hyperlora_one_photo" and shown[1:] == sorted(shown[1:])
+    assert shown[0] == "hyperlora_one_photo"  # the quick start first, the rest as TITLES orders them
+    assert [route.family(name) for name in shown] == [name for name in route.TITLES if name in map(route.family, shown)]
+
+
+def test_every_shipped_workflow_has_its_own_title_that_a_file_name_and_a_url_take(route):
+    families = {route.family(name) for name in NAMES}
+    assert families == set(route.TITLES), "a shipped workflow without a title (or a title without a workflow)"
+    titles = list(route.TITLES.values())
+    assert len(set(titles)) == len(titles)
+    for title in titles:  # saved under this name by the frontend; fetched as /api/workflow_templates/<pack>/<title>.json
+        assert route.TITLE_CHARACTERS.match(title) and len(title) <= 60, title
+        assert title.startswith("HyperLoRA ") and "hyperlora_" not in title
+
+
+@pytest.mark.parametrize("release", supported_releases())
+def test_each_listed_title_leads_to_the_file_of_that_release(route, release):
+    for shown in route.titled(NAMES, release):
+        name = route.file_behind(shown, NAMES, release)
+        assert name in NAMES and workflow_releases(OUT_DIR / f"{name}.json", [release]), (shown, name)
+        assert route.title(name) == shown
+    assert route.file_behind("hyperlora_one_photo", NAMES, release) is None  # a file's own name: core serves it
+    assert route.file_behind("../README", NAMES, release) is None
 
 
 def test_the_0_3_refine_variant_is_offered_on_0_3_only(route):
@@ -46,5 +67,6 @@ def test_only_our_entry_of_cores_answer_is_rewritten(route):
     body = json.dumps({"other_pack": ["z", "a_comfyui-0.3"], route.PACK_FOLDER: ["b", "hyperlora_one_photo",
                                                                                   "b_comfyui-0.3"]}).encode()
     answer = json.loads(route.rewritten(body, "0.3.64"))
-    assert answer == {"other_pack": ["z", "a_comfyui-0.3"], route.PACK_FOLDER: ["hyperlora_one_photo", "b_comfyui-0.3"]}
+    assert answer == {"other_pack": ["z", "a_comfyui-0.3"],
+                      route.PACK_FOLDER: [route.TITLES["hyperlora_one_photo"], "b_comfyui-0.3"]}
     assert route.rewritten(json.dumps({"other_pack": ["z"]}).encode(), "0.3.64") is None

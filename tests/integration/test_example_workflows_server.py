@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -18,6 +19,7 @@ from scripts.build_example_workflows import EXAMPLES, OUT_DIR
 from tests.integration.conftest import (
     COMFYUI_PATH,
     PACK_DIR_NAME,
+    comfyui_release,
     for_this_release,
     install_pack,
     running_comfyui,
@@ -132,13 +134,35 @@ def test_the_server_knows_every_node_type_used(server):
         assert unknown == set(), f"{example.name}: {unknown}"
 
 
+def templates_route():
+    """nodes/templates_route.py on its own: the titles and the rule the server's answer must follow."""
+    import importlib.util
+
+    from tests.integration.conftest import PACK_ROOT
+
+    spec = importlib.util.spec_from_file_location("templates_route_for_server", PACK_ROOT / "nodes" / "templates_route.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_comfyui_lists_them_as_templates_of_the_pack(server):
+    """The template browser's list: this release's workflows only, by title, the quick start first; each title
+    fetches its workflow and thumbnail (what the frontend asks for), and a file's own name still works."""
     base_url, _, _ = server
     templates = get_json(f"{base_url}/workflow_templates")
+    route = templates_route()
     for_here = [path.stem for path in sorted(OUT_DIR.glob("*.json")) if not for_this_release(path)]
-    assert sorted(templates[PACK_DIR_NAME]) == for_here  # this release's files: no variant for another series
-    assert templates[PACK_DIR_NAME][0] == "hyperlora_one_photo"  # the quick start first
+    behind = {route.file_behind(shown, for_here, comfyui_release()): shown for shown in templates[PACK_DIR_NAME]}
+    assert sorted(behind) == for_here  # this release's files, each under its title: no variant for another series
+    assert list(map(route.title, behind)) == templates[PACK_DIR_NAME]
+    assert templates[PACK_DIR_NAME][0] == "HyperLoRA quick start - one face photo"
     assert get_json(f"{base_url}/api/workflow_templates") == templates  # the frontend's path
+    for name, shown in behind.items():
+        url = f"{base_url}/api/workflow_templates/{PACK_DIR_NAME}/{urllib.parse.quote(shown)}"
+        assert get_json(url + ".json") == json.loads((OUT_DIR / f"{name}.json").read_text(encoding="utf-8"))
+        with urllib.request.urlopen(url + ".jpg", timeout=30) as answer:
+            assert answer.read() == (OUT_DIR / f"{name}.jpg").read_bytes()
     served = get_json(f"{base_url}/api/workflow_templates/{PACK_DIR_NAME}/{EXAMPLES[0].name}.json")
     assert served == json.loads((OUT_DIR / f"{EXAMPLES[0].name}.json").read_text(encoding="utf-8"))
 
