@@ -15,7 +15,13 @@ import importlib.util
 import pytest
 
 from scripts.build_example_workflows import OUT_DIR
-from tests.integration.conftest import PACK_DIR_NAME, PACK_ROOT, comfyui_release, install_pack, running_comfyui
+from tests.integration.conftest import (
+    PACK_DIR_NAME,
+    PACK_ROOT,
+    comfyui_release,
+    install_pack,
+    running_comfyui,
+)
 from tests.integration.log_checks import assert_no_problems_of_ours
 from tests.integration.test_web_extension import CHROMIUM, prepare_frontend, run_browser, skip_reason
 
