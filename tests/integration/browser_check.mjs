@@ -78,9 +78,29 @@ await step("setup", async () => {
     const rect = element.getBoundingClientRect();
     return element.isConnected && rect.width > 0 && rect.height > 0;
   });
+  // What the browser renders for each piece of text in the status (computed styles, not our constants): font
+  // size, colour and the first opaque background behind it; the Python test computes the contrast.
+  const rendered = await page.evaluate(() => {
+    const element = window.hlLoader.widgets.find((w) => w.name === "setup_status").element;
+    const backdrop = (node) => {
+      for (let at = node; at && at.nodeType === 1; at = at.parentElement) {
+        const colour = getComputedStyle(at).backgroundColor;
+        if (colour && !/rgba\(.*,\s*0\)$/.test(colour) && colour !== "transparent") return colour;
+      }
+      return null;
+    };
+    return [...element.querySelectorAll("*")].filter((node) => [...node.childNodes]
+      .some((child) => child.nodeType === 3 && child.textContent.trim())).map((node) => {
+      const style = getComputedStyle(node);
+      const rect = node.getBoundingClientRect();
+      return { text: node.textContent.slice(0, 60), tag: node.tagName, fontSize: style.fontSize, color: style.color,
+        background: backdrop(node), visible: rect.width > 0 && rect.height > 0 && style.visibility !== "hidden"
+          && Number(style.opacity) > 0 };
+    });
+  });
   await page.getByRole("button", { name: "check again" }).click({ timeout: 10000 });
   await sleep(200);
-  return { widgets, found, serialized, shown, afterRecheck: await settled() };
+  return { widgets, found, serialized, shown, rendered, afterRecheck: await settled() };
 });
 
 // Face picking: the Encode node gets an "executed" message like the server sends; then real mouse

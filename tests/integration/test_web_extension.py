@@ -327,6 +327,40 @@ def test_loader_node_shows_setup_status_from_the_server(browser):
     assert f"\u2713 HyperLoRA checkpoint: {VARIANT}" not in after, after
 
 
+def contrast(foreground: str, background: str) -> float:
+    """WCAG 2 contrast ratio of two CSS rgb()/rgba() colours (the foreground's alpha over the background)."""
+    def channels(css):
+        values = [float(v) for v in re.findall(r"[\d.]+", css)]
+        return values[:3], (values[3] if len(values) > 3 else 1.0)
+
+    def luminance(rgb):
+        linear = [c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    (fg, alpha), (bg, _) = channels(foreground), channels(background)
+    fg = [alpha * f + (1 - alpha) * b for f, b in zip(fg, bg)]
+    light, dark = sorted([luminance(fg), luminance(bg)], reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_the_contrast_formula_matches_wcag():
+    assert contrast("rgb(0, 0, 0)", "rgb(255, 255, 255)") == pytest.approx(21.0)
+    assert contrast("rgb(118, 118, 118)", "rgb(255, 255, 255)") == pytest.approx(4.54, abs=0.01)
+    assert contrast("rgba(255, 0, 0, 0)", "rgb(30, 30, 30)") == pytest.approx(1.0)
+
+
+def test_the_setup_status_is_readable_in_this_renderer(browser):
+    """Issue 26: once 10 px red text with a link Nodes 2.0 hid. Measured as the browser renders it: every piece
+    of text (status lines and the 'check again' button) at 12 px or more, visible, at 4.5:1 or better on what
+    is behind it."""
+    rendered = step(browser, "setup")["rendered"]
+    assert any(item["tag"] == "BUTTON" and item["text"] == "check again" for item in rendered), rendered
+    for item in rendered:
+        assert float(item["fontSize"].removesuffix("px")) >= 12, item
+        assert item["visible"] and item["background"], item
+        assert contrast(item["color"], item["background"]) >= 4.5, item
+
+
 def test_click_on_a_face_in_the_picker_picks_it(browser):
     faces = step(browser, "faces")
     print(f"frontend dialogs closed first: {browser.get('closedDialogs', [])}")
