@@ -10,6 +10,9 @@ import {
   officialTypesToConvert,
   replaceInPlace,
   reportNotice,
+  TEXTS,
+  textsFor,
+  upgradeNotice,
 } from "../../web/js/hyperlora_convert_logic.js";
 
 register("./stubs/comfy_loader.mjs", import.meta.url);
@@ -149,10 +152,30 @@ test("the question is asked in a dialog whose buttons say what they do", async (
     await new Promise((resolve) => setTimeout(resolve, 0));
     const labels = [...body.walk()].filter((e) => e.tag === "button").map((b) => b.textContent);
     assert.deepEqual(labels, ["不转换，直接打开", "转换为 HyperLoRA for ComfyUI 节点"]);
+    const question = [...body.walk()].find((e) => e.tag === "p").textContent;
+    assert.match(question, /官方 ComfyUI-HyperLoRA 插件.*6 种节点/); // the offer in Chinese too
     [...body.walk()].find((e) => e.textContent === labels[0]).listeners.click();
     assert.equal(await answer, false);
     delete settings["Comfy.Locale"];
   } finally {
     delete globalThis.document;
+  }
+});
+
+test("the converter's texts follow the frontend's language: Chinese for zh and zh-TW, English otherwise", () => {
+  assert.equal(textsFor("zh"), TEXTS.zh);
+  assert.equal(textsFor("zh-TW"), TEXTS.zh);
+  assert.equal(textsFor("fr"), TEXTS.en);
+  assert.equal(textsFor(null), TEXTS.en);
+  assert.deepEqual(Object.keys(TEXTS.zh).sort(), Object.keys(TEXTS.en).sort()); // nothing left in English
+  const report = { replaced: [{}, {}], third_party: [{ type: "FaceDetailer", pack: "Impact Pack", alternative: null }],
+    notes: [] };
+  const zh = reportNotice(report, TEXTS.zh);
+  assert.equal(zh.summary, "工作流已转换：官方 HyperLoRA 插件的 2 个节点已替换为本插件的节点");
+  assert.match(zh.detail, /^仍需要以下其他插件的节点.*\nFaceDetailer，来自插件 Impact Pack$/s);
+  assert.equal(reportNotice({ replaced: [] }, TEXTS.zh).detail, "只需 ComfyUI 和本插件即可运行。");
+  assert.match(upgradeNotice({ upgraded: [{ node: 4, text: "model input added" }] }, TEXTS.zh).summary, /已将 1 个/);
+  for (const texts of [TEXTS.en, TEXTS.zh]) { // no internal type names of the official pack in the offer
+    assert.doesNotMatch(offerMessage(["HyperLoRAIDCond", "HyperLoRAConfig"], texts), /HyperLoRAIDCond|HyperLoRAConfig/);
   }
 });

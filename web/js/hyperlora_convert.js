@@ -3,7 +3,7 @@
 import { app } from "../../../scripts/app.js";
 import { api } from "../../../scripts/api.js";
 import {
-  offerMessage, officialTypesToConvert, outdatedNodeCount, replaceInPlace, reportNotice, upgradeNotice,
+  offerMessage, officialTypesToConvert, outdatedNodeCount, replaceInPlace, reportNotice, textsFor, upgradeNotice,
 } from "./hyperlora_convert_logic.js";
 
 const ROUTE = "/hyperlora/convert_workflow";
@@ -21,9 +21,12 @@ export const BUTTON_LABELS = {
   zh: ["转换为 HyperLoRA for ComfyUI 节点", "不转换，直接打开"],
 };
 
+function locale() {
+  return String(app.extensionManager?.setting?.get?.("Comfy.Locale") ?? "en").toLowerCase();
+}
+
 export function buttonLabels() {
-  const locale = String(app.extensionManager?.setting?.get?.("Comfy.Locale") ?? "en").toLowerCase();
-  return BUTTON_LABELS[locale.split("-")[0]] ?? BUTTON_LABELS.en;
+  return BUTTON_LABELS[locale().split("-")[0]] ?? BUTTON_LABELS.en;
 }
 
 // A dialog of our own: the frontend's confirm dialog labels its button "Confirm" and takes no other label,
@@ -90,7 +93,8 @@ function notify({ severity, summary, detail }) {
 export async function convertIfOfficial(graphData) {
   const types = officialTypesToConvert(graphData, isRegistered);
   const outdated = outdatedNodeCount(graphData);
-  if (types.length && !(await ask(offerMessage(types)))) return false;
+  const texts = textsFor(locale());
+  if (types.length && !(await ask(offerMessage(types, texts)))) return false;
   if (!types.length && !outdated) return false;
   try {
     const response = await api.fetchApi(ROUTE, {
@@ -101,11 +105,10 @@ export async function convertIfOfficial(graphData) {
     const answer = await response.json().catch(() => ({}));
     if (!response.ok) throw new Error(answer.error || `the server answered ${response.status}`);
     replaceInPlace(graphData, answer.workflow);
-    notify(types.length ? reportNotice(answer.report) : upgradeNotice(answer.report));
+    notify(types.length ? reportNotice(answer.report, texts) : upgradeNotice(answer.report, texts));
     return true;
   } catch (error) {
-    const what = types.length ? "converted" : "upgraded";
-    notify({ severity: "error", summary: `HyperLoRA: the workflow could not be ${what}`, detail: error.message });
+    notify({ severity: "error", summary: texts.failed(types.length ? "converted" : "upgraded"), detail: error.message });
     return false;
   }
 }
