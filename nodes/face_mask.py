@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from ..hyperlora_core.face.mask import GROW_UNITS, SELECTIONS, SHAPES, choose_faces, face_size, faces_mask
-from .images import save_temp_previews, to_image_batch, to_pil_list
+from .images import to_image_batch, to_pil_list
 from .loaders import face_dependencies
 from .types import CATEGORY
 from .v3 import FaceAnalyzer, check_booleans, check_choices, io, output, schema
@@ -103,5 +103,6 @@ class HyperLoRAFaceMask(io.ComfyNode):
                         f"leaves no mask).")
                 masks.append(mask)
                 previews.append(mask_preview(pil, mask, found, chosen))
-        ui = {"images": save_temp_previews(previews, prefix="hyperlora_face_mask")}
-        return io.NodeOutput(torch.stack(masks), count, to_image_batch(previews), ui=ui)
+        # The preview goes out through its output only (the workflows show it in a Preview Image): shown on this
+        # node as well, it made the node grow over the next one after a run.
+        return io.NodeOutput(torch.stack(masks), count, to_image_batch(previews))

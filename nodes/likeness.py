@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .images import save_temp_previews, to_image_batch, to_pil_list
+from .images import to_image_batch, to_pil_list
 from .loaders import face_dependencies
 from .types import CATEGORY
 from .v3 import Coeffs, Face, FaceAnalyzer, io, output, schema
@@ -89,5 +89,7 @@ class HyperLoRALikeness(io.ComfyNode):
         results, ranked, previews, text = measure(images, face_analyzer, reference, top_k)
         lines = [f"image {n}: {r.score:.3f}" + (f" ({r.note})" if r.note else "")
                  for n, r in enumerate(results, start=1)]
-        ui = {"text": [text, *lines], "images": save_temp_previews(previews, "hyperlora_likeness")}
+        # The scores are written on the node; the scored images go out through 'preview' only (the workflows show
+        # them in a Preview Image): shown on this node as well, they made it grow over the next node after a run.
+        ui = {"text": [text, *lines]}
         return io.NodeOutput([r.score for r in results], ranked, to_image_batch(previews), text, ui=ui)

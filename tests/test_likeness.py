@@ -151,7 +151,7 @@ def test_likeness_node_scores_ranks_previews_and_shows_text(comfy, nodes):  # no
     best_two = sorted(range(4), key=lambda i: -scores[i])[:2]
     assert torch.equal(ranked, generated[best_two])
     assert preview.shape == generated.shape and "image 3" in summary
-    assert any("no face found" in line for line in out["ui"]["text"]) and len(out["ui"]["images"]) == 4
+    assert any("no face found" in line for line in out["ui"]["text"]) and "images" not in out["ui"]
     assert mapping["HyperLoRALikeness"].OUTPUT_IS_LIST == [True, False, False, False]
 
     (coefficients,) = comfy.node("HyperLoRAPredictCoefficients").predict(hyperlora, face, "")

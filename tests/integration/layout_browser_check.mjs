@@ -3,7 +3,9 @@
 // Usage: node layout_browser_check.mjs config.json
 //
 // config: { url, chromium, profileDir, timeoutMs, renderer: "classic" | "nodes2", lang, viewport,
-//           workflows: [{ name, path }] }
+//           workflows: [{ name, path, outputs }] }
+// outputs (optional): {node id: the ui output the server sent for it after a run}; each node gets it as an
+// "executed" message, as the page would during a run, before the layout is measured (the layout after a run).
 // For each workflow, once its images and our setup status have settled: per node its id, type and box
 // [x, y, width, height] in canvas units, title bar included. Classic: from node.pos and node.size (what
 // the canvas draws). Nodes 2.0: from the node's DOM element (sized by its content), mapped to the canvas.
@@ -22,11 +24,19 @@ await step("load", async () => {
 report.unsupported = nodes2Unsupported(config, report.steps.load);
 if (report.unsupported) await finish(null);
 
-for (const { name, path } of config.workflows) {
+for (const { name, path, outputs } of config.workflows) {
   await step(name, async () => {
     const workflow = JSON.parse(fs.readFileSync(path, "utf8"));
     await page.evaluate((graph) => window.app.loadGraphData(graph), workflow);
     await closeDialogs(page, report);
+    if (outputs) {
+      await page.evaluate(async (results) => {
+        const { api } = await import("/scripts/api.js");
+        for (const [id, output] of Object.entries(results)) {
+          api.dispatchCustomEvent("executed", { node: id, display_node: id, output, prompt_id: "layout-after-run" });
+        }
+      }, outputs);
+    }
     // Everything on screen at a zoom that keeps Nodes 2.0 at full detail (it hides widgets when far out).
     await page.evaluate(() => {
       const canvas = window.app.canvas;
@@ -68,7 +78,12 @@ function measure(renderer) {
     pending,
     nodes: nodes.map((node) => {
       const entry = { id: node.id, type: node.type, title: node.title,
-        widgets: (node.widgets ?? []).map((w) => ({ name: w.name, value: plain(w.value) })) };
+        widgets: (node.widgets ?? []).map((w) => ({ name: w.name, value: plain(w.value) })),
+        // text our DOM widgets hold beyond what they show (scrolled or cut off), per widget
+        hidden: Object.fromEntries((node.widgets ?? []).filter((w) => w.element?.isConnected
+          && w.name.match(/^(setup_status|likeness_scores|face_picker)$/))
+          .map((w) => [w.name, Math.max(0, w.element.scrollHeight - w.element.clientHeight,
+            w.element.scrollWidth - w.element.clientWidth)])) };
       if (renderer === "nodes2") {
         const element = document.querySelector(`[data-node-id="${node.id}"]`);
         const rect = element?.getBoundingClientRect();

@@ -16,8 +16,9 @@ const HINT_READY = "Click a face (or focus here and press its number) to use it 
 const HINT_FAILED = "The last run of this node stopped with an error, so there are no faces to pick. Fix what "
   + "the error says and run again.";
 const GAP_PX = 4;
-const MIN_HEIGHT_EMPTY = 28;
-const MIN_HEIGHT_FACES = 180;
+// The picker keeps room for the faces before the node has run too: a node that grew after a run would cover
+// the node below it (the example workflows are spaced by the sizes nodes have when opened).
+export const PICKER_HEIGHT = 180;
 const FALLBACK_AREA_HEIGHT = 320; // when the frontend lets the widget grow with its content
 
 function previewUrl({ filename, subfolder = "", type = "temp" }) {
@@ -176,7 +177,8 @@ app.registerExtension({
       hideOnZoom: false,
       getValue: () => "",
       setValue: () => {},
-      getMinHeight: () => (picker.faces.length ? MIN_HEIGHT_FACES : MIN_HEIGHT_EMPTY),
+      getMinHeight: () => PICKER_HEIGHT,
+      getMaxHeight: () => PICKER_HEIGHT, // Nodes 2.0 sizes the widget by its content otherwise
     });
     widget.serialize = false; // display only: must not shift the node's saved widget values
     for (const name of ["face_selection", "face_index"]) { // typed values move the highlight too

@@ -19,16 +19,22 @@ export function scoreLines(text) {
   }));
 }
 
+// Room for the summary and five images' lines from the start, so the node does not grow over the next one after
+// a run; a longer batch scrolls inside it.
+export const SCORES_HEIGHT = 128;
+
 export function attachScores(node) {
   if (typeof node.addDOMWidget !== "function") return null;
   const element = document.createElement("div");
-  element.style.cssText = "font:10px/1.3 sans-serif;overflow:auto;white-space:normal;overflow-wrap:anywhere";
+  element.style.cssText = "font:12px/1.3 sans-serif;overflow:auto;white-space:normal;overflow-wrap:anywhere;"
+    + "box-sizing:border-box;height:100%";
   const widget = node.addDOMWidget("likeness_scores", "hyperlora_likeness_scores", element, {
     serialize: false,
     hideOnZoom: true,
     getValue: () => "",
     setValue: () => {},
-    getMinHeight: () => Math.min(8 + 14 * Math.max(element.children.length, 1), 180),
+    getMinHeight: () => SCORES_HEIGHT,
+    getMaxHeight: () => SCORES_HEIGHT,
   });
   if (widget) widget.serialize = false; // display only: must not shift the node's saved widget values
   const show = (text) => {
