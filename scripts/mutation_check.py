@@ -112,6 +112,24 @@ MUTANTS = [
       "ranking least alike first"),
     m("hyperlora_core/face/detection.py", "return max(faces, key=lambda face: face.score)",
       "return faces[0]", "tests/test_face_detection.py", "face_selection score takes the first face"),
+    # ---- the CPU path choice and the tiled layout
+    m("hyperlora_core/engine/combine_cpu.py", "    return max(PLAN_SLICE_BYTES, CACHE_MULTIPLE * cache)",
+      "    return PLAN_SLICE_BYTES", "tests/test_core_combine.py", "planning slices ignore the cache size"),
+    m("hyperlora_core/engine/combine_cpu.py",
+      "    return [((c % count) * per_window, (c % count + 1) * per_window) for c in range(calls)]",
+      "    return [(0, per_window) for c in range(calls)]", "tests/test_core_combine.py",
+      "every timed call reads the same (cached) slice"),
+    m("hyperlora_core/engine/combine_cpu.py", "    best = min(times, key=times.get)",
+      "    best = max(times, key=times.get)", "tests/test_core_combine.py", "plan keeps the slowest path"),
+    m("hyperlora_core/engine/combine_cpu.py",
+      "    return sum(size for (level, _), size in instances.items() if level == top)",
+      "    return max(size for (level, _), size in instances.items() if level == top)", "tests/test_core_combine.py",
+      "last-level cache counts one instance of several"),
+    m("hyperlora_core/engine/basis.py", "out.copy_(basis.view(k, tiles, tile).transpose(0, 1))",
+      "out.copy_(basis.view(tiles, k, tile))", "tests/test_core_combine.py", "tiles cut along the wrong axis"),
+    m("hyperlora_core/engine/basis.py", "return self.token_index.repeat_interleave(self.tiles)",
+      "return self.token_index.repeat(self.tiles)", "tests/test_core_combine.py",
+      "tiles get their neighbours' coefficients"),
 ]
 
 

@@ -80,7 +80,9 @@ class HyperLoRAModel:
         """(Re)read the bases from disk into the stacked layout, if they were released."""
         for bank in self._banks.values():
             if not bank.loaded:
-                load_bank(bank, self._st["bases"], self.dtype, self._pin_memory)
+                # tiles for the CPU kernels; bases bound for a GPU keep whole slots (one bmm per group there)
+                load_bank(bank, self._st["bases"], self.dtype, self._pin_memory,
+                          tiled=self.device.type == "cpu" and not self._pin_memory)
                 if self.device.type != "cpu":
                     for group in bank.groups:
                         group.data = group.data.to(self.device)
