@@ -70,8 +70,8 @@ MUTANTS = [
       "for node_id in reversed(_nearest_sampler_first(reached)):", "tests/test_workflow_upgrade.py",
       "chained old nodes routed from the checkpoint forwards"),
     # ---- the engine
-    m("hyperlora_core/engine/model.py", "fuse_and_normalize(tokens.float(), self._fusion_weights(weights, x.shape[0]))",
-      "fuse_and_normalize(tokens.float(), None)", "tests/test_core_math.py tests/test_nodes_pipeline.py",
+    m("hyperlora_core/engine/model.py", "        fusion = self._fusion_weights(weights, arcface.shape[0])",
+      "        fusion = None", "tests/test_core_math.py tests/test_nodes_pipeline.py",
       "image weights ignored in ID fusion"),
     m("hyperlora_core/engine/model.py", "return LoraFactors({k: up[k] for k in order}, {k: down[k] for k in order}, bank.rank / 2,",
       "return LoraFactors({k: up[k] for k in order}, {k: down[k] for k in order}, bank.rank,",
@@ -130,6 +130,21 @@ MUTANTS = [
     m("hyperlora_core/engine/basis.py", "return self.token_index.repeat_interleave(self.tiles)",
       "return self.token_index.repeat(self.tiles)", "tests/test_core_combine.py",
       "tiles get their neighbours' coefficients"),
+    # ---- work not redone: face-independent resampler start, features and coefficients kept by content
+    m("hyperlora_core/engine/resampler.py", "        if j > 0:\n", "        if True:\n", "tests/test_core_math.py",
+      "layer 0's self-attention applied twice"),
+    m("hyperlora_core/face/clip.py", "    vision.encoder.layers = layers[:-1]", "    vision.encoder.layers = layers[:-2]",
+      "tests/test_face_clip.py tests/test_face_cache.py", "CLIP stops one layer too early"),
+    m("hyperlora_core/face/conditioning.py", "                analyzer, (digest, feature_cache.array_digest(face.bbox, face.landmarks)),",
+      "                analyzer, (digest,),", "tests/test_face_cache.py",
+      "another face of the same photo gets the first face's embedding"),
+    m("hyperlora_core/face/conditioning.py", "        digest = feature_cache.image_digest(image)",
+      "        digest = str(id(image))", "tests/test_face_cache.py", "features kept by image object, not pixels"),
+    m("hyperlora_core/face/feature_cache.py", "            if item is None or item[0]() is not owner:",
+      "            if item is None:", "tests/test_face_cache.py", "a replaced model answers with its predecessor's features"),
+    m("hyperlora_core/engine/model.py", "        return self._remembered((\"id\", arcface, y, fusion), run)",
+      "        return self._remembered((\"id\", arcface, y), run)", "tests/test_core_math.py",
+      "remembered coefficients ignore the image weights"),
 ]
 
 
