@@ -173,10 +173,27 @@ def test_each_timed_call_reads_bytes_no_earlier_call_touched(monkeypatch):
     assert all(data.data_ptr() <= a0 and a1 <= data.data_ptr() + data.numel() * 2 for a0, a1 in timed)
 
 
-def test_timed_windows_wrap_only_after_the_whole_group():
-    windows = combine_cpu.plan_windows(slots=10, slot_bytes=100, slice_bytes=300, calls=7)
-    assert windows == [(0, 3), (3, 6), (6, 9), (0, 3), (3, 6), (6, 9), (0, 3)]
-    assert combine_cpu.plan_windows(4, 100, 10_000, 2) == [(0, 4), (0, 4)]  # smaller than a slice: all of it
+def test_timed_samples_walk_through_the_whole_bank_before_reading_a_byte_again():
+    """Groups of 3 and 4 slots of 100 bytes, samples of 250 bytes: 3 slots each, across groups, wrapping
+    only at the end of the bank."""
+    samples = combine_cpu.plan_samples([(3, 100), (4, 100)], slice_bytes=250, samples=5)
+    assert samples == [[(0, 0, 3)], [(1, 0, 3)], [(1, 3, 4), (0, 0, 2)], [(0, 2, 3), (1, 0, 2)], [(1, 2, 4), (0, 0, 1)]]
+    assert combine_cpu.plan_samples([(2, 100)], 10_000, 2) == [[(0, 0, 2)], [(0, 0, 2)]]  # a bank smaller than a sample
+    assert combine_cpu.plan_samples([(2, 1000)], 10, 3) == [[(0, 0, 1)], [(0, 1, 2)], [(0, 0, 1)]]  # a slot at least
+
+
+def test_samples_span_groups_when_the_largest_is_smaller_than_a_sample(monkeypatch):
+    """Four 64 KB groups and a 48 KB cache: each timed sample is 96 KB, a whole group and half the next."""
+    fresh_plans(monkeypatch)
+    measure, calls = recording({name: 1e-9 for name in combine_cpu.CPU_PATHS})
+    groups = [random_group(8, 16, 256, seed=i) for i in range(4)]
+    plan = combine_cpu.cpu_plan(groups, torch.float16, cache_bytes=48 << 10, measure=measure)
+    timed = calls[len(combine_cpu.candidates(torch.float16)):]  # after one warm-up call per candidate
+    assert plan.slice_bytes == 96 << 10
+    assert [size for _, _, size, _ in timed[:2]] == [64 << 10, 32 << 10]
+    assert sum(size for _, _, size, _ in timed) == len(combine_cpu.candidates(torch.float16)) * \
+        combine_cpu.PLAN_ROUNDS * (96 << 10)
+    assert {g[1].data_ptr() for g in groups} <= {ptr for _, ptr, _, _ in timed}  # every group was read
 
 
 def test_unknown_cache_is_taken_as_large(monkeypatch):

@@ -184,16 +184,31 @@ def plan_slice_bytes(cache_bytes: int | None) -> int:
     return max(PLAN_SLICE_BYTES, CACHE_MULTIPLE * cache)
 
 
-def plan_windows(slots: int, slot_bytes: int, slice_bytes: int, calls: int) -> list[tuple[int, int]]:
-    """(first, stop) slots of each timed call: windows of slice_bytes, walking through the group.
+def plan_samples(groups: list[tuple[int, int]], slice_bytes: int, samples: int) -> list[list[tuple[int, int, int]]]:
+    """What each timed call reads: pieces (group, first slot, stop slot) adding up to slice_bytes.
 
-    Consecutive calls read different bytes, and the walk wraps only after the whole group, so a
-    window is read again only after everything else: with windows larger than the cache, every
-    call reads from RAM, as the real combination does.
+    groups: (slots, bytes per slot) of each group of the bank. The samples walk through the whole
+    bank, group after group, and wrap only at its end: consecutive samples read different bytes, and
+    a byte is read again only after everything else was (3 GB for the released checkpoint), so with
+    samples larger than the cache every timed call reads from RAM, as the real combination does.
     """
-    per_window = max(1, min(slots, -(-slice_bytes // slot_bytes)))
-    count = max(1, slots // per_window)
-    return [((c % count) * per_window, (c % count + 1) * per_window) for c in range(calls)]
+    total = sum(slots * size for slots, size in groups)
+    if total == 0:
+        return [[] for _ in range(samples)]
+    group, slot, plan = 0, 0, []
+    for _ in range(samples):
+        need, pieces = min(slice_bytes, total), []
+        while need > 0:
+            slots, size = groups[group]
+            take = min(slots - slot, max(1, -(-need // size))) if size else 0
+            if take > 0:
+                pieces.append((group, slot, slot + take))
+                need -= take * size
+                slot += take
+            if slot >= slots:
+                group, slot = (group + 1) % len(groups), 0
+        plan.append(pieces)
+    return plan
 
 
 def time_path(name: str, coeff: torch.Tensor, data: torch.Tensor) -> float:
@@ -206,7 +221,7 @@ def time_path(name: str, coeff: torch.Tensor, data: torch.Tensor) -> float:
 def cpu_plan(groups: list[tuple[torch.Tensor, torch.Tensor]], dtype: torch.dtype, *,
              cache_bytes: int | None | str = "sysfs",
              measure: Callable[[str, torch.Tensor, torch.Tensor], float] = time_path) -> CpuPlan:
-    """The CPU path for bases of `dtype`, timed once per process on slices of `groups`.
+    """The CPU path for bases of `dtype`, timed once per process on samples of `groups`.
 
     groups: (coefficient rows (G, K), bases (G, K, N)) of the bank about to be combined.
     cache_bytes: the last-level cache (default: read from sysfs); measure(path, rows, bases): seconds
@@ -218,31 +233,34 @@ def cpu_plan(groups: list[tuple[torch.Tensor, torch.Tensor]], dtype: torch.dtype
             raise ValueError(f"{ENV_OVERRIDE}={forced!r} is not a CPU path; use one of {', '.join(CPU_PATHS)} "
                              "or unset it.")
         return CpuPlan(forced, f"forced by {ENV_OVERRIDE}")
-    coeff, data = max(groups, key=lambda g: g[1].numel())
-    key = (dtype, torch.get_num_threads(), tuple(data.shape[1:]))
+    largest = max(groups, key=lambda g: g[1].numel())[1]
+    key = (dtype, torch.get_num_threads(), tuple(largest.shape[1:]))
     if key in _PLANS:
         return _PLANS[key]
     options = candidates(dtype)
-    slot_bytes = data[0].numel() * data.element_size()
-    if data.shape[0] * slot_bytes < MIN_PLAN_BYTES:
-        return CpuPlan(DEFAULT_PATH, f"bases too small to time ({data.shape[0] * slot_bytes / 1e6:.1f} MB): default")
+    sizes = [(data.shape[0], data[0].numel() * data.element_size() if data.shape[0] else 0) for _, data in groups]
+    total = sum(slots * size for slots, size in sizes)
+    if total < MIN_PLAN_BYTES:
+        return CpuPlan(DEFAULT_PATH, f"bases too small to time ({total / 1e6:.1f} MB): default")
     if cache_bytes == "sysfs":
         cache_bytes = last_level_cache_bytes()
-    windows = iter(plan_windows(data.shape[0], slot_bytes, plan_slice_bytes(cache_bytes),
-                                PLAN_ROUNDS * len(options)))
+    samples = iter(plan_samples(sizes, plan_slice_bytes(cache_bytes), PLAN_ROUNDS * len(options)))
+    coeff, data = max(groups, key=lambda g: g[1].numel())
     for name in options:  # warm-up on one slot: first-call allocations and kernel generation
         measure(name, coeff[:1], data[:1])
-    times = {name: float("inf") for name in options}
+    per_byte = {name: float("inf") for name in options}
     for _ in range(PLAN_ROUNDS):  # interleaved, best of: all candidates see the same machine
         for name in options:
-            start, stop = next(windows)
-            times[name] = min(times[name], measure(name, coeff[start:stop], data[start:stop]))
-    best = min(times, key=times.get)
-    timed_bytes = (stop - start) * slot_bytes
+            pieces = next(samples)
+            seconds = sum(measure(name, groups[g][0][a:b], groups[g][1][a:b]) for g, a, b in pieces)
+            timed_bytes = sum((b - a) * sizes[g][1] for g, a, b in pieces)
+            per_byte[name] = min(per_byte[name], seconds / timed_bytes)
+    best = min(per_byte, key=per_byte.get)
+    times = {name: t * timed_bytes for name, t in per_byte.items()}
     native = "native" if native_half_matmul(dtype) else "no native"
     measured = ", ".join(f"{n} {t * 1e3:.1f} ms" for n, t in times.items())
     cache = f"unknown, assumed {UNKNOWN_CACHE_BYTES / 1e6:.0f} MB" if cache_bytes is None else f"{cache_bytes / 1e6:.0f} MB"
-    plan = CpuPlan(best, f"fastest on {timed_bytes / 1e6:.0f} MB slices read from RAM, last-level cache {cache} "
+    plan = CpuPlan(best, f"fastest on {timed_bytes / 1e6:.0f} MB samples read from RAM, last-level cache {cache} "
                          f"({measured}); CPU {_capability()}, {native} {str(dtype).removeprefix('torch.')} matmul, "
                          f"{torch.get_num_threads()} threads", times, timed_bytes)
     _PLANS[key] = plan
