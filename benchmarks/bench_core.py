@@ -167,7 +167,7 @@ def child_plan(folder: str) -> dict:
     return {"path": plan.path, "reason": plan.reason, "plan_seconds": plan_seconds, "times": times}
 
 
-def plan_check(folder: Path, runs: int, threads: int) -> None:
+def plan_check(folder: Path, runs: int, threads: int) -> int:
     print(f"{runs} fresh processes: the engine's choice against every path on the whole combination "
           f"(best of {PLAN_CHECK_ROUNDS}, interleaved; a path that is no candidate here: once)")
     held = 0
@@ -183,6 +183,7 @@ def plan_check(folder: Path, runs: int, threads: int) -> None:
         if n == 1:
             print(f"          reason: {r['reason']}")
     print(f"chosen path within 1.1x of the fastest in {held} of {runs} runs")
+    return held
 
 
 # --- materialisation, in this process -----------------------------------------------------------
@@ -318,8 +319,8 @@ def main() -> None:
     folder = ensure_checkpoint(args.cache)
     if args.plan_check:
         print(f"CPU: {cpu_model()}, torch {torch.__version__}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-        plan_check(folder, args.plan_check, args.threads)
-        return
+        held = plan_check(folder, args.plan_check, args.threads)
+        raise SystemExit(0 if held == args.plan_check else 1)  # gpu_check.sh reports a miss
     file_size = (folder / "hyper_lora_modules.safetensors").stat().st_size
     print(f"checkpoint: {folder} (bases file {file_size / 1e9:.2f} GB), torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; CPU {cpu_model()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
