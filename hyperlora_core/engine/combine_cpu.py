@@ -22,7 +22,6 @@ forces one.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import time
@@ -46,12 +45,19 @@ ENV_OVERRIDE = "HYPERLORA_CPU_PATH"
 logger = logging.getLogger(__name__)
 
 
-@functools.lru_cache(maxsize=16)
+_ROWS = torch.arange(0, dtype=torch.int32)  # 0, 1, 2, ...: grown to the largest group combined, then sliced
+
+
 def _bag_indices(slots: int, num_basis: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices 0..slots*K-1 and bag offsets (int32: half the bytes; kept, as a tiled bank's are
-    millions long and building them on every call costs more than the tiles save)."""
+    """Indices 0..slots*K-1 and the bags' offsets, as int32 (half the bytes). A tiled bank's indices are
+    millions long and building them on every call costs more than the tiles save, so one ascending
+    run is kept (as long as the largest group's rows, 10 MB for the released checkpoint) and sliced."""
+    global _ROWS
     rows = slots * num_basis
-    return torch.arange(rows, dtype=torch.int32), torch.arange(0, rows, num_basis, dtype=torch.int32)
+    if _ROWS.numel() < rows:
+        _ROWS = torch.arange(rows, dtype=torch.int32)
+    indices = _ROWS[:rows]
+    return indices, indices[::num_basis].contiguous()
 
 
 def combine_fused(coeff: torch.Tensor, data: torch.Tensor) -> torch.Tensor:
