@@ -180,6 +180,8 @@ def test_timed_samples_walk_through_the_whole_bank_before_reading_a_byte_again()
     assert samples == [[(0, 0, 3)], [(1, 0, 3)], [(1, 3, 4), (0, 0, 2)], [(0, 2, 3), (1, 0, 2)], [(1, 2, 4), (0, 0, 1)]]
     assert combine_cpu.plan_samples([(2, 100)], 10_000, 2) == [[(0, 0, 2)], [(0, 0, 2)]]  # a bank smaller than a sample
     assert combine_cpu.plan_samples([(2, 1000)], 10, 3) == [[(0, 0, 1)], [(0, 1, 2)], [(0, 0, 1)]]  # a slot at least
+    # a group of empty slots (no bytes) is stepped over, not waited on forever
+    assert combine_cpu.plan_samples([(2, 0), (3, 100)], 150, 2) == [[(1, 0, 2)], [(1, 2, 3), (1, 0, 1)]]
 
 
 def test_samples_span_groups_when_the_largest_is_smaller_than_a_sample(monkeypatch):

@@ -211,7 +211,7 @@ def plan_samples(groups: list[tuple[int, int]], slice_bytes: int, samples: int) 
                 pieces.append((group, slot, slot + take))
                 need -= take * size
                 slot += take
-            if slot >= slots:
+            if slot >= slots or not size:  # a group of empty slots holds no bytes to time
                 group, slot = (group + 1) % len(groups), 0
         plan.append(pieces)
     return plan

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -66,6 +67,7 @@ class HyperLoRAModel:
                          for name in ("resampler", "id_projector", "base_resampler") if name in st}
         self._starts: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._coefficients: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._coefficients_lock = threading.Lock()
         self._banks = {"id": plan_bank("id", specs, config.num_basis, config.rank)}
         if config.has_base:
             self._banks["base"] = plan_bank("base", specs, config.num_basis, config.base_rank)
@@ -193,18 +195,22 @@ class HyperLoRAModel:
             else:
                 h.update(repr(part).encode())
         key = h.hexdigest()
-        if key in self._coefficients:
-            self._coefficients.move_to_end(key)
-            return self._coefficients[key].clone()
+        with self._coefficients_lock:  # ComfyUI may run two prompts' nodes on two threads
+            kept = self._coefficients.get(key)
+            if kept is not None:
+                self._coefficients.move_to_end(key)
+                return kept.clone()
         result = run()
-        self._coefficients[key] = result.clone()
-        while len(self._coefficients) > REMEMBERED_COEFFICIENTS:
-            self._coefficients.popitem(last=False)
+        with self._coefficients_lock:
+            self._coefficients[key] = result.clone()
+            while len(self._coefficients) > REMEMBERED_COEFFICIENTS:
+                self._coefficients.popitem(last=False)
         return result
 
     def forget_coefficients(self) -> None:
         """Drop the remembered coefficients (benchmarks time the resampler itself)."""
-        self._coefficients.clear()
+        with self._coefficients_lock:
+            self._coefficients.clear()
 
     # -- LoRA weights --------------------------------------------------------------------------
     @torch.inference_mode()

@@ -50,11 +50,13 @@ def clip_pixel_values(images: list[Image.Image]) -> torch.Tensor:
 class TransformersCLIPEncoder:
     """The official encoder: a transformers CLIP vision model folder, penultimate hidden states."""
 
-    def __init__(self, model, device="cpu", dtype: torch.dtype = torch.float32):
+    def __init__(self, model, device="cpu", dtype: torch.dtype = torch.float32, drop_unused_layer: bool = True):
+        """drop_unused_layer: remove the model's last layer in place (drop_last_layer); False for a model the
+        caller also uses for something else."""
         self.model = model.eval()
         self.device = torch.device(device)
         self.dtype = dtype
-        self.penultimate_last = drop_last_layer(model)
+        self.penultimate_last = drop_last_layer(model) if drop_unused_layer else False
 
     @classmethod
     def from_folder(cls, clip_folder, device="cpu", dtype: torch.dtype = torch.float32) -> TransformersCLIPEncoder:
