@@ -110,7 +110,7 @@ def encode_faces(images: list[Image.Image], analyzer, encoder: CLIPEncoder, *, r
             all_faces.append(faces)
             id_crops.append(prepare_id_face(image, face.landmarks, remove_background, grayscale))
             embeddings.append(feature_cache.EMBEDDINGS.get_or_compute(
-                analyzer, (digest, feature_cache.array_digest(face.bbox, face.landmarks)),
+                analyzer, (digest, feature_cache.array_digest(face.bbox, face.kps, face.landmarks)),
                 partial(arcface_embedding, analyzer, image, face, where)))
             if with_base:
                 base_crops.append(prepare_base_image(image, face.landmarks, base_crop))
