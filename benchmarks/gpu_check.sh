@@ -10,6 +10,9 @@
 #   benchmarks/gpu_check.sh            # uses $PYTHON, else python3
 #   PYTHON=/path/to/venv/bin/python benchmarks/gpu_check.sh --repeat 5
 #   COMFYUI_PATH=/path/to/ComfyUI-0.14.1 COMFY_PYTHON=/path/to/its/venv/bin/python benchmarks/gpu_check.sh
+# Last, the CPU combination path chosen on this machine's CPU (GPU servers carry the CPUs the choice must
+# hold on, e.g. AMX Xeons with a large L3): 5 fresh processes, each chosen path against every path timed
+# on the whole combination (bench_core.py --plan-check; 17 s a process on the 2-core EPYC under load, timeout 2 min).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -22,4 +25,7 @@ if [ -n "${COMFYUI_PATH:-}" ]; then
 else
   echo "dynamic VRAM: not checked (set COMFYUI_PATH to ComfyUI 0.14.1 or newer)"
 fi
+# --- CPU path choice on this CPU (issue 28) ---
+grep -m1 "model name" /proc/cpuinfo || true
+timeout 120 "$PYTHON" benchmarks/bench_core.py --plan-check 5 || status=$?
 exit "$status"

@@ -18,6 +18,7 @@ class ComfyCLIPEncoder:
             raise ValueError("The clip_vision input is not a CLIP vision model. Connect Load CLIP Vision "
                              "(a ViT-L/14 file) or HyperLoRA CLIP Vision Loader.")
         self.clip_vision = clip_vision
+        self.cache_owner = clip_vision  # a new wrapper per run: the loaded model is what answers (feature_cache)
 
     @torch.no_grad()
     def encode(self, pixel_values: torch.Tensor) -> torch.Tensor:

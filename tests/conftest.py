@@ -15,6 +15,14 @@ from tests.synthetic_checkpoint import write_synthetic_checkpoint
 TINY_HEADS = {"heads": 2, "dim_head": 8}
 
 
+@pytest.fixture(autouse=True)
+def _no_face_features_from_earlier_tests():
+    """Face features are remembered by pixel digest (face/feature_cache.py): each test starts without."""
+    from hyperlora_core.face import feature_cache
+
+    feature_cache.clear_all()
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """fp16 checkpoint with a Base-LoRA, diffusers-style names (like the release)."""

@@ -46,6 +46,32 @@ def test_base_coefficients_match_reference(tiny_checkpoint_fp32, face_features):
     close(model.predict_base_coefficients(clip), reference.base_coefficients(tiny_checkpoint_fp32, 2, clip))
 
 
+def test_equal_inputs_reuse_the_coefficients_and_changed_ones_do_not(tiny_checkpoint_fp32, face_features,
+                                                                   monkeypatch):
+    """Predict re-run on the same features (ComfyUI re-ran Encode Face on the same photo) skips the
+    resampler; other features, other weights or the other LoRA kind run it."""
+    from hyperlora_core.engine import model as model_module
+
+    arcface, clip = face_features
+    model = hl.load_hyperlora(tiny_checkpoint_fp32, **TINY_HEADS)
+    runs = []
+    real = model_module.resampler_tokens
+    monkeypatch.setattr(model_module, "resampler_tokens", lambda *a, **k: runs.append(1) or real(*a, **k))
+    first = model.predict_id_coefficients(arcface, clip)
+    again = model.predict_id_coefficients(arcface.clone(), clip.clone())
+    assert len(runs) == 1 and torch.equal(first, again)
+    with torch.inference_mode():
+        again.zero_()  # a caller's change does not reach the remembered copy
+    assert torch.equal(model.predict_id_coefficients(arcface, clip), first) and len(runs) == 1
+    model.predict_id_coefficients(arcface, clip, weights=[1.0, 2.0, 1.0])
+    changed = clip.clone()
+    changed[0, 0, 0] += 1e-3
+    close(model.predict_id_coefficients(arcface, changed), reference.id_coefficients(tiny_checkpoint_fp32, 2,
+                                                                                      arcface, changed))
+    model.predict_base_coefficients(clip)
+    assert len(runs) == 4
+
+
 def _assert_state_dict_matches(ours, ref, tol):
     assert set(ours) == set(ref)
     for key in ref:

@@ -202,3 +202,23 @@ def test_arcface_falls_back_to_the_full_image_face(analyzer, photo, caplog):  # 
     expected = analyzer.recognizer.get(bgr, Face(bbox=face.bbox, kps=face.kps, det_score=face.score))
     np.testing.assert_allclose(embedding, expected / np.linalg.norm(expected), atol=1e-6)
     assert not np.allclose(embedding, arcface_embedding(analyzer, photo, face), atol=1e-3)  # really a fallback
+
+
+def test_dropping_the_unused_last_layer_changes_no_bit(tiny_clip_dir, vision_model, photo):  # noqa: F811
+    """The encoder runs without CLIP's last layer (face/clip.py): its tokens equal, bit for bit, the
+    penultimate hidden states of the whole model on the same pixels."""
+    encoder = TransformersCLIPEncoder.from_folder(tiny_clip_dir)
+    assert encoder.penultimate_last
+    pixels = clip_pixel_values([photo, random_image(300, 200, seed=2)])
+    assert torch.equal(encoder.encode(pixels), penultimate(vision_model, pixels))
+
+
+def test_a_model_given_by_the_caller_can_keep_its_last_layer(tiny_clip_dir, photo):  # noqa: F811
+    from transformers import CLIPVisionModel
+
+    model = CLIPVisionModel.from_pretrained(str(tiny_clip_dir)).eval()
+    layers = len(getattr(model, "vision_model", model).encoder.layers)
+    encoder = TransformersCLIPEncoder(model, drop_unused_layer=False)
+    assert not encoder.penultimate_last and len(getattr(model, "vision_model", model).encoder.layers) == layers
+    pixels = clip_pixel_values([photo])
+    assert torch.equal(encoder.encode(pixels), penultimate(model, pixels))

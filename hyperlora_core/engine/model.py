@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -10,8 +13,10 @@ from .basis import BasisBank, bank_streaming_bytes, combine_bank, load_bank, pla
 from .checkpoint import HyperLoRAConfig, find_checkpoint_files, infer_config, read_module_specs
 from .lora import LoraFactors, kohya_state_dict
 from .naming import PROJECTIONS, kohya_module, model_key
-from .resampler import fuse_and_normalize, id_tokens, resampler_tokens
+from .resampler import face_free_start, fuse_and_normalize, id_tokens, resampler_tokens
 from .safetensors_io import SafetensorsFile
+
+REMEMBERED_COEFFICIENTS = 8  # (Q, K) float32 each: 573 KB at the released size
 
 DTYPE_NAMES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32,
                "float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
@@ -60,6 +65,9 @@ class HyperLoRAModel:
         small_dtype = torch.float32 if device.type == "cpu" else self.dtype
         self._weights = {name: {k: v.to(device) for k, v in st[name].read_all(small_dtype).items()}
                          for name in ("resampler", "id_projector", "base_resampler") if name in st}
+        self._starts: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._coefficients: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._coefficients_lock = threading.Lock()
         self._banks = {"id": plan_bank("id", specs, config.num_basis, config.rank)}
         if config.has_base:
             self._banks["base"] = plan_bank("base", specs, config.num_basis, config.base_rank)
@@ -80,7 +88,9 @@ class HyperLoRAModel:
         """(Re)read the bases from disk into the stacked layout, if they were released."""
         for bank in self._banks.values():
             if not bank.loaded:
-                load_bank(bank, self._st["bases"], self.dtype, self._pin_memory)
+                # tiles for the CPU kernels; bases bound for a GPU keep whole slots (one bmm per group there)
+                load_bank(bank, self._st["bases"], self.dtype, self._pin_memory,
+                          tiled=self.device.type == "cpu" and not self._pin_memory)
                 if self.device.type != "cpu":
                     for group in bank.groups:
                         group.data = group.data.to(self.device)
@@ -129,20 +139,30 @@ class HyperLoRAModel:
         weights = (weights / weights.max()).float()  # only ratios matter; 1e308 stays finite in float32
         return weights
 
+    def _start(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The face-independent start of a resampler (resampler.face_free_start), computed once."""
+        if name not in self._starts:
+            self._starts[name] = face_free_start(self._weights[name], self.config.heads)
+        return self._starts[name]
+
     @torch.inference_mode()
     def predict_id_coefficients(self, arcface, clip_tokens, weights=None) -> torch.Tensor:
         """alpha: (Q, K) L2-normalised tokens from B images of one person (fused by the mean)."""
         c = self.config
         arcface = self._as_input(arcface, "ArcFace embeddings", c.arcface_dim, 2)
-        x = id_tokens(self._weights["id_projector"], arcface)
         y = None
         if c.two_conditions:
             y = self._as_input(clip_tokens, "CLIP tokens", c.clip_dim, 3)
             if y.shape[0] != arcface.shape[0]:
                 raise ValueError(f"Got {arcface.shape[0]} ArcFace embeddings but {y.shape[0]} CLIP token sets; "
                                  "they must come from the same images.")
-        tokens = resampler_tokens(self._weights["resampler"], c.heads, x, y)
-        return fuse_and_normalize(tokens.float(), self._fusion_weights(weights, x.shape[0])).cpu()
+        fusion = self._fusion_weights(weights, arcface.shape[0])
+
+        def run() -> torch.Tensor:
+            x = id_tokens(self._weights["id_projector"], arcface)
+            tokens = resampler_tokens(self._weights["resampler"], c.heads, x, y, self._start("resampler"))
+            return fuse_and_normalize(tokens.float(), fusion).cpu()
+        return self._remembered(("id", arcface, y, fusion), run)
 
     @torch.inference_mode()
     def predict_base_coefficients(self, clip_tokens, weights=None) -> torch.Tensor:
@@ -152,8 +172,45 @@ class HyperLoRAModel:
                              "Set the Base strength to 0, or use a checkpoint that has one.")
         w = self._weights["base_resampler"]
         y = self._as_input(clip_tokens, "Base CLIP tokens", w["proj_in.weight"].shape[1], 3)
-        tokens = resampler_tokens(w, self.config.heads, y)
-        return fuse_and_normalize(tokens.float(), self._fusion_weights(weights, y.shape[0])).cpu()
+        fusion = self._fusion_weights(weights, y.shape[0])
+
+        def run() -> torch.Tensor:
+            tokens = resampler_tokens(w, self.config.heads, y, start=self._start("base_resampler"))
+            return fuse_and_normalize(tokens.float(), fusion).cpu()
+        return self._remembered(("base", y, fusion), run)
+
+    def _remembered(self, inputs: tuple, run) -> torch.Tensor:
+        """run()'s coefficients, or those of the last REMEMBERED_COEFFICIENTS calls with equal inputs.
+
+        ComfyUI re-runs Predict Coefficients whenever Encode Face ran again, even on the same photo
+        (face/feature_cache.py); the resampler is the costliest step after CLIP, and a digest of its
+        inputs (a few MB) costs a millisecond.
+        """
+        h = hashlib.sha256()
+        for part in inputs:
+            if isinstance(part, torch.Tensor):
+                part = part.detach().cpu().contiguous()
+                h.update(f"{part.dtype} {tuple(part.shape)}".encode())
+                h.update(part.view(-1).view(torch.uint8).numpy().tobytes())
+            else:
+                h.update(repr(part).encode())
+        key = h.hexdigest()
+        with self._coefficients_lock:  # ComfyUI may run two prompts' nodes on two threads
+            kept = self._coefficients.get(key)
+            if kept is not None:
+                self._coefficients.move_to_end(key)
+                return kept.clone()
+        result = run()
+        with self._coefficients_lock:
+            self._coefficients[key] = result.clone()
+            while len(self._coefficients) > REMEMBERED_COEFFICIENTS:
+                self._coefficients.popitem(last=False)
+        return result
+
+    def forget_coefficients(self) -> None:
+        """Drop the remembered coefficients (benchmarks time the resampler itself)."""
+        with self._coefficients_lock:
+            self._coefficients.clear()
 
     # -- LoRA weights --------------------------------------------------------------------------
     @torch.inference_mode()

@@ -50,10 +50,13 @@ def clip_pixel_values(images: list[Image.Image]) -> torch.Tensor:
 class TransformersCLIPEncoder:
     """The official encoder: a transformers CLIP vision model folder, penultimate hidden states."""
 
-    def __init__(self, model, device="cpu", dtype: torch.dtype = torch.float32):
+    def __init__(self, model, device="cpu", dtype: torch.dtype = torch.float32, drop_unused_layer: bool = True):
+        """drop_unused_layer: remove the model's last layer in place (drop_last_layer); False for a model the
+        caller also uses for something else."""
         self.model = model.eval()
         self.device = torch.device(device)
         self.dtype = dtype
+        self.penultimate_last = drop_last_layer(model) if drop_unused_layer else False
 
     @classmethod
     def from_folder(cls, clip_folder, device="cpu", dtype: torch.dtype = torch.float32) -> TransformersCLIPEncoder:
@@ -85,5 +88,20 @@ class TransformersCLIPEncoder:
     @torch.inference_mode()
     def encode(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Penultimate hidden states (hidden_states[-2], before the final layer norm), float32 on the CPU."""
-        output = self.model(pixel_values=pixel_values.to(self.device, self.dtype), output_hidden_states=True)
-        return output.hidden_states[-2].float().cpu()
+        pixel_values = pixel_values.to(self.device, self.dtype)
+        if self.penultimate_last:  # the last layer is gone: its input is the encoder's output
+            return self.model(pixel_values=pixel_values).last_hidden_state.float().cpu()
+        return self.model(pixel_values=pixel_values, output_hidden_states=True).hidden_states[-2].float().cpu()
+
+
+def drop_last_layer(model) -> bool:
+    """Remove the last transformer layer of a transformers CLIP vision model, whose output HyperLoRA never
+    uses (it takes the penultimate hidden states): 1/24 of ViT-L/14's work and 50 MB of fp32 weights.
+    The encoder's output is then what hidden_states[-2] was, bit for bit. False (model untouched) where
+    the layers are not found (transformers nests them under vision_model up to 4.x, not in 5.x)."""
+    vision = getattr(model, "vision_model", model)
+    layers = getattr(getattr(vision, "encoder", None), "layers", None)
+    if not isinstance(layers, torch.nn.ModuleList) or len(layers) < 2:
+        return False
+    vision.encoder.layers = layers[:-1]
+    return True

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
 from PIL import Image
 
+from . import feature_cache
 from .clip import CLIPEncoder, clip_pixel_values
 from .detection import SELECT_MODES, DetectedFace, detect_faces, select_face
 from .identity import arcface_embedding
@@ -47,6 +49,26 @@ def _where(number: int, total: int, image: Image.Image, names: list[str] | None)
     return f"image {number} of {total}{name} ({image.width}x{image.height} pixels)"
 
 
+def _all_faces(analyzer, image: Image.Image) -> tuple[DetectedFace, ...]:
+    return tuple(detect_faces(analyzer, image))
+
+
+def _encode_clip(encoder: CLIPEncoder, crops: list[Image.Image]) -> torch.Tensor:
+    """CLIP tokens of the crops (B, 257, E) float32; crops whose pixels the same model encoded before
+    come from the feature cache, the others are encoded in one batch."""
+    pixels = clip_pixel_values(crops)
+    owner = getattr(encoder, "cache_owner", encoder)
+    keys = [(feature_cache.array_digest(p.numpy()),) for p in pixels]
+    tokens = [feature_cache.CLIP_TOKENS.get(owner, key) for key in keys]
+    missing = [i for i, t in enumerate(tokens) if t is None]
+    if missing:
+        encoded = encoder.encode(pixels[missing]).float().cpu()
+        for n, i in enumerate(missing):
+            tokens[i] = encoded[n].clone()  # its own storage: a kept row must not hold the whole batch
+            feature_cache.CLIP_TOKENS.put(owner, keys[i], tokens[i])
+    return torch.stack(tokens)
+
+
 def encode_faces(images: list[Image.Image], analyzer, encoder: CLIPEncoder, *, remove_background: bool = True,
                  grayscale: bool = False, select: str = "largest", face_index: int = 0,
                  skip_missing: bool = False, with_base: bool = False,
@@ -72,7 +94,9 @@ def encode_faces(images: list[Image.Image], analyzer, encoder: CLIPEncoder, *, r
     kept, chosen, all_faces, embeddings, id_crops, base_crops = [], [], [], [], [], []
     for number, image in enumerate(images, start=1):
         where = _where(number, total, image, names)
-        faces = detect_faces(analyzer, image)
+        digest = feature_cache.image_digest(image)
+        faces = list(feature_cache.DETECTIONS.get_or_compute(analyzer, (digest,),
+                                                             partial(_all_faces, analyzer, image)))
         if not faces:
             if not skip_missing:
                 raise ValueError(
@@ -85,7 +109,9 @@ def encode_faces(images: list[Image.Image], analyzer, encoder: CLIPEncoder, *, r
             chosen.append(face)
             all_faces.append(faces)
             id_crops.append(prepare_id_face(image, face.landmarks, remove_background, grayscale))
-            embeddings.append(arcface_embedding(analyzer, image, face, where))
+            embeddings.append(feature_cache.EMBEDDINGS.get_or_compute(
+                analyzer, (digest, feature_cache.array_digest(face.bbox, face.kps, face.landmarks)),
+                partial(arcface_embedding, analyzer, image, face, where)))
             if with_base:
                 base_crops.append(prepare_base_image(image, face.landmarks, base_crop))
         if progress is not None:
@@ -93,8 +119,8 @@ def encode_faces(images: list[Image.Image], analyzer, encoder: CLIPEncoder, *, r
     if not kept:
         raise ValueError(f"No face found in any of the {total} images. Use photos where the face is clearly "
                          f"visible, not tiny and not turned away.")
-    clip_tokens = encoder.encode(clip_pixel_values(id_crops)).float().cpu()
-    base_tokens = encoder.encode(clip_pixel_values(base_crops)).float().cpu() if with_base else None
+    clip_tokens = _encode_clip(encoder, id_crops)
+    base_tokens = _encode_clip(encoder, base_crops) if with_base else None
     return FaceConditioning(
         arcface=torch.from_numpy(np.stack(embeddings).astype(np.float32)),
         clip_tokens=clip_tokens,
