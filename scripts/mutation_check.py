@@ -99,6 +99,16 @@ MUTANTS = [
       "per-image strengths averaged over the batch's rows"),
     m("nodes/identity_runtime.py", "        if count != batch:", "        if False:", "tests/test_identity_runtime.py",
       "a strength list that fits no latent batch no longer named before sampling"),
+    # ---- Repeat Latent (same noise), the latent of a strength sweep (issue 27)
+    m("nodes/repeat_latent.py", 'out["batch_index"] = [index] * count',
+      'out["batch_index"] = list(range(index, index + count))', "tests/test_repeat_latent.py",
+      "the copies numbered as core's Repeat Latent Batch does: each gets other noise"),
+    m("nodes/repeat_latent.py", "    if samples.shape[0] != 1:", "    if False:", "tests/test_repeat_latent.py",
+      "a latent of several images repeated instead of refused"),
+    m("nodes/repeat_latent.py", "    if mask is not None and mask.shape[0] == 1:", "    if False:",
+      "tests/test_repeat_latent.py", "a noise mask of one image not repeated with the copies"),
+    m("nodes/repeat_latent.py", "    if not values:", "    if False:", "tests/test_repeat_latent.py",
+      "an empty strength list gives an empty latent instead of a message"),
     # ---- one pass regions (issue 27)
     m("nodes/identity_runtime.py", "masks[index, j * chunk + image] = fitted[image % region.shape[0], 0]",
       "masks[index, j * chunk + image] = 1.0", "tests/test_identity_runtime.py",
