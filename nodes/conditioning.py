@@ -234,8 +234,9 @@ class HyperLoRAApplyConditioning(io.ComfyNode):
                     "identity's LoRA output is added masked inside attention on the scene prompt (about the cost of "
                     "a plain Apply, close to exact but not identical; no region_positive).")),
                 io.String.Input("strengths", optional=True, default="", tooltip=(
-                    "A strength per image of the latent batch, e.g. '0.6, 0.8, 1.0' with batch_size 3: a strength "
-                    "sweep in one run, each image with its own strength (same seed, so only the strength differs). "
+                    "A strength per image of the latent batch, e.g. '0.6, 0.8, 1.0' with three images: a strength "
+                    "sweep in one run, each image with its own strength. For the same noise on every image (only the "
+                    "strength differs), connect it and the latent from HyperLoRA Repeat Latent (same noise). "
                     "Replaces strength; empty = strength for every image. Needs as many values as images.")),
             ],
             outputs=[
