@@ -109,6 +109,10 @@ MUTANTS = [
       "tests/test_repeat_latent.py", "a noise mask of one image not repeated with the copies"),
     m("nodes/repeat_latent.py", "    if not values:", "    if False:", "tests/test_repeat_latent.py",
       "an empty strength list gives an empty latent instead of a message"),
+    m("nodes/conditioning.py", "check_mask(mask, coefficients.label) if", "check_mask(mask) if",
+      "tests/test_nodes_control.py", "the empty-mask warning does not name the identity"),
+    m("nodes/conditioning.py", "    elif empty:", "    elif False:", "tests/test_nodes_control.py",
+      "a mask empty in some images of a batch passes in silence"),
     # ---- one pass regions (issue 27)
     m("nodes/identity_runtime.py", "masks[index, j * chunk + image] = fitted[image % region.shape[0], 0]",
       "masks[index, j * chunk + image] = 1.0", "tests/test_identity_runtime.py",
