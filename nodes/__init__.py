@@ -15,6 +15,7 @@ from .loaders import HyperLoRACheckpointLoader, HyperLoRACLIPVisionLoader, Hyper
 from .mix import HyperLoRAMixIdentities
 from .predict import HyperLoRAPredictCoefficients
 from .prompt import HyperLoRATriggerWords
+from .repeat_latent import HyperLoRARepeatLatent
 from .save import HyperLoRAExportLoRA
 from .v3 import ComfyExtension
 
@@ -25,7 +26,7 @@ NODES = [
     HyperLoRAMixIdentities, HyperLoRAExportLoRA, HyperLoRATriggerWords,
     HyperLoRALikeness, HyperLoRASaveIdentity, HyperLoRALoadIdentity,
 ]
-NODES += [HyperLoRAApplyConditioning, HyperLoRAIdentityHook, HyperLoRAFaceMask]
+NODES += [HyperLoRAApplyConditioning, HyperLoRAIdentityHook, HyperLoRAFaceMask, HyperLoRARepeatLatent]
 
 
 class HyperLoRAExtension(ComfyExtension):

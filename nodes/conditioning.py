@@ -90,8 +90,9 @@ def attach(conds: list, placed: PlacedIdentity, start: float, end: float, mask) 
     return out
 
 
-def check_mask(mask) -> torch.Tensor:
-    """A (B, H, W) float mask in 0..1; a clear error for a wrong shape or NaN/inf values."""
+def check_mask(mask, label: str = "identity") -> torch.Tensor:
+    """A (B, H, W) float mask in 0..1; a clear error for a wrong shape or NaN/inf values, a warning naming the
+    identity for a mask that is empty (in every image, or in some images of a batch of masks)."""
     if mask.ndim == 2:
         mask = mask.unsqueeze(0)
     if mask.ndim != 3 or mask.shape[0] < 1 or mask.shape[-1] < 1 or mask.shape[-2] < 1:
@@ -100,8 +101,15 @@ def check_mask(mask) -> torch.Tensor:
     if not torch.isfinite(mask).all():
         raise ValueError("The mask contains NaN or infinite values; recreate it (e.g. with Solid Mask or Face "
                          "Mask).")
-    if float(mask.max()) <= 0.0:
-        logger.warning("HyperLoRA Apply to Conditioning: the mask is empty, so the identity shows nowhere.")
+    empty = [n for n, image in enumerate(mask, start=1) if float(image.max()) <= 0.0]
+    if len(empty) == mask.shape[0]:
+        logger.warning(f"HyperLoRA Apply to Conditioning: the mask of the identity '{label}' is empty, so the identity "
+                       "shows nowhere. Connect a mask that is white where the person is (e.g. HyperLoRA Face Mask), "
+                       "or disconnect it for the whole image.")
+    elif empty:
+        logger.warning(f"HyperLoRA Apply to Conditioning: the mask of the identity '{label}' is empty in image(s) "
+                       f"{', '.join(map(str, empty))} of {mask.shape[0]}, so the identity shows nowhere in those "
+                       "images. Check the masks of those images (e.g. no face found by Face Mask).")
     return mask.float().clamp(0.0, 1.0)
 
 
@@ -234,8 +242,9 @@ class HyperLoRAApplyConditioning(io.ComfyNode):
                     "identity's LoRA output is added masked inside attention on the scene prompt (about the cost of "
                     "a plain Apply, close to exact but not identical; no region_positive).")),
                 io.String.Input("strengths", optional=True, default="", tooltip=(
-                    "A strength per image of the latent batch, e.g. '0.6, 0.8, 1.0' with batch_size 3: a strength "
-                    "sweep in one run, each image with its own strength (same seed, so only the strength differs). "
+                    "A strength per image of the latent batch, e.g. '0.6, 0.8, 1.0' with three images: a strength "
+                    "sweep in one run, each image with its own strength. For the same noise on every image (only the "
+                    "strength differs), connect it and the latent from HyperLoRA Repeat Latent (same noise). "
                     "Replaces strength; empty = strength for every image. Needs as many values as images.")),
             ],
             outputs=[
@@ -276,7 +285,7 @@ class HyperLoRAApplyConditioning(io.ComfyNode):
         require_model_wrappers(model)
         if strength == 0.0:
             return io.NodeOutput(positive, negative, model)
-        mask = check_mask(mask) if mask is not None else None
+        mask = check_mask(mask, coefficients.label) if mask is not None else None
         factors = coefficients.factors("id")
         check_model_matches(model, factors)
         keyframes = (one_pass_keyframes if one_pass else fade_keyframes)(start, end, fade_in, fade_out)

@@ -163,11 +163,40 @@ def place_identity(model, placed: PlacedIdentity):
 
     previous = identity_set(model)
     identities = IdentitySet((previous.identities if previous else ()) + (placed,))
+    warn_if_no_room(identities, getattr(model, "load_device", None))
     clone = model.clone()
     for kind, function in ((WrappersMP.CALC_COND_BATCH, _strengths_for_step), (WrappersMP.APPLY_MODEL, _apply_rows)):
         clone.remove_wrappers_with_key(kind, WRAPPER_KEY)
         clone.add_wrapper_with_key(kind, WRAPPER_KEY, _Wrapper(function, identities))
     return clone
+
+
+STACKED_BYTES_PER_VALUE = 2  # the stacked factors in the sampler's fp16/bf16 on a GPU: the least they can take
+
+
+def stacked_bytes(identities: IdentitySet) -> int:
+    """At least what the identities' stacked factors take on the sampling GPU (22 MiB per identity for SDXL)."""
+    return sum(t.numel() for placed in identities.identities
+               for t in (*placed.factors.up.values(), *placed.factors.down.values())) * STACKED_BYTES_PER_VALUE
+
+
+def warn_if_no_room(identities: IdentitySet, device) -> None:
+    """Before sampling: a warning naming the count when the GPU lacks the room for every identity's stacked
+    factors (they are made at the first step, outside ComfyUI's model memory). Not on the CPU (22 MiB each is
+    no concern for RAM), nor under dynamic VRAM, where resident models fill the GPU and free memory says little."""
+    from .memory import dynamic_vram
+
+    if device is None or torch.device(device).type == "cpu" or dynamic_vram():
+        return
+    import comfy.model_management as mm
+
+    needed, free = stacked_bytes(identities), mm.get_free_memory(device)
+    if needed > free:
+        mib = 1024 * 1024
+        logger.warning(f"HyperLoRA Apply to Conditioning: {len(identities.identities)} identities on one model need at "
+                       f"least {needed / mib:.0f} MiB on {device} for their LoRA factors, but only {free / mib:.0f} "
+                       "MiB are free there now, so sampling may run out of memory. Place fewer identities on this "
+                       "model, or free memory (e.g. Unload Models).")
 
 
 def _strengths_for_step(identities: IdentitySet, executor, model, conds, x_in, timestep, model_options):

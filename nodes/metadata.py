@@ -43,6 +43,9 @@ SEARCH_ALIASES: dict[str, list[str]] = {
                               "save character", *_IDENTITY],
     "HyperLoRALoadIdentity": ["load identity", "load face", "identity library", "character library",
                               "load character", *_IDENTITY],
+    # issue 27: the latent of a strength sweep
+    "HyperLoRARepeatLatent": ["strength sweep", "sweep", "repeat latent", "same seed", "same noise", "compare strengths",
+                              "batch", "hyperlora"],
 }
 
 

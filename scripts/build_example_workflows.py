@@ -1,5 +1,6 @@
 """Write example_workflows/*.json (and the README's table of them) from the short descriptions of the
-workflow families (workflows_generation.py, workflows_library.py, train_lora_workflows.py).
+workflow families (workflows_generation.py, workflows_library.py, workflows_sweep.py,
+train_lora_workflows.py).
 
     python scripts/build_example_workflows.py           # rewrite the files
     python scripts/build_example_workflows.py --check   # exit 1 if a committed file is stale
@@ -27,6 +28,7 @@ from scripts.train_lora_workflows import TRAIN_LORA_EXAMPLES
 from scripts.workflow_builder import Example, Workflow
 from scripts.workflows_generation import GENERATION_EXAMPLES
 from scripts.workflows_library import LIBRARY_EXAMPLES
+from scripts.workflows_sweep import SWEEP_EXAMPLES
 from tests.workflow_validation import (
     RELEASE_VARIANT,
     load_pack_schemas,
@@ -39,7 +41,7 @@ from tests.workflow_validation import (
 OUT_DIR = ROOT / "example_workflows"
 README = ROOT / "README.md"
 START, END = "<!-- workflows:start -->", "<!-- workflows:end -->"
-EXAMPLES = GENERATION_EXAMPLES + LIBRARY_EXAMPLES + tuple(Example(*entry) for entry in TRAIN_LORA_EXAMPLES)
+EXAMPLES = GENERATION_EXAMPLES + LIBRARY_EXAMPLES + SWEEP_EXAMPLES + tuple(Example(*entry) for entry in TRAIN_LORA_EXAMPLES)
 
 
 def series(release: str) -> str:

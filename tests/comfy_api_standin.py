@@ -14,7 +14,7 @@ It mirrors comfy_api/latest/_io.py of ComfyUI 0.3.64 and 0.14.1 for what we use,
 * Outputs: `io.<Type>.Output(id=None, display_name=None, tooltip=None, is_output_list=False)`; the V1
   output name is display_name, else the type (0.3.64; 0.14.1 would fall back to the id, which we never
   rely on: every output of ours has a display_name).
-* Types: Boolean, Int, Float, String, Combo, Image, Mask, Model, Conditioning, ClipVision, Hooks,
+* Types: Boolean, Int, Float, String, Combo, Image, Mask, Model, Conditioning, Latent, ClipVision, Hooks,
   HookKeyframes and `io.Custom(name)`.
 * `io.Hidden` (unique_id, prompt, extra_pnginfo) and the node's `cls.hidden` (built from a dict keyed by
   Hidden, whose missing entries read as None), set on a class clone per run as PREPARE_CLASS_CLONE does
@@ -288,7 +288,8 @@ def make_comfy_api(search_aliases: bool = True) -> dict[str, types.ModuleType]:
     io.String = _comfy_type("STRING", _StringInput)
     io.Combo = _comfy_type("COMBO", _ComboInput)
     for name, io_type in (("Image", "IMAGE"), ("Mask", "MASK"), ("Model", "MODEL"), ("Conditioning", "CONDITIONING"),
-                          ("ClipVision", "CLIP_VISION"), ("Hooks", "HOOKS"), ("HookKeyframes", "HOOK_KEYFRAMES")):
+                          ("ClipVision", "CLIP_VISION"), ("Hooks", "HOOKS"), ("HookKeyframes", "HOOK_KEYFRAMES"),
+                          ("Latent", "LATENT")):
         setattr(io, name, _comfy_type(io_type))
     io.Custom = _comfy_type
     latest = types.ModuleType("comfy_api.latest")

@@ -92,6 +92,7 @@ EXPECTED = {
         "feather": (0.0, CHANGES),
         "skip_images_without_face": (True, CHANGES, {"image": "with_no_face"}),
     },
+    "HyperLoRARepeatLatent": {"strengths": ("0.5, 1.0", CHANGES)},
 }
 
 # Inputs that only take a link, and the test that shows the output follows them.
@@ -116,6 +117,7 @@ LINKED = {
     "region_positive": "test_nodes_control.py::test_mask_and_region_prompt_go_on_the_identity_copies_only",
     "prev_hooks": "test_nodes_control.py::test_identity_hook_combines_with_previous_hooks_and_keyframes_without_changing_them",
     "hook_kf": "test_nodes_control.py::test_identity_hook_combines_with_previous_hooks_and_keyframes_without_changing_them",
+    "latent": "test_repeat_latent.py (copies of the latent given) and integration/test_comfyui_control.py",
 }
 
 SCHEMAS = {schema.key: schema for schema in node_schemas()}
@@ -207,7 +209,7 @@ class Bench:
             "coefficients": coefficients, "images": self.pictures["one_face"],
             "image": self.pictures["one_face"][:1], "coefficients_1": coefficients, "coefficients_2": others[0],
             "coefficients_3": others[1], "coefficients_4": others[2], "coefficients_a": others[0],
-            "coefficients_b": coefficients, "positive": conds,
+            "coefficients_b": coefficients, "positive": conds, "latent": {"samples": torch.ones(1, 4, 8, 8)},
             "negative": [[torch.zeros(1, 2, 4), {"pooled_output": torch.zeros(1, 4)}]],
         }
         if coefficients is not None:

@@ -28,6 +28,7 @@ SCHEMAS = {**release_schemas(RELEASES[-1]), **PACK}
 OUTPUT_NODES = {kind for kind, schema in {**CORE, **PACK}.items() if schema.get("output_node")}
 APPLY_NODES = {"HyperLoRAApplyFace": "strength", "HyperLoRAApply": "id_strength", "HyperLoRAApplyConditioning":
                "strength"}
+REPEAT = "HyperLoRARepeatLatent"  # a strength sweep's latent: one copy per strength, same noise
 CONDITIONING_PASSES = ("ControlNetApplyAdvanced", "HyperLoRAApplyConditioning", "InpaintModelConditioning")
 NAMES = [name for _, name, _ in build.shipped()]  # the examples and their per-release variants
 
@@ -48,6 +49,8 @@ REQUIRED_TYPES = {
     "hyperlora_save_identity": {"HyperLoRAEncodeFace", "HyperLoRAPredictCoefficients", "HyperLoRASaveIdentity"},
     "hyperlora_from_saved_identity": {"HyperLoRALoadIdentity", "HyperLoRAApply"},
     "hyperlora_rank_by_likeness": {"HyperLoRALoadIdentity", "HyperLoRALikeness", "HyperLoRAFaceAnalyzerLoader"},
+    "hyperlora_strength_sweep": {"HyperLoRALoadIdentity", "HyperLoRARepeatLatent", "HyperLoRAApplyConditioning",
+                                 "HyperLoRALikeness", "PreviewImage"},
     "hyperlora_export_for_train_lora": {"HyperLoRAExportLoRA", "HyperLoRAPredictCoefficients", "BatchImagesNode"},
     "hyperlora_refine_with_train_lora": {"TrainLoraNode", "SaveLoRA", "LoraModelLoader", "VAEEncode",
                                          "BatchImagesNode"},
@@ -131,6 +134,9 @@ def settings_problems(workflow: dict, schemas: dict = SCHEMAS) -> list[str]:
         for node in graph.of_type(kind):
             if not 0.75 <= graph.widget(node, name) <= 0.85:
                 problems.append(f"{kind} {node['id']} {name} is not about 0.8")
+    for node in graph.of_type(REPEAT):  # a sweep goes around the recommended strength
+        if not any(0.75 <= float(v) <= 0.85 for v in graph.widget(node, "strengths").split(",")):
+            problems.append(f"{REPEAT} {node['id']} does not include a strength of about 0.8")
     samplers = graph.of_type("KSampler")
     if not samplers:
         problems.append("no KSampler")
@@ -146,6 +152,8 @@ def sampler_problems(graph: Graph, sampler: dict) -> list[str]:
     if (graph.widget(sampler, "sampler_name"), graph.widget(sampler, "scheduler")) != ("dpmpp_2m", "karras"):
         problems.append("KSampler is not dpmpp_2m / karras")
     latent = graph.source(sampler, "latent_image")
+    if latent is not None and latent["type"] == REPEAT:  # a sweep: copies of the latent it repeats
+        latent = graph.source(latent, "latent")
     redraw = latent is not None and latent["type"] == "InpaintModelConditioning"  # an existing image's size
     if not redraw and (latent is None or latent["type"] != "EmptyLatentImage" or [
             graph.widget(latent, "width"), graph.widget(latent, "height")] != [1024, 1024]):

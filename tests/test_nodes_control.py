@@ -134,6 +134,47 @@ def test_mask_and_region_prompt_go_on_the_identity_copies_only(comfy, coefficien
         assert "start_percent" not in tagged[1] and "end_percent" not in tagged[1]
 
 
+def test_an_empty_mask_is_a_warning_naming_the_identity_and_the_empty_images(comfy, coefficients, caplog):  # noqa: F811
+    coefficients.label = "Anna"
+    full, empty = torch.ones(1, 4, 4), torch.zeros(1, 4, 4)
+    everywhere = "the mask of the identity 'Anna' is empty, so the identity shows nowhere"
+    some = "the mask of the identity 'Anna' is empty in image(s) 2, 4 of 4"
+    for mask, expected in ((torch.cat([full, full]), None), (torch.cat([empty, empty]), everywhere),
+                           (torch.cat([full, empty, full, empty]), some)):
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            apply(comfy, conds(1), conds(2), coefficients, mask=mask)
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert (warnings == []) if expected is None else any(expected in w for w in warnings), warnings
+
+
+def test_identities_that_do_not_fit_in_the_gpus_free_memory_are_named_before_sampling(comfy, coefficients,  # noqa: F811
+                                                                                      caplog, monkeypatch):
+    """The stacked factors of every identity on the model (fp16 at least) against the sampling GPU's free memory."""
+    factors = coefficients.factors("id")
+    one = sum(t.numel() for t in (*factors.up.values(), *factors.down.values())) * 2  # counted here, fp16
+    mm = sys.modules["comfy.model_management"]
+    model = ModelPatcher(TinyUNet(factors), load_device=torch.device("cuda", 0))
+    for free, identities, warned in ((3 * one - 1, 2, False), (3 * one - 1, 3, True), (3 * one, 3, False)):
+        monkeypatch.setattr(mm, "free_vram", free)
+        caplog.clear()
+        placed = model
+        with caplog.at_level("WARNING"):
+            for _ in range(identities):
+                _, _, placed = apply(comfy, conds(1), conds(2), coefficients, model=placed)
+        messages = [r.getMessage() for r in caplog.records if "identities on one model" in r.getMessage()]
+        assert bool(messages) == warned, (free, identities, messages)
+        if warned:
+            assert f"{identities} identities on one model need at least {3 * one / 2**20:.0f} MiB on cuda:0" in \
+                messages[-1]
+    placed = ModelPatcher(TinyUNet(factors), load_device=torch.device("cpu"))  # RAM is no concern: no warning
+    monkeypatch.setattr(mm, "free_vram", 0)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        apply(comfy, conds(1), conds(2), coefficients, model=placed)
+    assert not [r for r in caplog.records if "identities on one model" in r.getMessage()]
+
+
 def test_mask_values_outside_0_to_1_are_clamped_as_core_masks_are(comfy, coefficients):  # noqa: F811
     """A mask from arithmetic nodes can hold 1.7 or -0.3: a weight over 1 would let the identity outweigh the
     background, a negative one would subtract it; both are clamped to 0..1."""

@@ -18,6 +18,7 @@ OFFICIAL_KEYS = {"HyperLoRAConfig", "HyperLoRALoader", "HyperLoRAIDCond", "Hyper
                  "HyperLoRAFaceAttr", "HyperLoRAUniLoader", "HyperLoRAUniGenerateIDLoRA"}
 CORE_TYPES = {"MODEL", "IMAGE", "CLIP_VISION", "STRING", "INT", "FLOAT", "BOOLEAN"}
 CORE_TYPES |= {"CONDITIONING", "MASK", "HOOKS", "HOOK_KEYFRAMES"}  # the hook nodes (issue 8)
+CORE_TYPES |= {"LATENT"}  # Repeat Latent (same noise) (issue 27)
 OUR_TYPES = {"HYPERLORA", "HYPERLORA_FACE_ANALYZER", "HYPERLORA_FACE", "HYPERLORA_COEFFS"}
 
 
@@ -31,7 +32,7 @@ def test_mappings_are_complete_and_do_not_clash(comfy):  # noqa: F811
     from comfy_api.latest import io
 
     mappings = comfy.nodes
-    assert len(mappings) == 17
+    assert len(mappings) == 18
     assert not set(mappings) & OFFICIAL_KEYS
     assert comfy.pack.WEB_DIRECTORY == "./web"
     # ComfyUI takes NODE_CLASS_MAPPINGS when a module has it and then never calls comfy_entrypoint
@@ -94,7 +95,7 @@ def test_importing_the_pack_loads_no_heavy_face_library():
     result = import_pack_in_subprocess(
         "import asyncio\n"
         "nodes = asyncio.run(asyncio.run(module.comfy_entrypoint()).get_node_list())\n"
-        "assert len(nodes) == 17, nodes\n"
+        "assert len(nodes) == 18, nodes\n"
         "print(json.dumps([m for m in ('insightface', 'onnxruntime', 'transformers', 'cv2') if m in sys.modules]))\n")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
@@ -140,7 +141,7 @@ def test_on_0_3_64_the_schemas_leave_out_search_aliases():
         comfy_api="0.3.64")
     assert result.returncode == 0, result.stderr
     count, fields = json.loads(result.stdout.strip().splitlines()[-1])
-    assert count == 17 and "search_aliases" not in fields and "node_id" in fields
+    assert count == 18 and "search_aliases" not in fields and "node_id" in fields
 
 
 def test_missing_face_library_is_a_clear_error_on_that_node(comfy, monkeypatch):  # noqa: F811

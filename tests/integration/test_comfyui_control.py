@@ -400,6 +400,29 @@ def test_a_strength_list_that_fits_no_latent_batch_is_refused_naming_both_number
         ksampler(comfyui, model, pos, neg, steps=2, batch=2)
 
 
+def test_a_sweep_on_the_repeated_latent_equals_separate_runs_of_one_image_each(comfyui, node, tiny_sdxl, checkpoint,
+                                                                               fresh):
+    """Repeat Latent (same noise): every copy gets the seed's noise of the one image, so image i of the sweep is
+    exactly a separate batch-of-one run at strength i with the same seed (the reference: core's patched model)."""
+    from tests.comfy_standin import run_node
+
+    coefficients = identity(comfyui, node, seed=5)
+    positive, negative = sampler_conds()
+    one = {"samples": torch.zeros(*LATENT)}
+    latent, strengths = run_node(comfyui.nodes.NODE_CLASS_MAPPINGS["HyperLoRARepeatLatent"], one,
+                                 "0.6, 0.8, 1.0").args
+    assert strengths == "0.6, 0.8, 1" and latent["samples"].shape[0] == 3
+    model, pos, neg = place(node, tiny_sdxl, positive, negative, coefficients, 0.5, strengths=strengths)
+    (out,) = comfyui.nodes.common_ksampler(model, 7, 3, 4.0, "euler", "normal", pos, neg, latent)
+    swept = out["samples"]
+    for image, s in enumerate((0.6, 0.8, 1.0)):
+        alone = ksampler(comfyui, apply_globally(node, tiny_sdxl, coefficients, s), positive, negative, steps=3)
+        torch.testing.assert_close(swept[image], alone[0], **RUN_CLOSE)
+    assert not torch.allclose(swept[0], swept[2], atol=1e-4)  # the strengths really differ
+    plain_batch = ksampler(comfyui, model, pos, neg, steps=3, batch=3)  # core's numbering: other noise per image
+    assert not torch.allclose(plain_batch[1], swept[1], atol=1e-3)
+
+
 # ------------------------------------------------------------------------------ one pass regions (issue 27)
 
 

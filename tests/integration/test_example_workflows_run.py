@@ -325,9 +325,24 @@ def check_result(server, path: Path, prompt: dict, result: dict, tiny_unet, log_
                 assert load_identity(text).fingerprint.startswith("sha256:")
             elif str(text).endswith(".safetensors"):
                 check_lora_file(text, tiny_unet)
+    check_sweep(prompt, result)
     standins = get_json(f"{base_url}/hyperlora_test/pending_flags")["standins"]
     assert standins, "the core loaders were not swapped"
     assert_no_problems_of_ours(log_path.read_text()[log_start:])
+
+
+def check_sweep(prompt: dict, result: dict) -> None:
+    """A strength sweep (Repeat Latent): Likeness scored one image per strength and wrote each score on it."""
+    sweeps = [node for node in prompt.values() if node["class_type"] == "HyperLoRARepeatLatent"]
+    if not sweeps:
+        return
+    count = len(sweeps[0]["inputs"]["strengths"].split(","))
+    likeness = [node_id for node_id, node in prompt.items() if node["class_type"] == "HyperLoRALikeness"]
+    assert likeness, "a sweep without Likeness scores"
+    for node_id in likeness:
+        output = result["outputs"][node_id]
+        assert len(output["images"]) == count, f"{len(output['images'])} scored previews for {count} strengths"
+        assert sum(str(line).startswith("image ") for line in output["text"]) == count, output["text"]
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[path.stem for path in WORKFLOWS])
