@@ -28,6 +28,7 @@ TITLES = {
     "hyperlora_save_identity": "HyperLoRA - save an identity to the library",
     "hyperlora_from_saved_identity": "HyperLoRA - generate from a saved identity",
     "hyperlora_rank_by_likeness": "HyperLoRA - four images ranked by likeness",
+    "hyperlora_strength_sweep": "HyperLoRA - strength sweep in one batch (same seed)",
     "hyperlora_controlnet": "HyperLoRA - the person in a pose (ControlNet)",
     "hyperlora_two_people": "HyperLoRA - two people in one picture",
     "hyperlora_face_redraw": "HyperLoRA - redraw the face of a picture",

@@ -42,7 +42,7 @@ def test_face_mask_names_the_image_or_skips_it(comfy, nodes, width, height):  # 
     args = ("all", 0, "outline", 0.1, "face fraction", 8.0)
     with pytest.raises(ValueError, match=rf"No face found in the image \({width}x{height} pixels\)"):
         node.mask(grey_batch(width, height), analyzer_, *args, False)
-    mask, count, _ = node.mask(grey_batch(width, height), analyzer_, *args, True)["result"]
+    mask, count, _ = node.mask(grey_batch(width, height), analyzer_, *args, True)  # no ui: a plain tuple
     assert mask.shape == (1, height, width) and count == 0 and not mask.any()
 
 
