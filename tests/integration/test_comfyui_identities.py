@@ -62,5 +62,6 @@ def test_save_load_apply_and_likeness_in_comfyui(comfyui, node, identities, chec
     assert len(scores) == 2 and all(0.0 < s <= 1.0 + 1e-6 for s in scores)
     assert by_identity["result"][0] == pytest.approx(scores, abs=1e-6)
     assert by_face["result"][1].shape[0] == 1
-    temp = comfyui.folder_paths.get_temp_directory()
-    assert all(os.path.isfile(os.path.join(temp, p["filename"])) for p in by_face["ui"]["images"])
+    assert by_face["result"][2].shape == batch.shape  # the scored previews, through the 'preview' output
+    assert "images" not in by_face["ui"]  # not shown a second time on the node (it grew over the next one)
+    assert [line.split(":")[0] for line in by_face["ui"]["text"][1:]] == ["image 1", "image 2"]

@@ -31,7 +31,7 @@ def test_server_lists_our_nodes_and_installed_checkpoints(tmp_path):
         "HyperLoRAPredictCoefficients", "HyperLoRAApply", "HyperLoRAApplyFace", "HyperLoRAConceptSlider",
         "HyperLoRAMixIdentities", "HyperLoRAExportLoRA", "HyperLoRATriggerWords"} | {
         "HyperLoRAApplyConditioning", "HyperLoRAIdentityHook", "HyperLoRAFaceMask"} | {
-        "HyperLoRALikeness", "HyperLoRASaveIdentity", "HyperLoRALoadIdentity"}
+        "HyperLoRALikeness", "HyperLoRASaveIdentity", "HyperLoRALoadIdentity", "HyperLoRARepeatLatent"}
     loader = info["HyperLoRACheckpointLoader"]
     assert combo_options(loader["input"]["required"]["checkpoint"]) == ["my_variant"]
     assert loader["output"] == ["HYPERLORA"]

@@ -340,9 +340,11 @@ def check_sweep(prompt: dict, result: dict) -> None:
     likeness = [node_id for node_id, node in prompt.items() if node["class_type"] == "HyperLoRALikeness"]
     assert likeness, "a sweep without Likeness scores"
     for node_id in likeness:
-        output = result["outputs"][node_id]
-        assert len(output["images"]) == count, f"{len(output['images'])} scored previews for {count} strengths"
-        assert sum(str(line).startswith("image ") for line in output["text"]) == count, output["text"]
+        scored = [line for line in result["outputs"][node_id]["text"] if line.startswith("image ")]
+        assert len(scored) == count, f"{len(scored)} scores for {count} strengths"
+        shown = [other for other, node in prompt.items() if node["class_type"] == "PreviewImage"
+                 and node["inputs"]["images"] == [node_id, 2]]  # Likeness's 'preview': each score on its image
+        assert shown and all(len(result["outputs"][other]["images"]) == count for other in shown), shown
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[path.stem for path in WORKFLOWS])
