@@ -27,6 +27,7 @@ from tests.integration.test_web_extension import CHROMIUM, prepare_frontend, run
 from tests.integration.test_workflow_layouts import TIMEOUT_S, VIEWPORT, overlaps
 
 _OUTPUTS: dict[str, dict] = {}
+ONE_STEP = {"KSampler", "KSamplerAdvanced"}
 
 
 def outputs_of_a_run(server) -> dict[str, dict]:  # noqa: F811
@@ -36,7 +37,11 @@ def outputs_of_a_run(server) -> dict[str, dict]:  # noqa: F811
         outputs = {}
         for path in WORKFLOWS:
             if not for_this_release(path):
-                status, answer = post_prompt(base_url, runnable_prompt(load_workflow(path), object_info))
+                prompt = runnable_prompt(load_workflow(path), object_info)
+                for node in prompt.values():  # the layout needs the outputs, not good pictures: one sampler step
+                    if node["class_type"] in ONE_STEP:
+                        node["inputs"]["steps"] = 1
+                status, answer = post_prompt(base_url, prompt)
                 assert status == 200, (path.name, answer)
                 result = wait_for_history(base_url, answer["prompt_id"], log_path)
                 assert result["status"]["status_str"] == "success", (path.name, result["status"])
