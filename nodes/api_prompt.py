@@ -66,11 +66,9 @@ def unwrapped(value):
 
 def register_prompt_check() -> bool:
     """Add mark_prompt to ComfyUI's server; False where no server runs (tests, scripts, the CLI)."""
-    try:
-        from server import PromptServer
-    except ImportError:
-        return False
-    instance = getattr(PromptServer, "instance", None)
+    from .routes import comfyui_server
+
+    instance = comfyui_server()
     if instance is None:
         return False
     instance.add_on_prompt_handler(mark_prompt)
