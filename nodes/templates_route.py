@@ -64,8 +64,8 @@ def listed(names: list[str], release: str | None) -> list[str]:
                 keep.append(name)
         elif f"{name}_comfyui-{series}" not in names:
             keep.append(name)
-    order = list(TITLES)
-    return sorted(keep, key=lambda name: (order.index(family(name)) if family(name) in TITLES else len(order), name))
+    position = {workflow: index for index, workflow in enumerate(TITLES)}
+    return sorted(keep, key=lambda name: (position.get(family(name), len(position)), name))
 
 
 def family(name: str) -> str:

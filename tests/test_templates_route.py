@@ -14,15 +14,20 @@ from tests.workflow_validation import supported_releases, workflow_releases
 NAMES = sorted(path.stem for path in OUT_DIR.glob("*.json"))
 
 
-@pytest.fixture
-def route():
-    """nodes/templates_route.py on its own (it needs nothing of ComfyUI until it registers its middleware)."""
+def load_templates_route():
+    """nodes/templates_route.py on its own (it needs nothing of ComfyUI until it registers its middleware); the
+    integration tests hold the server's answer to the same module."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("templates_route_under_test", PACK_ROOT / "nodes" / "templates_route.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture
+def route():
+    return load_templates_route()
 
 
 @pytest.mark.parametrize("release", supported_releases())

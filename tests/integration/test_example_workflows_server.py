@@ -25,6 +25,7 @@ from tests.integration.conftest import (
     running_comfyui,
 )
 from tests.integration.log_checks import assert_no_problems_of_ours
+from tests.test_templates_route import load_templates_route
 from tests.workflow_validation import NOTE_TYPES, widget_slots
 
 # The model file widgets: with an empty models folder, exactly these fail, on every node that has one.
@@ -134,24 +135,12 @@ def test_the_server_knows_every_node_type_used(server):
         assert unknown == set(), f"{example.name}: {unknown}"
 
 
-def templates_route():
-    """nodes/templates_route.py on its own: the titles and the rule the server's answer must follow."""
-    import importlib.util
-
-    from tests.integration.conftest import PACK_ROOT
-
-    spec = importlib.util.spec_from_file_location("templates_route_for_server", PACK_ROOT / "nodes" / "templates_route.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_comfyui_lists_them_as_templates_of_the_pack(server):
     """The template browser's list: this release's workflows only, by title, the quick start first; each title
     fetches its workflow and thumbnail (what the frontend asks for), and a file's own name still works."""
     base_url, _, _ = server
     templates = get_json(f"{base_url}/workflow_templates")
-    route = templates_route()
+    route = load_templates_route()
     for_here = [path.stem for path in sorted(OUT_DIR.glob("*.json")) if not for_this_release(path)]
     behind = {route.file_behind(shown, for_here, comfyui_release()): shown for shown in templates[PACK_DIR_NAME]}
     assert sorted(behind) == for_here  # this release's files, each under its title: no variant for another series

@@ -10,29 +10,25 @@ Same set-up as test_web_extension.py (Chromium, playwright-core; skipped with th
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 from scripts.build_example_workflows import OUT_DIR
 from tests.integration.conftest import (
     PACK_DIR_NAME,
-    PACK_ROOT,
     comfyui_release,
     install_pack,
     running_comfyui,
 )
 from tests.integration.log_checks import assert_no_problems_of_ours
 from tests.integration.test_web_extension import CHROMIUM, prepare_frontend, run_browser, skip_reason
+from tests.test_templates_route import load_templates_route
 
 TIMEOUT_S = 120
 
 
 def titles_for_this_release() -> tuple[list[str], list[str]]:
     """(titles this release must list, in order; titles of the other releases' variants, which it must not)."""
-    spec = importlib.util.spec_from_file_location("templates_route_in_browser", PACK_ROOT / "nodes" / "templates_route.py")
-    route = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(route)
+    route = load_templates_route()
     names = [path.stem for path in sorted(OUT_DIR.glob("*.json"))]
     listed = route.listed(names, comfyui_release())
     return [route.title(name) for name in listed], sorted(set(names) - set(listed))
