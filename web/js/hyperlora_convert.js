@@ -13,25 +13,16 @@ function isRegistered(type) {
   return registered ? type in registered : false; // unknown: our pack never registers these names
 }
 
-export const ACCEPT_LABEL = "Convert to HyperLoRA for ComfyUI";
-export const DECLINE_LABEL = "Open without converting";
-// The buttons in the frontend's language where we have it (Settings > Comfy > Locale); English otherwise.
-export const BUTTON_LABELS = {
-  en: [ACCEPT_LABEL, DECLINE_LABEL],
-  zh: ["转换为 HyperLoRA for ComfyUI 节点", "不转换，直接打开"],
-};
+export const [ACCEPT_LABEL, DECLINE_LABEL] = textsFor("en").buttons;
 
+// The frontend's language (Settings > Comfy > Locale): the dialog and the toasts follow it where we have it.
 function locale() {
   return String(app.extensionManager?.setting?.get?.("Comfy.Locale") ?? "en").toLowerCase();
 }
 
-export function buttonLabels() {
-  return BUTTON_LABELS[locale().split("-")[0]] ?? BUTTON_LABELS.en;
-}
-
 // A dialog of our own: the frontend's confirm dialog labels its button "Confirm" and takes no other label,
 // and the user should read what the button does. Without a page (tests) the browser's confirm() asks.
-async function ask(message) {
+async function ask(message, [acceptLabel, declineLabel]) {
   const body = globalThis.document?.body;
   if (typeof body?.append !== "function") return globalThis.confirm ? globalThis.confirm(message) : false;
   return new Promise((resolve) => {
@@ -66,7 +57,6 @@ async function ask(message) {
       element.addEventListener("click", () => finish(answer));
       return element;
     };
-    const [acceptLabel, declineLabel] = buttonLabels();
     const accept = button(acceptLabel, true, true);
     row.append(button(declineLabel, false, false), accept);
     box.append(title, text, row);
@@ -94,7 +84,7 @@ export async function convertIfOfficial(graphData) {
   const types = officialTypesToConvert(graphData, isRegistered);
   const outdated = outdatedNodeCount(graphData);
   const texts = textsFor(locale());
-  if (types.length && !(await ask(offerMessage(types, texts)))) return false;
+  if (types.length && !(await ask(offerMessage(types, texts), texts.buttons))) return false;
   if (!types.length && !outdated) return false;
   try {
     const response = await api.fetchApi(ROUTE, {

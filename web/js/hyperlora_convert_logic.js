@@ -29,6 +29,7 @@ export function officialTypesToConvert(workflow, isRegistered) {
  */
 export const TEXTS = {
   en: {
+    buttons: ["Convert to HyperLoRA for ComfyUI", "Open without converting"], // accept, decline: what each does
     offer: (kinds) => `This workflow was made with the official ComfyUI-HyperLoRA pack (${kinds} kind(s) of its ` +
       "nodes), which is not installed, so those nodes would show as missing. Convert it to HyperLoRA for " +
       "ComfyUI? Positions, links and settings are kept; nothing is saved until you save the workflow.",
@@ -40,9 +41,10 @@ export const TEXTS = {
     upgraded: (count) => `Upgraded ${count} HyperLoRA Apply to Conditioning node(s) from an earlier version`,
     upgradeWhy: "The identity now rides on the model (no ComfyUI hooks, so dynamic VRAM stays on): the model goes " +
       "through the node to the sampler. Save the workflow to keep the upgrade.",
-    failed: (what) => `HyperLoRA: the workflow could not be ${what === "converted" ? "converted" : "upgraded"}`,
+    failed: (what) => `HyperLoRA: the workflow could not be ${what}`,
   },
   zh: {
+    buttons: ["转换为 HyperLoRA for ComfyUI 节点", "不转换，直接打开"],
     offer: (kinds) => `此工作流由官方 ComfyUI-HyperLoRA 插件制作（用到其 ${kinds} 种节点），该插件未安装，这些节点会显示为缺失。` +
       "要转换为 HyperLoRA for ComfyUI 吗？节点位置、连线和设置都会保留；在你保存工作流之前不会保存任何内容。",
     converted: (count) => `工作流已转换：官方 HyperLoRA 插件的 ${count} 个节点已替换为本插件的节点`,
