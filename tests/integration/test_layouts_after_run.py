@@ -23,8 +23,8 @@ from tests.integration.test_example_workflows_run import (  # noqa: F401
     wait_for_history,
 )
 from tests.integration.test_example_workflows_server import post_prompt
-from tests.integration.test_web_extension import skip_reason
-from tests.integration.test_workflow_layouts import measure_layouts, overlaps
+from tests.integration.test_web_extension import CHROMIUM, prepare_frontend, run_browser, skip_reason
+from tests.integration.test_workflow_layouts import TIMEOUT_S, VIEWPORT, overlaps
 
 _OUTPUTS: dict[str, dict] = {}
 ONE_STEP = {"KSampler", "KSamplerAdvanced"}
@@ -57,8 +57,11 @@ def test_no_node_covers_another_and_no_text_is_cut_off_after_a_run(server, rende
         pytest.skip(reason)
     outputs = outputs_of_a_run(server)
     base_url, _, log_path, _ = server
-    report = measure_layouts(base_url, tmp_path, renderer, [path for path in WORKFLOWS if path.stem in outputs],
-                             outputs)
+    report = run_browser({"url": base_url, "chromium": CHROMIUM, "profileDir": str(tmp_path / "profile"),
+                          "timeoutMs": TIMEOUT_S * 1000, "viewport": VIEWPORT, **prepare_frontend(base_url, renderer),
+                          "workflows": [{"name": stem, "path": str(path), "outputs": outputs[stem]}
+                                        for path in WORKFLOWS if (stem := path.stem) in outputs]},
+                         tmp_path, "layout_browser_check.mjs", TIMEOUT_S)
     if report.get("unsupported"):
         pytest.skip(report["unsupported"])
     assert not report["failures"], "\n".join(report["failures"])

@@ -92,14 +92,11 @@ def widget_problems(layout: dict, meant: dict[int, dict]) -> list[str]:
     return problems
 
 
-def measure_layouts(base_url: str, workdir: Path, renderer: str, workflows: list[Path],
-                    outputs: dict[str, dict] | None = None) -> dict:
-    """The browser's report: layouts[workflow stem] = {nodes: [{id, type, title, box}]}. With `outputs` (workflow
-    stem -> {node id: ui output} of a run), each node gets its output first: the layout after a run."""
+def measure_layouts(base_url: str, workdir: Path, renderer: str, workflows: list[Path]) -> dict:
+    """The browser's report: layouts[workflow stem] = {nodes: [{id, type, title, box}]}."""
     return run_browser({"url": base_url, "chromium": CHROMIUM, "profileDir": str(workdir / f"profile_{renderer}"),
                         "timeoutMs": TIMEOUT_S * 1000, "viewport": VIEWPORT, **prepare_frontend(base_url, renderer),
-                        "workflows": [{"name": path.stem, "path": str(path), "outputs": (outputs or {}).get(path.stem)}
-                                      for path in workflows]},
+                        "workflows": [{"name": path.stem, "path": str(path)} for path in workflows]},
                        workdir, "layout_browser_check.mjs", TIMEOUT_S)
 
 
