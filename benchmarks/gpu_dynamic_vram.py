@@ -6,7 +6,8 @@ Dynamic VRAM (comfy-aimdo, `--fast dynamic_vram`, the default on NVIDIA since Co
 turns it on the way ComfyUI's main.py does (comfy-aimdo on the CUDA device, ModelPatcherDynamic as the core
 patcher, its allocator's memory pool around sampling as execution.py uses it), builds an SDXL-shaped UNet in
 fp16 (full size by default: about 2.6 B parameters; `--tiny` for the integration tests' small one), and samples
-with one and with two masked identities placed by HyperLoRA Apply to Conditioning. It checks:
+with identities placed by HyperLoRA Apply to Conditioning: one masked, two masked (exact), two masked in one pass,
+and a strength sweep (a batch of 3 at 0.6/0.8/1.0). It checks, for each:
 
 - the model stays dynamic: every UNet load is of a ModelPatcherDynamic, and no non-dynamic delegate is made
   (`get_non_dynamic_delegate`, newer core) or raised about (0.14.1: "Hooks not implemented");
@@ -143,7 +144,7 @@ def pool():
         torch.cuda.MemPool(allocator.allocator()))
 
 
-def sample(nodes, model, positive, negative, steps: int, size: int):
+def sample(nodes, model, positive, negative, steps: int, size: int, batch: int = 1):
     cuda = torch.cuda.is_available()
     if cuda:
         torch.cuda.synchronize()
@@ -151,7 +152,7 @@ def sample(nodes, model, positive, negative, steps: int, size: int):
     start = time.perf_counter()
     with pool() if cuda else contextlib.nullcontext():
         (out,) = nodes.common_ksampler(model, 7, steps, 4.0, "euler", "normal", positive, negative,
-                                       {"samples": torch.zeros(1, 4, size // 8, size // 8)})
+                                       {"samples": torch.zeros(batch, 4, size // 8, size // 8)})
     if cuda:
         torch.cuda.synchronize()
     peak = torch.cuda.max_memory_allocated() / 2 ** 30 if cuda else float("nan")
@@ -212,23 +213,32 @@ def main() -> int:
     left, right = torch.zeros(1, latent, latent), torch.zeros(1, latent, latent)
     left[..., : latent // 3], right[..., 2 * latent // 3:] = 1.0, 1.0
     place = classes["HyperLoRAApplyConditioning"].apply
+    one_pass = {"region_mode": "one pass"}
+    cases = {  # name: (latent batch, [(identity, strength, start, end, options), ...])
+        "1 identity": (1, [(people[0], 0.8, 0.0, 1.0, {"mask": left})]),
+        "2 identities": (1, [(people[0], 0.8, 0.0, 1.0, {"mask": left}),
+                             (people[1], 0.8, 0.2, 1.0, {"mask": right, "fade_in": 0.2})]),
+        "2 identities, one pass": (1, [(people[0], 0.8, 0.0, 1.0, {"mask": left, **one_pass}),
+                                       (people[1], 0.8, 0.0, 1.0, {"mask": right, **one_pass})]),
+        "strength sweep 0.6/0.8/1.0": (3, [(people[0], 1.0, 0.0, 1.0, {"strengths": "0.6, 0.8, 1.0"})]),
+    }
     watch = Watch()
-    for count in (1, 2):
+    for case, (batch, placements) in cases.items():
         results = {}
         for name, unet in (("dynamic", dynamic_unet), ("classic", classic_unet)):
-            pos, neg, model = place(unet, positive, negative, people[0], 0.8, 0.0, 1.0, mask=left)
-            if count == 2:
-                pos, neg, model = place(model, pos, neg, people[1], 0.8, 0.2, 1.0, mask=right, fade_in=0.2)
+            model, pos, neg = unet, positive, negative
+            for person, strength, start, end, options in placements:
+                pos, neg, model = place(model, pos, neg, person, strength, start, end, **options)
             watch.reset()
-            results[name] = sample(nodes, model, pos, neg, args.steps, args.size)
+            results[name] = sample(nodes, model, pos, neg, args.steps, args.size, batch)
             if name == "dynamic" and dynamic:
                 loads = sorted(set(watch.loaded))
-                check(f"{count} identities: the model stays dynamic", watch.delegates == 0 and
+                check(f"{case}: the model stays dynamic", watch.delegates == 0 and
                       "ModelPatcher" not in loads, f"loaded {loads}, non-dynamic delegates {watch.delegates}")
             comfy.model_management.unload_all_models()
         (dyn, dyn_s, dyn_gib), (cls, cls_s, cls_gib) = results["dynamic"], results["classic"]
         error = float((dyn.float() - cls.float()).abs().max() / cls.float().abs().max().clamp_min(1e-6))
-        check(f"{count} identities: dynamic equals classic", error < 2e-2 and bool(torch.isfinite(dyn).all()),
+        check(f"{case}: dynamic equals classic", error < 2e-2 and bool(torch.isfinite(dyn).all()),
               f"max relative difference {error:.2e}")
         print(f"    dynamic: {dyn_s * 1e3:.1f} ms/step, VRAM peak {dyn_gib:.2f} GiB; classic: {cls_s * 1e3:.1f} ms/step, "
               f"VRAM peak {cls_gib:.2f} GiB")
