@@ -395,3 +395,28 @@ def test_the_refine_chain_runs_as_shipped(server, tiny_unet):
     trainer = next(node for node in prompt.values() if node["class_type"] == "TrainLoraNode")
     assert trainer["inputs"]["existing_lora"] == TRAINER_LORA
     check_result(server, refine, prompt, run_prompt(base_url, prompt, log_path), tiny_unet, log_start)
+
+
+def test_the_region_difference_benchmark_runs_on_the_shipped_models(server):
+    """benchmarks/region_difference.py (one pass against exact, written for real weights) against this server,
+    on the two-people workflow's model and photo names: three images come back, different from each other, and
+    a likeness for each person and mode. The tiny models draw no faces: the plumbing is checked, not the figures."""
+    import subprocess
+    import sys
+
+    base_url, _, log_path, base = server
+    empty_caches(base_url)
+    run = subprocess.run([sys.executable, str(PACK_ROOT / "benchmarks" / "region_difference.py"), "--server", base_url,
+                          "--photos", "person_a.jpg", "person_b.jpg", "--size", str(RUN_SIZE), "--steps", "3",
+                          "--timeout", str(RUN_TIMEOUT_S), "--json"], check=False, capture_output=True, text=True,
+                         timeout=900)
+    assert run.returncode == 0, run.stdout + run.stderr + log_path.read_text()[-4000:]
+    figures = json.loads(run.stdout)
+    assert figures["size"] == [RUN_SIZE, RUN_SIZE]
+    assert 0 < figures["one_pass_vs_exact"]["mean"] <= figures["one_pass_vs_exact"]["max"] <= 255
+    assert 0 < figures["exact_vs_plain"]["mean"] <= figures["exact_vs_plain"]["max"] <= 255
+    assert set(figures["likeness"]) == {"A (left half)", "B (right half)"}
+    for scores in figures["likeness"].values():
+        assert set(scores) == {"exact", "one pass", "plain"} and all(-1 <= s <= 1 for s in scores.values())
+    uploads = sorted(path.name for path in (base / "input").glob("hyperlora_region_*.png"))
+    assert len(uploads) == 6, uploads  # each person's half of each of the three images, scored
