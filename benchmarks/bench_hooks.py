@@ -1,9 +1,10 @@
 """What scheduled and regional identities cost: our activation-space path against core hooks and plain Apply.
 
-    COMFYUI_PATH=/path/to/ComfyUI python benchmarks/bench_hooks.py [--steps N] [--size PX] [--repeat N]
+    COMFYUI_PATH=/path/to/ComfyUI python benchmarks/bench_hooks.py [--unet tiny|sdxl] [--steps N] [--size PX]
+        [--repeat N] [--cases TEXT ...]
 
-Runs real ComfyUI sampling (KSampler's common_ksampler, euler, cfg 4) on the tiny SDXL-shaped UNet of the
-integration tests, with identities from a matching synthetic HyperLoRA checkpoint, three ways:
+Runs real ComfyUI sampling (KSampler's common_ksampler, euler, cfg 4) on an SDXL-shaped UNet with random
+weights, with identities from a matching synthetic HyperLoRA checkpoint, three ways:
 
 * plain Apply (`add_patches` on a clone): one identity everywhere, the baseline of every ratio;
 * core hooks (`comfy.hooks` WeightHooks holding our LoRAAdapters, keyframes, masks, default conds): how the
@@ -11,9 +12,18 @@ integration tests, with identities from a matching synthetic HyperLoRA checkpoin
 * ours (HyperLoRA Apply to Conditioning): identities on the model, per-row low-rank paths, no hooks.
 
 For each case it counts UNet calls per step and the rows they carry (a wrapper around the UNet function),
-times a step (cases in turn, round after round, best of `--repeat`), and measures the peak RAM of a fresh
-process that runs the case once (ru_maxrss from wait4). The tiny UNet makes the UNet itself cheap, so the
-counts transfer to a full SDXL and the times say what the bookkeeping costs.
+times a step (cases in turn, round after round, best of `--repeat`) two ways: the whole run divided by the steps,
+and the steady state (steps 2 to N-1, from the starts of their first UNet calls: without the first step, which
+loads the model and, for Apply, patches its weights once), and measures the peak RAM of a fresh process that
+runs the case once (ru_maxrss from wait4).
+
+Two UNets: `tiny` (default; the integration tests' 8 M-parameter UNet at 1/10 of SDXL's width, rank-4
+identities) makes the UNet cheap, so the counts transfer and the times say what the bookkeeping costs; but a
+LoRA path there is as wide as the layer it adds to, so time ratios to Apply overstate every per-row path.
+`sdxl` is SDXL's own architecture (ComfyUI's SDXL config: widths 320/640/1280, 70 transformer blocks, 2.6 B
+parameters, about 10.4 GB in fp32) with random weights and rank-8 identities as released, so the ratios
+are those of the real model; it takes minutes per case and no peak-RAM processes (each would build the
+model again).
 """
 
 from __future__ import annotations
@@ -160,21 +170,30 @@ OUTPUTS: dict = {}  # the last run's final latent per case: one pass is compared
 
 
 class Counter:
-    """UNet calls and the rows (batch) they carry."""
+    """UNet calls, the rows (batch) they carry, and when each step's first call started."""
 
     def __init__(self):
         self.calls = self.rows = 0
+        self.step_starts: dict[float, float] = {}  # sigma -> time of its first UNet call
 
     def __call__(self, apply_model, params):
         self.calls += 1
         self.rows += params["input"].shape[0]
+        self.step_starts.setdefault(float(params["timestep"][0]), time.perf_counter())
         return apply_model(params["input"], params["timestep"], **params["c"])
 
+    def steady_step(self) -> float:
+        """Seconds per step from the second step's start to the last step's: without the first step, which also
+        loads the model (and patches its weights for Apply), and without the end of sampling."""
+        starts = sorted(self.step_starts.values())
+        return (starts[-1] - starts[1]) / (len(starts) - 2) if len(starts) > 2 else float("nan")
 
-def measure(nodes, all_cases, steps: int, size: int, repeat: int) -> dict[str, tuple[float, float, float]]:
-    """Per case: UNet calls per step, rows per step, seconds per step (best of `repeat`, cases in turn)."""
+
+def measure(nodes, all_cases, steps: int, size: int, repeat: int) -> dict[str, tuple[float, float, float, float]]:
+    """Per case: UNet calls per step, rows per step, seconds per step of the whole run and in the steady state
+    (steps 2 to N-1; each the best of `repeat`, cases in turn)."""
     latent = {"samples": torch.zeros(1, 4, size // 8, size // 8)}
-    best = {name: (0.0, 0.0, float("inf")) for name, *_ in all_cases}
+    best = {name: (0.0, 0.0, float("inf"), float("inf")) for name, *_ in all_cases}
     OUTPUTS.clear()
     for _ in range(repeat):
         for name, model, positive, negative in all_cases:
@@ -184,18 +203,43 @@ def measure(nodes, all_cases, steps: int, size: int, repeat: int) -> dict[str, t
             (out,) = nodes.common_ksampler(model, 42, steps, 4.0, "euler", "normal", positive, negative, latent)
             OUTPUTS[name] = out["samples"]
             seconds = (time.perf_counter() - t0) / steps
-            best[name] = (counter.calls / steps, counter.rows / steps, min(best[name][2], seconds))
+            best[name] = (counter.calls / steps, counter.rows / steps, min(best[name][2], seconds),
+                          min(best[name][3], counter.steady_step()))
     return best
 
 
-def setup(size: int):
+SDXL_WIDTHS = {  # ComfyUI's SDXL unet_config (comfy/model_detection.py), over the tiny one's shared keys
+    "model_channels": 320, "transformer_depth": [0, 0, 2, 2, 10, 10], "transformer_depth_middle": 10,
+    "transformer_depth_output": [0, 0, 0, 2, 2, 2, 10, 10, 10], "num_head_channels": 64,
+}
+RELEASED_RANK = 8  # ID-LoRA rank of the released checkpoints (hyperlora-format.md)
+
+
+def _fan_in_weights(module: torch.nn.Module) -> None:
+    """Random weights scaled by 1/sqrt(fan-in), so 70 blocks of random layers keep finite activations."""
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in module.parameters():
+            fan_in = p[0].numel() if p.ndim > 1 else 1
+            p.copy_(torch.randn(p.shape, generator=gen) * (fan_in ** -0.5 if p.ndim > 1 else 0.02))
+
+
+def setup(size: int, unet: str = "tiny"):
     nodes = import_comfyui()
     import hyperlora_core as hl
-    from tests.integration.tiny_models import build_unet, write_matching_checkpoint
+    from tests.integration.tiny_models import SDXL_CONFIG, build_unet, write_matching_checkpoint
 
     classes, base = load_pack(nodes)
-    model = build_unet("SDXL")
-    engine = hl.load_hyperlora(write_matching_checkpoint(base / "tiny", model), heads=12, dim_head=64)
+    if unet == "sdxl":
+        model = build_unet("SDXL", {**SDXL_CONFIG, **SDXL_WIDTHS})
+        _fan_in_weights(model.model.diffusion_model)
+        folder = write_matching_checkpoint(base / "tiny", model, rank=RELEASED_RANK, num_basis=2)
+        coefficient_scale = 0.03  # LoRA paths a few percent of the layers' outputs, as a trained identity's are
+    else:
+        model = build_unet("SDXL")
+        folder = write_matching_checkpoint(base / "tiny", model)
+        coefficient_scale = 1.0
+    engine = hl.load_hyperlora(folder, heads=12, dim_head=64)
     import folder_paths
 
     folder_paths.add_model_folder_path("hyper_lora", str(base))
@@ -204,7 +248,7 @@ def setup(size: int):
     shape = (engine.config.num_queries, engine.config.num_basis)
     people = []
     for _ in range(2):
-        alpha = torch.nn.functional.normalize(torch.randn(shape, generator=gen), dim=-1)
+        alpha = torch.nn.functional.normalize(torch.randn(shape, generator=gen), dim=-1) * coefficient_scale
         coefficients = sys.modules[classes["HyperLoRAApply"].node.__module__.rsplit(".", 1)[0] + ".types"].Coefficients(
             hyperlora, alpha, None)
         people.append((coefficients, coefficients.factors("id")))
@@ -212,7 +256,7 @@ def setup(size: int):
 
 
 def run_one_case(name: str, steps: int, size: int) -> None:
-    """--case NAME: run that case once in this fresh process (for its peak RAM)."""
+    """--case NAME: run that case once in this fresh process (for its peak RAM; tiny UNet only)."""
     nodes, classes, model, people = setup(size)
     chosen = [c for c in cases(classes, model, people, size) if c[0] == name]
     measure(nodes, chosen, steps, size, 1)
@@ -244,37 +288,51 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--size", type=int, default=256, help="image size in pixels (latent = size / 8)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--unet", choices=("tiny", "sdxl"), default="tiny",
+                        help="tiny: the tests' 8 M-parameter UNet; sdxl: SDXL's architecture, random weights")
+    parser.add_argument("--cases", nargs="+", metavar="TEXT",
+                        help="only the cases whose name contains one of these texts (plain and Apply always run)")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args()
     if args.case:
         run_one_case(args.case, args.steps, args.size)
         return
-    nodes, classes, model, people = setup(args.size)
-    weights = sum(model.model_state_dict()[k].numel() for k in people[0][1].up)
-    all_cases = list(cases(classes, model, people, args.size))
+    nodes, classes, model, people = setup(args.size, args.unet)
+    state = model.model_state_dict()
+    weights = sum(state[k].numel() for k in people[0][1].up)
+    unet_size = sum(v.numel() for k, v in state.items() if k.startswith("diffusion_model."))
+    rank = next(iter(people[0][1].down.values())).shape[0]
+    all_cases = [case for case in cases(classes, model, people, args.size)
+                 if case[0] in (PLAIN, BASELINE) or not args.cases or any(text in case[0] for text in args.cases)]
     import comfyui_version
 
     print(f"CPU: {cpu_model()}")
     print(f"ComfyUI {comfyui_version.__version__}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"tiny SDXL UNet, {len(people[0][1].up)} attention weights ({weights / 1e6:.2f} M parameters); "
-          f"{args.steps} steps at {args.size} px, cfg 4, euler; best of {args.repeat}")
+          f"{args.unet} SDXL-shaped UNet ({unet_size / 1e6:.0f} M parameters), {len(people[0][1].up)} attention "
+          f"weights ({weights / 1e6:.2f} M parameters), rank-{rank} identities; {args.steps} steps at {args.size} "
+          f"px, cfg 4, euler; best of {args.repeat}")
     results = measure(nodes, all_cases, args.steps, args.size, args.repeat)
-    peaks = peak_ram([name for name, *_ in all_cases], args.steps, args.size)
-    apply_time = results[BASELINE][2]
-    print(f"  {'case':52s} {'UNet calls/step':>15s} {'rows/step':>9s} {'ms/step':>8s} {'vs Apply':>8s} "
-          f"{'peak RAM MiB':>12s}")
-    for name, (calls, rows, seconds) in results.items():
-        print(f"  {name:52s} {calls:15.1f} {rows:9.1f} {seconds * 1e3:8.1f} {seconds / apply_time:7.2f}x "
-              f"{peaks[name]:12.0f}")
+    peaks = (peak_ram([name for name, *_ in all_cases], args.steps, args.size) if args.unet == "tiny"
+             else dict.fromkeys(results, float("nan")))
+    apply_time, apply_steady = results[BASELINE][2], results[BASELINE][3]
+    print(f"  {'case':56s} {'UNet calls/step':>15s} {'rows/step':>9s} {'ms/step':>8s} {'vs Apply':>8s} "
+          f"{'steady ms/step':>14s} {'vs Apply':>8s} {'peak RAM MiB':>12s}")
+    for name, (calls, rows, seconds, steady) in results.items():
+        print(f"  {name:56s} {calls:15.1f} {rows:9.1f} {seconds * 1e3:8.1f} {seconds / apply_time:7.2f}x "
+              f"{steady * 1e3:14.1f} {steady / apply_steady:7.2f}x {peaks[name]:12.0f}")
+    if args.json:
+        print(json.dumps({name: {"calls": c, "rows": r, "ms": s * 1e3, "vs_apply": s / apply_time,
+                                 "steady_ms": st * 1e3, "steady_vs_apply": st / apply_steady,
+                                 "peak_ram_mib": peaks[name]} for name, (c, r, s, st) in results.items()}))
+
+    if EXACT_TWO not in OUTPUTS or ONE_PASS_TWO not in OUTPUTS:
+        return
     exact, one_pass, plain = OUTPUTS[EXACT_TWO], OUTPUTS[ONE_PASS_TWO], OUTPUTS[PLAIN]
     diff, effect = (one_pass - exact).abs(), (exact - plain).abs()
     print(f"  one pass vs exact (final latent, two identities + background): mean |diff| {diff.mean():.4f}, max "
           f"{diff.max():.4f}; the identities' own effect (exact vs plain): mean {effect.mean():.4f}, max "
           f"{effect.max():.4f}; latent std {exact.std():.4f}")
-    if args.json:
-        print(json.dumps({name: {"calls": c, "rows": r, "ms": s * 1e3, "vs_apply": s / apply_time,
-                                 "peak_ram_mib": peaks[name]} for name, (c, r, s) in results.items()}))
 
 
 if __name__ == "__main__":

@@ -238,7 +238,7 @@ class HyperLoRAApplyConditioning(io.ComfyNode):
                           optional=True),
                 io.Combo.Input("region_mode", options=list(REGION_MODES), default="exact", optional=True, tooltip=(
                     "exact: the person's region is drawn by the model patched with the identity (one extra prompt "
-                    "row per person, e.g. 1.6x a plain Apply for two people). one pass: no extra rows; the "
+                    "row per person, e.g. 2-2.5x a plain Apply for two people and a background). one pass: no extra rows; the "
                     "identity's LoRA output is added masked inside attention on the scene prompt (about the cost of "
                     "a plain Apply, close to exact but not identical; no region_positive).")),
                 io.String.Input("strengths", optional=True, default="", tooltip=(
