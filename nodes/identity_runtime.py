@@ -337,9 +337,23 @@ def _row_strengths(identities: IdentitySet, strengths: dict, uuids: list, batch:
     return rows if bool(rows.any()) else None
 
 
-def _region_rows(identities: IdentitySet, regions: dict, uuids: list, x: torch.Tensor):
-    """One pass: ((identities, rows) strengths, (identities, rows, H, W) masks at the latent's size, latent
-    (H, W)) for the rows of the conds that carry masked identities, or None when none does."""
+@dataclass(frozen=True)
+class RegionRows:
+    """One pass identities of one UNet call: their strength per row, and their masks at the latent's size."""
+
+    strengths: torch.Tensor  # (identities, rows)
+    masks: torch.Tensor  # (identities, rows, H, W)
+    latent: tuple[int, int]  # (H, W)
+
+    def whole_image(self) -> torch.Tensor:
+        """(identities, rows) strengths of the identities whose mask covers that row's whole image (or that have
+        none): for those the prompt-side projections, which see no image position, get the identity too, so
+        such an identity is exactly the patched model's math (Apply's), e.g. one identity per image of a batch."""
+        return self.strengths * (self.masks.flatten(2).amin(dim=2) >= 1.0)
+
+
+def _region_rows(identities: IdentitySet, regions: dict, uuids: list, x: torch.Tensor) -> RegionRows | None:
+    """One pass: the strengths and masks of the rows of the conds that carry identities, or None when none does."""
     batch = x.shape[0]
     if batch % len(uuids):
         raise RuntimeError(f"The UNet batch of {batch} rows does not split into {len(uuids)} conditionings.")
@@ -357,7 +371,7 @@ def _region_rows(identities: IdentitySet, regions: dict, uuids: list, x: torch.T
             fitted = torch.nn.functional.interpolate(region[:, None].float(), size=x.shape[-2:], mode="bilinear")
             for image in range(chunk):  # core's rule: mask i goes to images i, i + count, ...
                 masks[index, j * chunk + image] = fitted[image % region.shape[0], 0]
-    return (rows, masks, tuple(x.shape[-2:])) if bool(rows.any()) else None
+    return RegionRows(rows, masks, tuple(x.shape[-2:])) if bool(rows.any()) else None
 
 
 def _attention_size(latent: tuple[int, int], tokens: int) -> tuple[int, int] | None:
@@ -373,8 +387,8 @@ def _attention_size(latent: tuple[int, int], tokens: int) -> tuple[int, int] | N
 def _region_scale(identities: IdentitySet, stacked, masked, x: torch.Tensor):
     """(rows, tokens, R): each row's masked identities' strength per image position and rank channel, with the
     masks resized to this layer's attention resolution; None for layers that see no image positions."""
-    rows, masks, latent = masked
-    size = _attention_size(latent, x.shape[1])
+    rows, masks = masked.strengths, masked.masks
+    size = _attention_size(masked.latent, x.shape[1])
     if size is None:
         return None
     small = torch.nn.functional.interpolate(masks, size=size, mode="bilinear")  # (identities, rows, h, w)
@@ -415,6 +429,14 @@ def _add_low_rank_paths(base_model, identities: IdentitySet, rows: torch.Tensor 
                 if key not in scales:
                     scales[key] = _region_scale(identities, stacked, masked, x)
                 region = scales[key]
+            elif masked is not None:  # prompt tokens: no position to mask; whole-image identities only
+                key = ("whole image", x.device, x.dtype)
+                if key not in scales:
+                    whole = masked.whole_image()
+                    scales[key] = (row_channel_scale(stacked, whole).to(device=x.device, dtype=x.dtype)
+                                   if bool(whole.any()) else None)
+                if scales[key] is not None:
+                    scale = scales[key] if scale is None else scale + scales[key]
             if region is not None:
                 scale = region if scale is None else region + scale[:, None, :]
             if scale is None:

@@ -287,6 +287,13 @@ MUTANTS = [
     m("hyperlora_core/engine/model.py", "        return self._remembered((\"id\", arcface, y, fusion), run)",
       "        return self._remembered((\"id\", arcface, y), run)", "tests/test_core_math.py",
       "remembered coefficients ignore the image weights"),
+    # ---- several identities in one batch (issue 27): one pass identities covering their whole image
+    m("nodes/identity_runtime.py", "            elif masked is not None:  # prompt tokens",
+      "            elif False:  # prompt tokens", "tests/test_identity_runtime.py",
+      "one pass: an identity covering its whole image leaves the prompt side plain (not Apply's math)"),
+    m("nodes/identity_runtime.py", "return self.strengths * (self.masks.flatten(2).amin(dim=2) >= 1.0)",
+      "return self.strengths * (self.masks.flatten(2).amax(dim=2) >= 1.0)", "tests/test_identity_runtime.py",
+      "one pass: a partly masked identity changes the prompt side of the whole image"),
 ]
 
 

@@ -545,6 +545,27 @@ def test_one_pass_adds_each_identity_masked_per_position_on_the_scenes_own_rows(
     torch.testing.assert_close(out[KEYS[1]], plain)
 
 
+def test_one_pass_identities_covering_their_whole_image_also_change_the_prompt_side(comfy):  # noqa: F811
+    """Row 0 carries A (no mask) at 0.8, row 1 B at 0.5 with a mask white everywhere: each row is the model
+    patched with its identity on every projection (the prompt-side key included), as Apply computes it. A per-image
+    strength list of 0 leaves the other identity out of that row."""
+    runtime, model, (a, b) = one_pass_model(comfy, (None, torch.ones(1, 8, 8)))
+    tree = module_tree(a.factors)
+    gen = torch.Generator().manual_seed(7)
+    hidden = (torch.randn(2, 16, 5, generator=gen), torch.randn(2, 3, 7, generator=gen))
+    (wrapper,) = model.get_wrappers("apply_model", runtime.WRAPPER_KEY)
+    regions = {"scene": ((0, (0.8, 0.0)), (1, (0.0, 0.5)))}
+    options = {"uuids": ["scene"], runtime.STRENGTHS: {}, runtime.REGION_STRENGTHS: regions}
+    out = wrapper(Executor(tree, unet_at_two_levels(tree, hidden)), torch.zeros(2, 4, 4, 4), None, None, None, None,
+                  options)
+    for key, x in zip(KEYS, hidden):
+        projection = layer(tree, key)
+        for row, (placed, strength) in enumerate(((a, 0.8), (b, 0.5))):
+            f = placed.factors
+            weight = projection.weight.detach() + strength * f.alpha / f.down[key].shape[0] * f.up[key] @ f.down[key]
+            torch.testing.assert_close(out[key][row], x[row] @ weight.t() + projection.bias, rtol=1e-5, atol=1e-5)
+
+
 def test_one_pass_warns_naming_the_identity_when_its_mask_vanishes_at_a_resolution(comfy, caplog):  # noqa: F811
     speck = torch.zeros(1, 16, 16)
     speck[0, 0, 0] = 1.0  # bilinear to the 4x4 latent samples rows/columns 1-2 and 5-6, ...: the speck is lost

@@ -488,3 +488,26 @@ def test_one_pass_with_a_strength_sweep_and_a_batch(comfyui, node, tiny_sdxl, ch
         single, p, n = place(node, tiny_sdxl, positive, negative, coefficients, s, mask=mask, region_mode="one pass")
         torch.testing.assert_close(swept[image:image + 1], denoised(single, p, n, x[image:image + 1], 3.0, 4.0),
                                    **EXACT)
+
+
+def test_two_people_side_by_side_in_one_batch_each_image_is_the_model_patched_with_its_person(
+        comfyui, node, tiny_sdxl, checkpoint, fresh):
+    """Several identities in one batch: one pass without a mask, a strength list per person (A '0.8, 0', B '0, 0.8').
+    Image 1 is the model patched with A, image 2 the model patched with B (core's Apply as the reference), in one
+    UNet call per step that carries only the plain prompt's rows."""
+    positive, negative = sampler_conds(seed=1)
+    a, b = identity(comfyui, node, seed=20), identity(comfyui, node, seed=21)
+    model, pos, neg = place(node, tiny_sdxl, positive, negative, a, region_mode="one pass", strengths="0.8, 0")
+    model, pos, neg = place(node, model, pos, neg, b, region_mode="one pass", strengths="0, 0.8")
+    model, counter = counted(model)
+    x = x_t(shape=(2, 4, 8, 8))
+    both = denoised(model, pos, neg, x, 3.0, 4.0)
+    assert [batch for _, batch in counter.calls] == [4]  # 2 images x (positive, negative): no extra rows
+    sampled = ksampler(comfyui, model, pos, neg, steps=3, batch=2)
+    for image, person in enumerate((a, b)):
+        patched = apply_globally(node, tiny_sdxl, person, 0.8)
+        reference = denoised(patched, positive, negative, x[image:image + 1], 3.0, 4.0)
+        torch.testing.assert_close(both[image:image + 1], reference, **EXACT)
+        alone = ksampler(comfyui, patched, positive, negative, steps=3, batch=2)  # the same noise per image
+        torch.testing.assert_close(sampled[image], alone[image], **RUN_CLOSE)
+    assert not torch.allclose(both[0], both[1], atol=1e-3)
