@@ -48,8 +48,16 @@ class Server:
         self.url, self.timeout_s = url.rstrip("/"), timeout_s
 
     def get(self, path: str) -> bytes:
-        with urllib.request.urlopen(self.url + path, timeout=60) as response:
-            return response.read()
+        return self._open(self.url + path)
+
+    def _open(self, request) -> bytes:
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.read()
+        except urllib.error.HTTPError:
+            raise
+        except (urllib.error.URLError, OSError) as e:
+            sys.exit(f"Cannot reach ComfyUI at {self.url} ({e}). Start ComfyUI, or give its address with --server.")
 
     def run(self, prompt: dict) -> dict:
         """Queue a prompt and wait for it: its history entry; a refused or failed prompt stops with the server's
@@ -57,8 +65,7 @@ class Server:
         request = urllib.request.Request(self.url + "/prompt", data=json.dumps({"prompt": prompt}).encode(),
                                          headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                prompt_id = json.loads(response.read())["prompt_id"]
+            prompt_id = json.loads(self._open(request))["prompt_id"]
         except urllib.error.HTTPError as e:
             sys.exit(f"ComfyUI refused the prompt (a model or photo name it does not list?):\n{e.read().decode()}")
         deadline = time.monotonic() + self.timeout_s
@@ -90,8 +97,7 @@ class Server:
                 "Content-Type: image/png\r\n\r\n").encode() + png.getvalue() + f"\r\n--{boundary}--\r\n".encode()
         request = urllib.request.Request(self.url + "/upload/image", data=body,
                                          headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
-        with urllib.request.urlopen(request, timeout=60) as response:
-            answer = json.loads(response.read())
+        answer = json.loads(self._open(request))
         return f"{answer['subfolder']}/{answer['name']}" if answer.get("subfolder") else answer["name"]
 
 
@@ -200,7 +206,7 @@ def measure(server: Server, options) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server", default="http://127.0.0.1:8188")
+    parser.add_argument("--server", default="http://127.0.0.1:8188", help="the running ComfyUI's address")
     parser.add_argument("--photos", nargs=2, required=True, metavar=("A", "B"),
                         help="a photo of each person, as LoadImage lists them (ComfyUI's input folder)")
     parser.add_argument("--checkpoint", default="RealVisXL_V4.0.safetensors", help="an SDXL checkpoint")
