@@ -66,7 +66,7 @@ def kohya_state_dict(weighted: WeightedLoras, style: str = "comfy",
         name = _kohya_name(weighted[0][0].names[key], style)
         if single:
             factors = weighted[0][0]
-            up, down, alpha = factors.up[key], factors.down[key], 1.0
+            up, down, alpha = factors.up[key], factors.down[key], factors.alpha
         else:
             up = torch.cat([f.up[key].float() for f, _ in weighted], dim=1)
             down = torch.cat([f.down[key].float() * (s * f.alpha / f.down[key].shape[0]) for f, s in weighted])
