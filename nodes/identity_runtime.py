@@ -396,7 +396,7 @@ def _region_scale(identities: IdentitySet, stacked, masked, x: torch.Tensor):
         if bool(rows[index].any()) and float(small[index][rows[index] != 0].amax()) <= 0.0 and \
                 size not in placed._warned:
             placed._warned.add(size)
-            logger.debug(f"HyperLoRA Apply to Conditioning (one pass): the mask of the identity '{placed.label}' is "
+            logger.warning(f"HyperLoRA Apply to Conditioning (one pass): the mask of the identity '{placed.label}' is "
                            f"empty at the attention resolution {size[0]}x{size[1]}, so the identity adds nothing "
                            "there. Make the mask larger, or use region_mode exact.")
     weights = (rows[:, :, None] * small.flatten(2)).permute(1, 2, 0)  # (rows, tokens, identities)
