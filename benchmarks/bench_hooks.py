@@ -215,15 +215,6 @@ SDXL_WIDTHS = {  # ComfyUI's SDXL unet_config (comfy/model_detection.py), over t
 RELEASED_RANK = 8  # ID-LoRA rank of the released checkpoints (hyperlora-format.md)
 
 
-def _fan_in_weights(module: torch.nn.Module) -> None:
-    """Random weights scaled by 1/sqrt(fan-in), so 70 blocks of random layers keep finite activations."""
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in module.parameters():
-            fan_in = p[0].numel() if p.ndim > 1 else 1
-            p.copy_(torch.randn(p.shape, generator=gen) * (fan_in ** -0.5 if p.ndim > 1 else 0.02))
-
-
 def setup(size: int, unet: str = "tiny"):
     nodes = import_comfyui()
     import hyperlora_core as hl
@@ -231,8 +222,7 @@ def setup(size: int, unet: str = "tiny"):
 
     classes, base = load_pack(nodes)
     if unet == "sdxl":
-        model = build_unet("SDXL", {**SDXL_CONFIG, **SDXL_WIDTHS})
-        _fan_in_weights(model.model.diffusion_model)
+        model = build_unet("SDXL", {**SDXL_CONFIG, **SDXL_WIDTHS}, fan_in=True)
         folder = write_matching_checkpoint(base / "tiny", model, rank=RELEASED_RANK, num_basis=2)
         coefficient_scale = 0.03  # LoRA paths a few percent of the layers' outputs, as a trained identity's are
     else:

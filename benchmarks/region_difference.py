@@ -164,7 +164,7 @@ def two_people(object_info: dict, options, mode: str) -> dict:
     return graph.nodes
 
 
-def likeness_of_halves(object_info: dict, options, crops: list[list[str]]) -> dict:
+def likeness_of_halves(object_info: dict, options, crops: list[list[str]]) -> tuple[dict, list[list[str]]]:
     """A prompt scoring every uploaded half (crops[person] = that person's half of each image) against its
     person; the Likeness node ids in the same order."""
     graph = Graph(object_info)

@@ -33,15 +33,20 @@ ATTN_KEY = re.compile(r"^diffusion_model\.(input_blocks\.\d+\.1|middle_block\.1|
                       r"\.transformer_blocks\.(\d+)\.(attn[12])\.to_q\.weight$")
 
 
-def _initialise(module: torch.nn.Module, seed: int) -> None:
+def _initialise(module: torch.nn.Module, seed: int, fan_in: bool = False) -> None:
+    """Every parameter random, times 0.05; with fan_in, matrices times 1/sqrt(fan-in) and the rest times 0.02, so
+    that a full-width, full-depth UNet (70 transformer blocks) keeps finite activations."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
+            scale = (p[0].numel() ** -0.5 if p.ndim > 1 else 0.02) if fan_in else 0.05
+            p.copy_(torch.randn(p.shape, generator=gen) * scale)
 
 
-def build_unet(config_class_name: str = "SDXL", unet_config: dict | None = None, seed: int = 0):
-    """A ComfyUI MODEL (ModelPatcher) of the named supported-model class, float32 on the CPU."""
+def build_unet(config_class_name: str = "SDXL", unet_config: dict | None = None, seed: int = 0,
+               fan_in: bool = False):
+    """A ComfyUI MODEL (ModelPatcher) of the named supported-model class, float32 on the CPU (weights scaled by
+    fan-in with `fan_in`: see _initialise)."""
     import comfy.model_management
     import comfy.model_patcher
     import comfy.supported_models
@@ -50,16 +55,17 @@ def build_unet(config_class_name: str = "SDXL", unet_config: dict | None = None,
     model_config = getattr(comfy.supported_models, config_class_name)(unet_config)
     model_config.set_inference_dtype(torch.float32, None)
     model = model_config.get_model({})
-    _initialise(model.diffusion_model, seed)
+    _initialise(model.diffusion_model, seed, fan_in)
     device = comfy.model_management.get_torch_device()
     patcher = comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=device)
     # how core's loaders let a node rebuild the model (0.33's Train LoRA deep-copies it through this)
-    patcher.cached_patcher_init = (_rebuild_unet, (config_class_name, unet_config, seed))
+    patcher.cached_patcher_init = (_rebuild_unet, (config_class_name, unet_config, seed, fan_in))
     return patcher
 
 
-def _rebuild_unet(config_class_name: str, unet_config: dict, seed: int, disable_dynamic: bool = False):
-    return build_unet(config_class_name, unet_config, seed)
+def _rebuild_unet(config_class_name: str, unet_config: dict, seed: int, fan_in: bool = False,
+                  disable_dynamic: bool = False):
+    return build_unet(config_class_name, unet_config, seed, fan_in)
 
 
 def attention_modules(model) -> list[tuple[str, int, int | None]]:
