@@ -238,9 +238,9 @@ class HyperLoRAApplyConditioning(io.ComfyNode):
                           optional=True),
                 io.Combo.Input("region_mode", options=list(REGION_MODES), default="exact", optional=True, tooltip=(
                     "exact: the person's region is drawn by the model patched with the identity (one extra prompt "
-                    "row per person, e.g. 2-2.5x a plain Apply for two people and a background). one pass: no extra rows; the "
-                    "identity's LoRA output is added masked inside attention on the scene prompt (about the cost of "
-                    "a plain Apply, close to exact but not identical; no region_positive).")),
+                    "row per person, e.g. 2-2.5x a plain Apply for two people and a background). one pass: no "
+                    "extra rows; the identity's LoRA output is added masked inside attention on the scene prompt "
+                    "(about the cost of a plain Apply, close to exact but not identical; no region_positive).")),
                 io.String.Input("strengths", optional=True, default="", tooltip=(
                     "A strength per image of the latent batch, e.g. '0.6, 0.8, 1.0' with three images: a strength "
                     "sweep in one run, each image with its own strength. For the same noise on every image (only the "
